@@ -1,0 +1,3 @@
+module github.com/pollreload/pollreload
+
+go 1.26.0

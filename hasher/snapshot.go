@@ -1,0 +1,69 @@
+package hasher
+
+// Kind says how a root was read.
+type Kind int
+
+const (
+	// KindPlain is an ordinary directory tree (hostPath, NFS, FUSE, ...).
+	KindPlain Kind = iota
+	// KindKubelet is a kubelet ConfigMap/Secret/projected volume: a `..data`
+	// symlink at the root names the timestamped directory that holds the
+	// current version. Its updates are atomic.
+	KindKubelet
+	// KindFile is a single regular file given as the root.
+	KindFile
+)
+
+// String returns "plain", "kubelet" or "file".
+func (k Kind) String() string {
+	switch k {
+	case KindKubelet:
+		return "kubelet"
+	case KindFile:
+		return "file"
+	default:
+		return "plain"
+	}
+}
+
+// File is one regular file of a snapshot.
+type File struct {
+	Size   int64
+	Digest uint64 // xxhash (seed 0) of the content
+}
+
+// Snapshot is the state of one root at one scan.
+type Snapshot struct {
+	Root   string
+	Kind   Kind
+	Digest uint64 // over every framed file, in sorted path order
+	// Files maps the slash-separated path relative to the root (for a
+	// kubelet volume, relative to the directory `..data` names; for a single
+	// file, its base name) to the file.
+	Files map[string]File
+	// Bytes is the summed size of Files.
+	Bytes int64
+	// BytesRead is the content this scan actually read (0 on a steady tick).
+	BytesRead int64
+	// Errors lists the files that could not be read this time. Each keeps its
+	// last good entry in Files (or is absent if it never had one).
+	Errors []ScanError
+	// Skipped lists entries deliberately left out: FIFOs, sockets, devices,
+	// symlinks that escape the root, symlink loops, excluded names.
+	Skipped []Skip
+}
+
+// ScanError is a per-file read failure.
+type ScanError struct {
+	Path string // relative to the root
+	Kind string // bounded: "permission", "not_found", "stale", "not_connected", "io", "limit", "other"
+	Err  error
+}
+
+func (e ScanError) Error() string { return e.Path + ": " + e.Err.Error() }
+
+// Skip is an entry left out of a snapshot on purpose.
+type Skip struct {
+	Path   string // relative to the root
+	Reason string // bounded: "fifo", "socket", "device", "escapes_root", "loop", "excluded", "other"
+}

@@ -1,0 +1,33 @@
+package signaler
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Reloader makes the application pick up new configuration.
+type Reloader interface {
+	// Reload triggers one reload for a change first seen at changedAt. A nil
+	// error means every target that needed it has been told (or none needed
+	// it: see Outcome.UpToDate). A non-nil error leaves the reload pending.
+	Reload(ctx context.Context, changedAt time.Time) (Outcome, error)
+}
+
+// Outcome says what one Reload did.
+type Outcome struct {
+	// Signalled lists the targets that were sent the reload.
+	Signalled []Target
+	// UpToDate lists targets that started after the change: they read the
+	// new configuration at start and were not signalled.
+	UpToDate []Target
+}
+
+// Target is one process (or endpoint) a reload went to.
+type Target struct {
+	PID  int    // 0 for an HTTP target
+	Name string // process name or URL with credentials removed
+}
+
+// ErrNoTarget means no process matched; the reload stays pending.
+var ErrNoTarget = errors.New("no matching process")
