@@ -2,57 +2,37 @@ package faults
 
 import (
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/pollreload/pollreload/internal/testenv"
 )
 
-// bindfsMount is a bindfs process mirroring backing at mnt.
+// bindfsMount is a bindfs process mirroring backing at mnt, which tests
+// kill or unmount and mount again.
 type bindfsMount struct {
 	t            *testing.T
-	bindfs       string // path of the binary
 	backing, mnt string
 	proc         *testenv.Process
 }
 
-// newBindfs mounts backing at mnt with bindfs running in the foreground, so
-// the test owns its PID. A cleanup registered first (and so run last)
-// detaches whatever is still mounted at mnt.
 func newBindfs(t *testing.T, backing, mnt string) *bindfsMount {
 	t.Helper()
 	requireFUSE(t)
-	b := &bindfsMount{t: t, bindfs: testenv.RequireTool(t, "bindfs", "bindfs"), backing: backing, mnt: mnt}
-	t.Cleanup(func() {
-		for mounted(mnt) {
-			if out, err := exec.Command("fusermount", "-u", "-z", mnt).CombinedOutput(); err != nil {
-				t.Errorf("fusermount -u -z %s: %v: %s", mnt, err, out)
-				return
-			}
-		}
-	})
+	b := &bindfsMount{t: t, backing: backing, mnt: mnt}
 	b.mount()
 	return b
 }
 
-// mount starts bindfs and waits until the mount is there.
+// mount starts bindfs (again), first detaching a dead mount left by kill.
 func (b *bindfsMount) mount() {
 	b.t.Helper()
-	b.proc = testenv.Spawn(b.t, "bindfs", exec.Command(b.bindfs, "-f", "--no-allow-other", b.backing, b.mnt))
-	testenv.WaitFor(b.t, waitShort, func() error {
-		if b.proc.Exited() {
-			b.t.Fatalf("bindfs exited: %v\n%s", b.proc.Wait(0), b.proc.Output())
-		}
-		if !mounted(b.mnt) {
-			return fmt.Errorf("%s not mounted yet", b.mnt)
-		}
-		return nil
-	})
+	if err := testenv.Unmount(b.mnt); err != nil {
+		b.t.Fatalf("detach %s: %v", b.mnt, err)
+	}
+	b.proc = testenv.MountBindfs(b.t, b.backing, b.mnt)
 }
 
 // kill kills bindfs with SIGKILL: the mount stays, and every access to it
@@ -72,29 +52,10 @@ func (b *bindfsMount) kill() {
 // back into the empty directory underneath it.
 func (b *bindfsMount) lazyUnmount() {
 	b.t.Helper()
-	if out, err := exec.Command("fusermount", "-u", "-z", b.mnt).CombinedOutput(); err != nil {
-		b.t.Fatalf("fusermount -u -z: %v: %s", err, out)
+	if err := testenv.Unmount(b.mnt); err != nil {
+		b.t.Fatalf("lazy unmount: %v", err)
 	}
 	b.proc.Wait(waitShort)
-	if mounted(b.mnt) {
-		b.t.Fatalf("%s still mounted after a lazy unmount", b.mnt)
-	}
-}
-
-// mounted reports whether dir is a mount point, from /proc/self/mountinfo.
-func mounted(dir string) bool {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		// Field 5 is the mount point, with spaces escaped as \040; test
-		// directories have none.
-		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
-			return true
-		}
-	}
-	return false
 }
 
 // TestBindfsMountLost takes a bindfs mount away under a running daemon in
@@ -124,14 +85,6 @@ func TestBindfsMountLost(t *testing.T) {
 			r := startRig(t, filepath.Join(mnt, tt.sub), nil)
 			r.waitScans("ok", 2)
 
-			restore := func() {
-				if mounted(mnt) { // killed: the dead mount must go first
-					if out, err := exec.Command("fusermount", "-u", "-z", mnt).CombinedOutput(); err != nil {
-						t.Fatalf("fusermount -u -z: %v: %s", err, out)
-					}
-				}
-				b.mount()
-			}
 			lose := func(when string) {
 				var labels map[string]string
 				if tt.kind != "" {
@@ -147,13 +100,13 @@ func TestBindfsMountLost(t *testing.T) {
 			}
 
 			lose("while the mount is gone")
-			restore()
+			b.mount()
 			r.waitScans("ok", quietScans)
 			r.wantReloads("after the mount came back unchanged", 0)
 
 			lose("while the mount is gone again")
 			writeFiles(t, filepath.Join(backing, tt.sub), map[string]string{"app.conf": "listen 8080\n"})
-			restore()
+			b.mount()
 			r.waitReloads("after the mount came back changed", 1)
 		})
 	}

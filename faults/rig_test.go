@@ -38,15 +38,27 @@ type rig struct {
 	target *testenv.Target
 }
 
+// signals returns how many reload signals the target has received.
+func (r *rig) signals() int {
+	r.t.Helper()
+	return len(r.target.Reloads(r.t))
+}
+
 // startRig starts a signal-counting target and pollreload over root. env
 // adds to or overrides the defaults: a 100ms poll interval, a 150ms settle
 // time and debug logs (which a failing test prints).
 func startRig(t *testing.T, root string, env map[string]string) *rig {
 	t.Helper()
+	// The target reads a directory of its own: it only counts signals, and
+	// must not meet the faults meant for pollreload.
 	target := testenv.StartTarget(t, "reloadtarget", t.TempDir())
+	pidFile := filepath.Join(t.TempDir(), "target.pid")
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(target.PID())+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cfg := map[string]string{
 		"CONFIG_DIR":          root,
-		"PID_FILE":            target.PIDFile,
+		"PID_FILE":            pidFile,
 		"POLL_INTERVAL":       "100ms",
 		"SETTLE_TIME":         "150ms",
 		"HEALTH_MISSED_SCANS": "3",
@@ -95,7 +107,7 @@ func (r *rig) waitScans(result string, n int) {
 // that pollreload counted exactly want successful reloads.
 func (r *rig) wantReloads(when string, want int) {
 	r.t.Helper()
-	if got := r.target.Signals(); got != want {
+	if got := r.signals(); got != want {
 		r.t.Errorf("%s: target received %d signals; want %d", when, got, want)
 	}
 	if got := r.metric("pollreload_reloads_total", map[string]string{"result": "success"}); got != float64(want) {
@@ -108,7 +120,7 @@ func (r *rig) wantReloads(when string, want int) {
 func (r *rig) waitReloads(when string, want int) {
 	r.t.Helper()
 	testenv.WaitFor(r.t, waitShort, func() error {
-		if got := r.target.Signals(); got < want {
+		if got := r.signals(); got < want {
 			return fmt.Errorf("%s: target received %d signals; want %d", when, got, want)
 		}
 		return nil
