@@ -2,6 +2,7 @@ module github.com/pollreload/pollreload
 
 go 1.26.0
 
-require github.com/hanwen/go-fuse/v2 v2.12.1
-
-require golang.org/x/sys v0.28.0 // indirect
+require (
+	github.com/hanwen/go-fuse/v2 v2.12.1
+	golang.org/x/sys v0.49.0
+)
