@@ -3,31 +3,26 @@ package faultfs_test
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pollreload/pollreload/faults/faultfs"
+	"github.com/pollreload/pollreload/internal/testenv"
 )
 
 // requireFUSE skips (or fails under REQUIRE_TOOLS=1) when FUSE is missing.
 func requireFUSE(t *testing.T) {
 	t.Helper()
-	msg := ""
+	testenv.RequireTool(t, "fusermount", "fuse3")
 	if _, err := os.Stat("/dev/fuse"); err != nil {
-		msg = "/dev/fuse not available: run with --device /dev/fuse"
-	} else if _, err := exec.LookPath("fusermount"); err != nil {
-		msg = "fusermount not installed: apt-get install -y fuse3"
+		msg := "/dev/fuse missing: run the container with --device /dev/fuse"
+		if os.Getenv(testenv.RequireToolsEnv) == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
 	}
-	if msg == "" {
-		return
-	}
-	if os.Getenv("REQUIRE_TOOLS") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
 }
 
 // mount mirrors a fresh backing directory holding a file, a directory and a
