@@ -488,15 +488,15 @@ func (s *scan) readAll(fd int) (int64, uint64, error) {
 	return size, d.Sum64(), nil
 }
 
-// fail records a read error for rel and carries its last good entry (for a
-// directory: every entry below it) into this attempt, because an unreadable
-// file is not a deleted one.
-func (s *scan) fail(rel string, isDir bool, err error) {
+// fail records a read error for rel and carries its last good entry into
+// this attempt, because an unreadable file is not a deleted one. When rel may
+// be a directory (or a link to one), every entry below it is carried too.
+func (s *scan) fail(rel string, mayBeDir bool, err error) {
 	s.errors = append(s.errors, ScanError{Path: rel, Kind: ErrorKind(err), Err: err})
-	if !isDir {
-		if e := s.rs.cache[rel]; e != nil {
-			s.keep(e)
-		}
+	if e := s.rs.cache[rel]; e != nil {
+		s.keep(e)
+	}
+	if !mayBeDir {
 		return
 	}
 	prefix := rel + "/"

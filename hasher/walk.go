@@ -70,7 +70,7 @@ func (s *scan) visit(fd int, de dirent, rel string) error {
 	// a regular file's signature comes from openat+fstat instead.
 	if typ != unix.DT_DIR && !(s.openStat && typ == unix.DT_REG) {
 		if err := unix.Fstatat(fd, de.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			s.fail(rel, false, err)
+			s.fail(rel, typ != unix.DT_REG, err)
 			return nil
 		}
 		typ = modeType(st.Mode)
@@ -209,7 +209,7 @@ func (s *scan) symlink(fd int, name, rel string) error {
 	for {
 		n, err := unix.Readlinkat(fd, name, buf)
 		if err != nil {
-			s.fail(rel, false, err)
+			s.fail(rel, true, err)
 			return nil
 		}
 		if n < len(buf) {
@@ -234,7 +234,7 @@ func (s *scan) symlink(fd int, name, rel string) error {
 		case errno == syscall.ENOENT:
 			s.skip(rel, "dangling")
 		default:
-			s.fail(rel, false, err)
+			s.fail(rel, true, err)
 		}
 		return nil
 	}
