@@ -2,4 +2,7 @@ module github.com/pollreload/pollreload
 
 go 1.26.0
 
-require golang.org/x/sys v0.49.0
+require (
+	github.com/cespare/xxhash/v2 v2.3.0
+	golang.org/x/sys v0.49.0
+)
