@@ -3,6 +3,8 @@ module github.com/pollreload/pollreload
 go 1.26.0
 
 require (
-	github.com/hanwen/go-fuse/v2 v2.12.1
+	github.com/cespare/xxhash/v2 v2.3.0
 	golang.org/x/sys v0.49.0
 )
+
+require github.com/hanwen/go-fuse/v2 v2.12.1
