@@ -33,4 +33,5 @@ type Target struct {
 var (
 	_ Reloader = (*Process)(nil)
 	_ Reloader = (*HTTP)(nil)
+	_ Reloader = (*Child)(nil)
 )
