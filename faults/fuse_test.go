@@ -84,6 +84,7 @@ func TestFUSEFaults(t *testing.T) {
 				errLabels := map[string]string{"kind": e.kind}
 
 				// 1. Fault, with a content read due.
+				t.Log("fault, content read due")
 				errs := r.metric("pollreload_scan_errors_total", errLabels)
 				fsys.Fail("app.conf", op, e.errno)
 				writeFiles(t, backing, map[string]string{"app.conf": fuseFiles["app.conf"]})
@@ -101,6 +102,7 @@ func TestFUSEFaults(t *testing.T) {
 				r.wantReloads("during the fault", 0)
 
 				// 2. Recovery, content unchanged.
+				t.Log("fault cleared, content unchanged")
 				fsys.Clear()
 				r.waitScans("ok", quietScans)
 				r.wantReloads("after recovery with unchanged content", 0)
@@ -109,6 +111,7 @@ func TestFUSEFaults(t *testing.T) {
 				}
 
 				// 3. Fault, content changes behind it.
+				t.Log("fault again, content changes behind it")
 				errs = r.metric("pollreload_scan_errors_total", errLabels)
 				fsys.Fail("app.conf", op, e.errno)
 				writeFiles(t, backing, map[string]string{"app.conf": "listen 8080\n"})
@@ -116,6 +119,7 @@ func TestFUSEFaults(t *testing.T) {
 				r.wantReloads("during the fault hiding a change", 0)
 
 				// 4. Recovery, content changed.
+				t.Log("fault cleared, content changed")
 				fsys.Clear()
 				r.waitReloads("after recovery with changed content", 1)
 			})
