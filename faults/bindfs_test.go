@@ -92,7 +92,7 @@ func TestBindfsMountLost(t *testing.T) {
 				}
 				errs := r.metric("pollreload_scan_errors_total", labels)
 				tt.lose(b)
-				r.waitMetric("pollreload_scan_errors_total", labels, errs+3)
+				r.waitErrors(labels, errs+3, when)
 				r.wantReloads(when, 0)
 				if got := r.metric("pollreload_watched_files", nil); got != float64(len(files)) {
 					t.Errorf("%s: pollreload_watched_files = %v; want %d (last good state kept)", when, got, len(files))

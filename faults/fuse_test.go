@@ -88,7 +88,7 @@ func TestFUSEFaults(t *testing.T) {
 				errs := r.metric("pollreload_scan_errors_total", errLabels)
 				fsys.Fail("app.conf", op, e.errno)
 				writeFiles(t, backing, map[string]string{"app.conf": fuseFiles["app.conf"]})
-				r.waitMetric("pollreload_scan_errors_total", errLabels, errs+3)
+				r.waitErrors(errLabels, errs+3, "during the fault")
 				if fsys.Hits("app.conf", op) == 0 {
 					t.Fatalf("pollreload never met the %s fault on app.conf", op)
 				}
@@ -115,7 +115,7 @@ func TestFUSEFaults(t *testing.T) {
 				errs = r.metric("pollreload_scan_errors_total", errLabels)
 				fsys.Fail("app.conf", op, e.errno)
 				writeFiles(t, backing, map[string]string{"app.conf": "listen 8080\n"})
-				r.waitMetric("pollreload_scan_errors_total", errLabels, errs+3)
+				r.waitErrors(errLabels, errs+3, "during the fault hiding a change")
 				r.wantReloads("during the fault hiding a change", 0)
 
 				// 4. Recovery, content changed.

@@ -80,7 +80,7 @@ func TestHugeFileOverMaxFileSize(t *testing.T) {
 	limit := map[string]string{"kind": "limit"}
 	errs := r.metric("pollreload_scan_errors_total", limit)
 	makeSparse(t, path, hugeSize)
-	r.waitMetric("pollreload_scan_errors_total", limit, errs+3)
+	r.waitErrors(limit, errs+3, "with a file over MAX_FILE_SIZE")
 	r.wantReloads("with a file over MAX_FILE_SIZE", 0)
 	if got := r.metric("pollreload_bytes_hashed_total", nil) - hashed; got >= 1<<30 {
 		t.Errorf("bytes hashed after the file outgrew MAX_FILE_SIZE: %v; want < 1 GiB (the file must not be read)", got)

@@ -48,7 +48,7 @@ func TestLimits(t *testing.T) {
 
 			errs := r.metric("pollreload_scan_errors_total", limit)
 			writeFiles(t, root, tt.over)
-			r.waitMetric("pollreload_scan_errors_total", limit, errs+3)
+			r.waitErrors(limit, errs+3, "over the limit")
 			r.wantReloads("over the limit", 0)
 			if out := r.pr.Output(); !strings.Contains(out, tt.logWord) {
 				t.Errorf("log over the limit does not name %s:\n%s", tt.logWord, tail(out, 20))
@@ -84,7 +84,7 @@ func TestDefaultMaxFiles(t *testing.T) {
 	limit := map[string]string{"kind": "limit"}
 	errs := r.metric("pollreload_scan_errors_total", limit)
 	writeFiles(t, root, map[string]string{"one-too-many.conf": "x\n"})
-	r.waitMetric("pollreload_scan_errors_total", limit, errs+1)
+	r.waitErrors(limit, errs+1, "with 100,001 files")
 	r.wantReloads("with 100,001 files", 1)
 	logMemory(t, r)
 }

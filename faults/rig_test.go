@@ -36,6 +36,9 @@ type rig struct {
 	t      *testing.T
 	pr     *testenv.Pollreload
 	target *testenv.Target
+	// seen is the number of signals the target had when the test last
+	// checked them.
+	seen int
 }
 
 // signals returns how many reload signals the target has received.
@@ -92,6 +95,28 @@ func (r *rig) waitMetric(name string, labels map[string]string, want float64) {
 	})
 }
 
+// waitErrors waits until pollreload_scan_errors_total{labels} reaches
+// want, which the caller computed before injecting a fault. A signal newer
+// than the test's last check ends the wait early: it is already the failure
+// the caller checks for next with wantReloads. A timeout is reported with
+// t.Errorf, not Fatal, so that the test goes on to show what the daemon did
+// instead.
+func (r *rig) waitErrors(labels map[string]string, want float64, when string) {
+	r.t.Helper()
+	err := testenv.Poll(waitShort, func() error {
+		if r.signals() > r.seen {
+			return nil
+		}
+		if got := r.metric("pollreload_scan_errors_total", labels); got < want {
+			return fmt.Errorf("pollreload_scan_errors_total%v = %v; want >= %v", labels, got, want)
+		}
+		return nil
+	})
+	if err != nil {
+		r.t.Errorf("%s: %v", when, err)
+	}
+}
+
 // waitScans waits for n more finished scans with the given result ("" for
 // any result).
 func (r *rig) waitScans(result string, n int) {
@@ -107,7 +132,9 @@ func (r *rig) waitScans(result string, n int) {
 // that pollreload counted exactly want successful reloads.
 func (r *rig) wantReloads(when string, want int) {
 	r.t.Helper()
-	if got := r.signals(); got != want {
+	got := r.signals()
+	r.seen = got
+	if got != want {
 		r.t.Errorf("%s: target received %d signals; want %d", when, got, want)
 	}
 	if got := r.metric("pollreload_reloads_total", map[string]string{"result": "success"}); got != float64(want) {

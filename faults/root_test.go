@@ -57,7 +57,7 @@ func TestRootRemovedAndRecreated(t *testing.T) {
 				if err := os.RemoveAll(graveyard); err != nil {
 					t.Fatal(err)
 				}
-				r.waitMetric("pollreload_scan_errors_total", nil, errs+3)
+				r.waitErrors(nil, errs+3, when)
 				r.wantReloads(when, 0)
 				if got := r.metric("pollreload_watched_files", nil); got != float64(len(files)) {
 					t.Errorf("%s: pollreload_watched_files = %v; want %d (last good state kept)", when, got, len(files))
