@@ -179,3 +179,40 @@ func TestFUSEHang(t *testing.T) {
 		})
 	}
 }
+
+// TestFUSEHangShutdown stops the daemon with SIGTERM while one of its reads
+// hangs. The daemon must shut down at once (its HTTP server closes, it stops
+// waiting for the scan) and exit with status 0. The process itself can only
+// be reaped once the hung request is answered: Linux waits uninterruptibly
+// for a FUSE request that the server has already received, even on SIGKILL,
+// so the test answers it (Clear) after checking the shutdown.
+func TestFUSEHangShutdown(t *testing.T) {
+	fsys, _, mnt := mountFaultFS(t)
+	r := startRig(t, mnt, nil)
+	t.Cleanup(fsys.Clear)
+	r.waitScans("ok", 1)
+
+	fsys.Hang("app.conf", faultfs.OpStat)
+	testenv.WaitFor(t, waitShort, func() error {
+		if fsys.Hung() == 0 {
+			return errors.New("no request has reached the hang yet")
+		}
+		return nil
+	})
+	if err := r.pr.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, waitShort, func() error {
+		if _, err := r.healthz(); err == nil {
+			return errors.New("the metrics server still answers after SIGTERM")
+		}
+		return nil
+	})
+	if fsys.Hung() == 0 {
+		t.Fatal("the hang ended before the daemon shut down; the test proved nothing")
+	}
+	fsys.Clear()
+	if err := r.pr.Wait(waitShort); err != nil {
+		t.Fatalf("pollreload after SIGTERM with a hung read: %v; want exit status 0", err)
+	}
+}
