@@ -131,28 +131,34 @@ func (p *Process) Reload(ctx context.Context, changedAt time.Time) (Outcome, err
 	return out, errors.Join(errs...)
 }
 
-// signal runs the safety check and delivers the signal to one target.
+// signal delivers the signal to one target, running the safety check on
+// the process the signal will really reach.
 func (p *Process) signal(t process) error {
-	st, err := readStatus(p.procDir, t.PID)
-	if err != nil {
-		if isGone(err) {
-			return fmt.Errorf("%w: pid %d exited after lookup", ErrNoTarget, t.PID)
+	targetUID := -1
+	ready := func() error {
+		st, err := readStatus(p.procDir, t.PID)
+		if err != nil {
+			if isGone(err) {
+				return fmt.Errorf("%w: pid %d exited after lookup", ErrNoTarget, t.PID)
+			}
+			return err // wrapped below with the pid and name
 		}
-		return fmt.Errorf("check pid %d: %w", t.PID, err)
-	}
-	if err := checkCatches(t.PID, t.name(), st, p.sig); err != nil {
-		if !p.force {
-			return err
+		targetUID = st.UID
+		if err := checkCatches(t.PID, t.name(), st, p.sig); err != nil {
+			if !p.force {
+				return err
+			}
+			p.log.Warn("sending anyway because RELOAD_FORCE is set", "pid", t.PID, "signal", signalName(p.sig), "err", err)
 		}
-		p.log.Warn("sending anyway because RELOAD_FORCE is set", "pid", t.PID, "signal", signalName(p.sig), "err", err)
+		return nil
 	}
-	err = deliverSignal(p.procDir, t.PID, t.StartTicks, p.sig)
+	err := deliverSignal(p.procDir, t.PID, t.StartTicks, p.sig, ready)
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, unix.EPERM):
-		return &PermissionError{PID: t.PID, Name: t.name(), Signal: p.sig, UID: os.Geteuid(), TargetUID: st.UID, Err: err}
-	case errors.Is(err, ErrNoTarget):
+		return &PermissionError{PID: t.PID, Name: t.name(), Signal: p.sig, UID: os.Geteuid(), TargetUID: targetUID, Err: err}
+	case errors.Is(err, ErrNoTarget), errors.Is(err, ErrNotCatching):
 		return err
 	}
 	return fmt.Errorf("send %s to pid %d (%s): %w", signalName(p.sig), t.PID, t.name(), err)

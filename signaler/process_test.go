@@ -354,7 +354,7 @@ func TestDeliverSignalRefusesRecycledPID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = deliverSignal("/proc", h.pid(), st.StartTicks+1, syscall.SIGHUP)
+	err = deliverSignal("/proc", h.pid(), st.StartTicks+1, syscall.SIGHUP, nil)
 	if !errors.Is(err, ErrNoTarget) || !strings.Contains(err.Error(), "another process") {
 		t.Errorf("deliverSignal with a different start time = %v; want ErrNoTarget naming another process", err)
 	}
@@ -362,7 +362,7 @@ func TestDeliverSignalRefusesRecycledPID(t *testing.T) {
 	if n := count(h.out, "SIGHUP"); n != 0 {
 		t.Errorf("received %d SIGHUP; want 0", n)
 	}
-	if err := deliverSignal("/proc", h.pid(), st.StartTicks, syscall.SIGHUP); err != nil {
+	if err := deliverSignal("/proc", h.pid(), st.StartTicks, syscall.SIGHUP, nil); err != nil {
 		t.Fatalf("deliverSignal with the right start time: %v", err)
 	}
 	waitLine(t, h.out, "SIGHUP", 1)
@@ -381,7 +381,7 @@ func TestDeliverSignalFallsBackToKill(t *testing.T) {
 				t.Fatal(err)
 			}
 			noPidfd := func(int, int) (int, error) { return -1, errno }
-			err = deliverSignalWith(noPidfd, "/proc", h.pid(), st.StartTicks+1, syscall.SIGHUP)
+			err = deliverSignalWith(noPidfd, "/proc", h.pid(), st.StartTicks+1, syscall.SIGHUP, nil)
 			if !errors.Is(err, ErrNoTarget) {
 				t.Errorf("kill path with a different start time = %v; want ErrNoTarget", err)
 			}
@@ -389,7 +389,7 @@ func TestDeliverSignalFallsBackToKill(t *testing.T) {
 			if n := count(h.out, "SIGHUP"); n != 0 {
 				t.Fatalf("received %d SIGHUP before the real delivery; want 0", n)
 			}
-			if err := deliverSignalWith(noPidfd, "/proc", h.pid(), st.StartTicks, syscall.SIGHUP); err != nil {
+			if err := deliverSignalWith(noPidfd, "/proc", h.pid(), st.StartTicks, syscall.SIGHUP, nil); err != nil {
 				t.Fatalf("kill path: %v", err)
 			}
 			waitLine(t, h.out, "SIGHUP", 1)
