@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -60,6 +61,9 @@ func StartChild(name string, args []string, opts ChildOptions) (*Child, error) {
 	sig := opts.Signal
 	if sig == 0 {
 		sig = syscall.SIGHUP
+	}
+	if _, err := ParseSignal(strconv.Itoa(int(sig))); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	procDir := opts.ProcDir
 	if procDir == "" {

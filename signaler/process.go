@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -76,7 +77,7 @@ func NewProcess(opts ProcessOptions) (*Process, error) {
 	if sig == 0 {
 		sig = syscall.SIGHUP
 	}
-	if _, err := ParseSignal(fmt.Sprint(int(sig))); err != nil {
+	if _, err := ParseSignal(strconv.Itoa(int(sig))); err != nil {
 		return nil, fmt.Errorf("new process reloader: %w", err)
 	}
 	procDir := opts.ProcDir

@@ -457,3 +457,24 @@ func TestPermissionErrorReason(t *testing.T) {
 		t.Errorf("Error() with unknown target uid:\ngot  %s\nwant %s", unknown, want)
 	}
 }
+
+func TestNewProcessRejects(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    ProcessOptions
+		wantErr string
+	}{
+		{"nothing to find", ProcessOptions{Names: []string{" ", ""}}, "set PROCESS_NAME or PID_FILE"},
+		{"both", ProcessOptions{Names: []string{"nginx"}, PIDFile: "/run/nginx.pid"}, "not both"},
+		{"bad policy", ProcessOptions{Names: []string{"nginx"}, Policy: "youngest"}, `invalid target policy "youngest"`},
+		{"uncatchable signal", ProcessOptions{Names: []string{"nginx"}, Signal: syscall.SIGSTOP}, "SIGSTOP cannot be caught"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := NewProcess(tt.opts)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("NewProcess error = %v; want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
