@@ -116,7 +116,7 @@ func (c *Child) Reload(_ context.Context, changedAt time.Time) (Outcome, error) 
 	if c.exited() {
 		return Outcome{}, fmt.Errorf("%w: child %s (pid %d) has exited", ErrNoTarget, c.name, c.PID())
 	}
-	if !c.startTime.IsZero() && c.startTime.After(changedAt.Add(startSlack)) {
+	if startedAfter(c.startTime, changedAt) {
 		return Outcome{UpToDate: []Target{target}}, nil
 	}
 	st, err := readStat(c.procDir, c.PID())

@@ -102,7 +102,7 @@ func NewProcess(opts ProcessOptions) (*Process, error) {
 
 // Reload signals every selected target that started before changedAt.
 // Targets that started later already read the new configuration and are
-// listed in Outcome.UpToDate. Errors for several targets are joined; Reason
+// listed in Outcome.UpToDate; a zero changedAt signals every target. Errors for several targets are joined; Reason
 // reduces them to one metric label.
 func (p *Process) Reload(ctx context.Context, changedAt time.Time) (Outcome, error) {
 	targets, err := p.targets()
@@ -117,7 +117,7 @@ func (p *Process) Reload(ctx context.Context, changedAt time.Time) (Outcome, err
 			break
 		}
 		target := Target{PID: t.PID, Name: t.name()}
-		if t.StartTime.After(changedAt.Add(startSlack)) {
+		if startedAfter(t.StartTime, changedAt) {
 			p.log.Debug("target started after the change; not signalled", "pid", t.PID, "name", t.name(), "started", t.StartTime)
 			out.UpToDate = append(out.UpToDate, target)
 			continue
@@ -245,6 +245,13 @@ func (p *Process) Inspect() ([]Candidate, error) {
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// startedAfter reports whether a process that started at start has surely
+// read configuration that changed at changedAt. A zero changedAt (time not
+// known) never counts: an extra signal is harmless, a missed one is not.
+func startedAfter(start, changedAt time.Time) bool {
+	return !changedAt.IsZero() && !start.IsZero() && start.After(changedAt.Add(startSlack))
 }
 
 // isGone reports whether a /proc read failed because the process exited.

@@ -148,15 +148,18 @@ func TestProcessReloadSkipsTargetsStartedAfterChange(t *testing.T) {
 		t.Errorf("up-to-date target received %d SIGHUP; want 0", n)
 	}
 
-	// A change after the start does need the signal.
-	got, err = p.Reload(t.Context(), time.Now())
-	if err != nil {
-		t.Fatalf("Reload: %v", err)
+	// A change after the start does need the signal, and so does one at an
+	// unknown (zero) time.
+	for i, at := range []time.Time{time.Now(), {}} {
+		got, err = p.Reload(t.Context(), at)
+		if err != nil {
+			t.Fatalf("Reload(%s): %v", at, err)
+		}
+		if !slices.Equal(pids(got.Signalled), []int{h.pid()}) || len(got.UpToDate) != 0 {
+			t.Errorf("Reload(%s) = %+v; want pid %d signalled", at, got, h.pid())
+		}
+		waitLine(t, h.out, "SIGHUP", i+1)
 	}
-	if !slices.Equal(pids(got.Signalled), []int{h.pid()}) || len(got.UpToDate) != 0 {
-		t.Errorf("Outcome = %+v; want pid %d signalled", got, h.pid())
-	}
-	waitLine(t, h.out, "SIGHUP", 1)
 }
 
 // lateHandlerScript is a shell that installs its SIGHUP handler only once
