@@ -97,6 +97,8 @@ type rootState struct {
 	digest *xxhash.Digest
 	// dentBuf receives raw getdents records.
 	dentBuf []byte
+	// files is the previous scan's file list, kept for its capacity.
+	files []*entry
 	// reported holds the skips and errors already logged, so a broken link
 	// is logged when it appears, not on every tick.
 	reported map[string]string
@@ -171,7 +173,7 @@ func (h *Hasher) Scan(ctx context.Context, root string) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scan: %w", err)
 	}
-	s := &scan{h: h, rs: rs, ctx: ctx, root: root, start: h.now().UnixNano()}
+	s := &scan{h: h, rs: rs, ctx: ctx, root: root, start: h.now().UnixNano(), files: rs.files[:0]}
 	var snap *Snapshot
 	switch {
 	case fi.Mode().IsRegular():
@@ -206,7 +208,7 @@ type scan struct {
 	nfiles    int
 	ancestors []devIno
 	names     []dirent
-	dentBuf   []byte
+	key       []byte // cache key being looked up, reused per file
 }
 
 type devIno struct{ dev, ino uint64 }
@@ -385,6 +387,7 @@ func (s *scan) finish(snap *Snapshot) {
 	snap.BytesRead = s.bytesRead
 	snap.Errors = slices.Clone(s.errors)
 	snap.Skipped = slices.Clone(s.skipped)
+	s.rs.files = s.files[:0]
 
 	for p, e := range s.rs.cache {
 		if e.gen != s.rs.gen {
