@@ -248,3 +248,27 @@ func tmpfsDir(t *testing.T) string {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
 }
+
+// TestScanKubeletBrokenData covers volumes whose `..data` cannot be used: the
+// scan fails (the caller keeps its last good state) instead of reporting an
+// empty volume.
+func TestScanKubeletBrokenData(t *testing.T) {
+	tests := []struct {
+		name, target, kind string
+	}{
+		{"dangling", "..2026_01_01_00_00_00.1", "not_found"},
+		{"points outside", "../elsewhere", "other"},
+		{"points at a file", "..file", "other"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, "..file"), "x")
+			must(t, os.Symlink(tt.target, filepath.Join(dir, "..data")))
+			_, err := New(Options{}).Scan(context.Background(), dir)
+			if got := ErrorKind(err); got != tt.kind {
+				t.Errorf("err %v, kind %q; want kind %q", err, got, tt.kind)
+			}
+		})
+	}
+}
