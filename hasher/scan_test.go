@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/pollreload/pollreload/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -368,7 +369,7 @@ func TestScanMaxFileSize(t *testing.T) {
 // TestFileDigestMatchesXxhsum checks File.Digest against the reference
 // implementation's command line tool, so digests can be checked by hand.
 func TestFileDigestMatchesXxhsum(t *testing.T) {
-	xxhsum := requireTool(t, "xxhsum", "xxhash")
+	xxhsum := testenv.RequireTool(t, "xxhsum", "xxhash")
 	dir := t.TempDir()
 	big := make([]byte, 3<<20+17)
 	for i := range big {
