@@ -101,8 +101,9 @@ func (h *Hasher) state(root string) *rootState {
 }
 
 // Scan snapshots root. A directory whose `..data` entry is a symlink is read
-// as a kubelet volume, any other directory as a plain tree, a regular file as
-// a single-file root.
+// as a kubelet volume, and so is a directory key of one (a root that is a
+// `KEY -> ..data/KEY` link); any other directory as a plain tree, a regular
+// file as a single-file root.
 //
 // A non-nil error means the root as a whole could not be read (missing,
 // unreadable, a dead mount, too many files, ctx done): keep the last good
@@ -173,7 +174,11 @@ func (s *scan) reset() {
 }
 
 func (s *scan) scanDir() (*Snapshot, error) {
-	rootDir, err := os.OpenRoot(s.root)
+	open, sub := s.root, ""
+	if volume, key := kubeletSubdir(s.root); volume != "" {
+		open, sub = volume, key
+	}
+	rootDir, err := os.OpenRoot(open)
 	if err != nil {
 		return nil, fmt.Errorf("scan: %w", err)
 	}
@@ -194,7 +199,10 @@ func (s *scan) scanDir() (*Snapshot, error) {
 	var st unix.Stat_t
 	err = unix.Fstatat(fd, "..data", &st, unix.AT_SYMLINK_NOFOLLOW)
 	if err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
-		return s.scanKubelet(rootDir, fd)
+		return s.scanKubelet(rootDir, fd, sub)
+	}
+	if sub != "" {
+		return nil, fmt.Errorf("scan %s: links to ..data/%s but %s has no ..data link", s.root, sub, open)
 	}
 
 	s.reset()

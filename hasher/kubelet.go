@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -16,7 +17,10 @@ const maxKubeletAttempts = 10
 // scanKubelet reads the directory `..data` names, and only that, then checks
 // that `..data` still names the same directory; if kubelet swapped it in the
 // meantime the attempt is thrown away, so old and new files never mix.
-func (s *scan) scanKubelet(rootDir *os.Root, rootFD int) (*Snapshot, error) {
+//
+// sub, if not empty, is the directory key below `..data` that is the root
+// being scanned (see kubeletSubdir).
+func (s *scan) scanKubelet(rootDir *os.Root, rootFD int, sub string) (*Snapshot, error) {
 	var lastErr error
 	for attempt := 1; attempt <= maxKubeletAttempts; attempt++ {
 		if err := s.ctx.Err(); err != nil {
@@ -27,7 +31,7 @@ func (s *scan) scanKubelet(rootDir *os.Root, rootFD int) (*Snapshot, error) {
 			return nil, fmt.Errorf("scan %s: %w", s.root, err)
 		}
 		s.reset()
-		err = s.walkData(rootDir, target)
+		err = s.walkData(rootDir, target, sub)
 		if errors.Is(err, ErrTooManyFiles) || s.ctx.Err() != nil {
 			return nil, err
 		}
@@ -73,10 +77,10 @@ func readDataLink(rootFD int) (string, devIno, error) {
 	return target, devIno{st.Dev, st.Ino}, nil
 }
 
-// walkData walks the timestamped directory target. Symlinks inside it are
-// contained to it, not to the volume.
-func (s *scan) walkData(rootDir *os.Root, target string) error {
-	data, err := rootDir.OpenRoot(target)
+// walkData walks the timestamped directory target, or its subdirectory sub.
+// Symlinks inside are contained to what is walked, not to the volume.
+func (s *scan) walkData(rootDir *os.Root, target, sub string) error {
+	data, err := rootDir.OpenRoot(filepath.Join(target, sub))
 	if err != nil {
 		return err
 	}
@@ -94,4 +98,21 @@ func (s *scan) walkData(rootDir *os.Root, target string) error {
 	s.osRoot = data
 	s.ancestors = append(s.ancestors, devIno{st.Dev, st.Ino})
 	return s.walkDir(fd, "")
+}
+
+// kubeletSubdir recognizes a root that is a directory key of a kubelet volume
+// (CONFIG_DIR=/etc/config/tls, where kubelet made `tls -> ..data/tls`). It
+// returns the volume and the key, so the scan can pin `..data` as for a
+// whole volume instead of following the link into one version that may be
+// deleted under the walk.
+func kubeletSubdir(root string) (volume, sub string) {
+	target, err := os.Readlink(root)
+	if err != nil {
+		return "", ""
+	}
+	sub, ok := strings.CutPrefix(target, "..data/")
+	if !ok || sub == "" || !filepath.IsLocal(sub) {
+		return "", ""
+	}
+	return filepath.Dir(root), filepath.Clean(sub)
 }

@@ -304,3 +304,35 @@ func newKubeletVolume(t *testing.T, payload map[string]string) *testenv.KubeletW
 	}
 	return v
 }
+
+// TestScanKubeletSubdirectory watches one directory key of a volume. The
+// scan must pin `..data` as for the whole volume: following `tls ->
+// ..data/tls` once would walk a version that kubelet deletes mid-walk.
+func TestScanKubeletSubdirectory(t *testing.T) {
+	v1 := map[string]string{"tls/cert.pem": "cert-1", "tls/key.pem": "key-1", "app.conf": "app-1"}
+	v2 := map[string]string{"tls/cert.pem": "cert-2", "tls/ca.pem": "ca-2", "app.conf": "app-2"}
+	v := newKubeletVolume(t, v1)
+	root := filepath.Join(v.Dir, "tls")
+	h := New(Options{})
+	first := mustScan(t, h, root)
+	if first.Kind != KindKubelet || !slices.Equal(paths(first), []string{"cert.pem", "key.pem"}) {
+		t.Fatalf("kind %v, files %q; want kubelet, [cert.pem key.pem]", first.Kind, paths(first))
+	}
+	walks := 0
+	h.afterList = func(dirRel string) {
+		if dirRel == "" {
+			if walks++; walks == 1 {
+				if _, err := v.Write(v2); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+	}
+	snap := mustScan(t, h, root)
+	if got, want := paths(snap), []string{"ca.pem", "cert.pem"}; !slices.Equal(got, want) {
+		t.Errorf("files = %q; want %q", got, want)
+	}
+	if snap.Files["cert.pem"].Digest != xxhash.Sum64String("cert-2") || len(snap.Errors) != 0 {
+		t.Errorf("not version 2: %+v, errors %v", snap.Files, snap.Errors)
+	}
+}
