@@ -51,7 +51,7 @@ func (s soakState) files() map[string]string {
 // identical-content swaps cause no reload.
 const (
 	gapBurst      = "burst"      // 0-5ms
-	gapShort      = "short"      // 5-100ms
+	gapShort      = "short"      // 5-60ms
 	gapMedium     = "medium"     // 3-4 poll intervals
 	gapCheckpoint = "checkpoint" // until delivered and settled, then probes
 	gapProbe      = "probe"      // identical swap inside a checkpoint
@@ -156,7 +156,7 @@ func TestSoakKubeletUpdates(t *testing.T) {
 		case gapBurst:
 			time.Sleep(time.Duration(rng.IntN(5000)) * time.Microsecond)
 		case gapShort:
-			time.Sleep(5*time.Millisecond + time.Duration(rng.IntN(95))*time.Millisecond)
+			time.Sleep(5*time.Millisecond + time.Duration(rng.IntN(55))*time.Millisecond)
 		case gapMedium:
 			time.Sleep(3*soakInterval + time.Duration(rng.Int64N(int64(soakInterval))))
 		case gapCheckpoint:
@@ -200,7 +200,7 @@ func TestSoakKubeletUpdates(t *testing.T) {
 	t.Logf("soak: %d updates in %v: %d content changes (%d new states, %d of them adding a key, %d removing one; %d returns A->B->A), %d identical-content swaps (%d random, %d probes)",
 		len(writes)-1, elapsed.Round(time.Second), changes, c.kinds["new"], c.keyAdds, c.keyRemoves, c.kinds["revert"],
 		c.kinds["identical"]+c.kinds["probe"], c.kinds["identical"], c.kinds["probe"])
-	t.Logf("soak: gaps: %d burst (0-5ms), %d short (5-100ms), %d medium (300-400ms), %d checkpoints",
+	t.Logf("soak: gaps: %d burst (0-5ms), %d short (5-60ms), %d medium (300-400ms), %d checkpoints",
 		c.gaps[gapBurst], c.gaps[gapShort], c.gaps[gapMedium], c.gaps[gapCheckpoint])
 	t.Logf("soak: the application reloaded %d times into %d distinct states; pollreload counted %v successful reloads, %v changes",
 		reloads, len(delivered), success, pr.Metric(t, "pollreload_changes_total", nil))
