@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,10 +108,10 @@ func TestSoakKubeletUpdates(t *testing.T) {
 	cur := soakState{ID: 1, Keys: []string{"app.conf", "db.conf"}}
 	write("initial", cur, gapCheckpoint)
 
-	tg := testenv.StartTarget(t, "soaktarget", vol)
+	tg := testenv.StartTarget(t, testenv.UniqueName("soak"), vol)
 	pr := testenv.Start(t, map[string]string{
 		"CONFIG_DIR":    vol,
-		"PROCESS_NAME":  "soaktarget",
+		"PROCESS_NAME":  tg.Name,
 		"POLL_INTERVAL": soakInterval.String(),
 	})
 
@@ -160,7 +161,7 @@ func TestSoakKubeletUpdates(t *testing.T) {
 		case gapMedium:
 			time.Sleep(3*soakInterval + time.Duration(rng.Int64N(int64(soakInterval))))
 		case gapCheckpoint:
-			soakCheckpoint(t, pr, tg, cur, rng, write, &c)
+			soakCheckpoint(t, pr, tg, cur, rng, write, &writes, &c)
 		}
 	}
 	elapsed := time.Since(began)
@@ -224,16 +225,19 @@ type soakCounts struct {
 // soakCheckpoint waits until the application runs with cur and pollreload
 // has settled (three more scans, nothing pending), then swaps to identical
 // content one to three times and fails the test if that causes a reload.
-func soakCheckpoint(t *testing.T, pr *testenv.Pollreload, tg *testenv.Target, cur soakState, rng *rand.Rand, write func(string, soakState, string), c *soakCounts) {
+func soakCheckpoint(t *testing.T, pr *testenv.Pollreload, tg *testenv.Target, cur soakState, rng *rand.Rand, write func(string, soakState, string), writes *[]soakWrite, c *soakCounts) {
 	t.Helper()
 	c.checkpoints++
-	testenv.WaitFor(t, deliveryTimeout, func() error {
+	err := testenv.Poll(deliveryTimeout, func() error {
 		last := tg.Last(t)
 		if id, keys, ok := stateOf(last); !ok || id != cur.ID || !slices.Equal(keys, cur.Keys) {
 			return fmt.Errorf("checkpoint %d: application runs with record %d %v; want state %d %v", c.checkpoints, last.Seq, last.Files, cur.ID, cur.Keys)
 		}
 		return nil
 	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, soakTrace(*writes, tg.Records(t), 12))
+	}
 	waitScans(t, pr, 3)
 	testenv.WaitFor(t, deliveryTimeout, func() error {
 		if p := pr.Metric(t, "pollreload_reload_pending", nil); p != 0 {
@@ -312,8 +316,9 @@ func soakCheckMediumGaps(t *testing.T, recs []testenv.TargetRecord, writes []soa
 			c.mediumOK++
 			continue
 		}
-		t.Errorf("write %d (state %d %v, %s) stayed %v on disk, but before write %d the application ran with record %d %v; want that state",
-			i, w.State.ID, w.State.Keys, w.Kind, time.Duration(next.Start-w.End).Round(time.Millisecond), i+1, last.Seq, last.Files)
+		t.Errorf("write %d (state %d %v, %s) stayed %v on disk, but before write %d the application ran with record %d %v; want that state\n%s",
+			i, w.State.ID, w.State.Keys, w.Kind, time.Duration(next.Start-w.End).Round(time.Millisecond), i+1, last.Seq, last.Files,
+			soakTrace(writes[:i+2], recs[:j+1], 8))
 	}
 }
 
@@ -381,4 +386,29 @@ func latencySummary(ds []time.Duration) string {
 	slices.Sort(ds)
 	q := func(p float64) time.Duration { return ds[int(p*float64(len(ds)-1))].Round(time.Millisecond) }
 	return fmt.Sprintf("n=%d p50=%v p90=%v max=%v", len(ds), q(0.5), q(0.9), ds[len(ds)-1].Round(time.Millisecond))
+}
+
+// soakTrace interleaves the last n writes and reads by time, to explain a
+// failed check.
+func soakTrace(writes []soakWrite, recs []testenv.TargetRecord, n int) string {
+	type event struct {
+		at   int64
+		line string
+	}
+	var evs []event
+	for i := max(0, len(writes)-n); i < len(writes); i++ {
+		w := writes[i]
+		evs = append(evs, event{w.Start, fmt.Sprintf("write %d: %s state %d %v (%s gap), took %v", i, w.Kind, w.State.ID, w.State.Keys, w.Gap, time.Duration(w.End-w.Start))})
+	}
+	for i := max(0, len(recs)-n); i < len(recs); i++ {
+		r := recs[i]
+		id, keys, ok := stateOf(r)
+		evs = append(evs, event{r.Start, fmt.Sprintf("read %d (%s): state %d %v consistent=%v ..data %s", r.Seq, r.Event, id, keys, ok, r.DataAfter)})
+	}
+	sort.Slice(evs, func(i, j int) bool { return evs[i].at < evs[j].at })
+	var b strings.Builder
+	for _, e := range evs {
+		fmt.Fprintf(&b, "  %s  %s\n", time.Unix(0, e.at).Format("15:04:05.000000"), e.line)
+	}
+	return b.String()
 }
