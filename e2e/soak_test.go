@@ -185,8 +185,12 @@ func TestSoakKubeletUpdates(t *testing.T) {
 		t.Errorf("the application reloaded %d times for %d content changes; want at most one reload per change", reloads, changes)
 	}
 	success := pr.Metric(t, "pollreload_reloads_total", map[string]string{"result": "success"})
-	if int(success) != reloads {
-		t.Errorf("pollreload_reloads_total{result=\"success\"} = %v; the application saw %d reloads", success, reloads)
+	// Signals of one kind do not queue: two SIGHUPs that arrive before the
+	// application handles the first are one reload to it. So the
+	// application may see fewer reloads than pollreload delivered, never
+	// more (more would mean someone else signals it).
+	if reloads > int(success) {
+		t.Errorf("the application saw %d reloads; pollreload_reloads_total{result=\"success\"} = %v; want no more than that", reloads, success)
 	}
 	if code, body, err := httpGet(context.Background(), "http://"+pr.MetricsAddr+"/healthz"); err != nil || code != 200 {
 		t.Errorf("after the soak /healthz = %d %q (err %v); want 200", code, body, err)
@@ -203,8 +207,8 @@ func TestSoakKubeletUpdates(t *testing.T) {
 		c.kinds["identical"]+c.kinds["probe"], c.kinds["identical"], c.kinds["probe"])
 	t.Logf("soak: gaps: %d burst (0-5ms), %d short (5-60ms), %d medium (300-400ms), %d checkpoints",
 		c.gaps[gapBurst], c.gaps[gapShort], c.gaps[gapMedium], c.gaps[gapCheckpoint])
-	t.Logf("soak: the application reloaded %d times into %d distinct states; pollreload counted %v successful reloads, %v changes",
-		reloads, len(delivered), success, pr.Metric(t, "pollreload_changes_total", nil))
+	t.Logf("soak: the application reloaded %d times into %d distinct states; pollreload counted %v successful reloads (%v merged by signal coalescing), %v changes",
+		reloads, len(delivered), success, success-float64(reloads), pr.Metric(t, "pollreload_changes_total", nil))
 	t.Logf("soak: delivered before the next write: %d/%d medium-gap states (%d undecidable), %d/%d checkpoints; extra reloads from %d identical-swap probes: %d",
 		c.mediumOK, c.medium, c.mediumUndecided, c.checkpoints, c.checkpoints, c.kinds["probe"], c.probeReloads)
 	t.Logf("soak: reads overlapping a write: %d (%d torn, as any reader racing kubelet can be); mixed or stale reads outside writes: %d",
