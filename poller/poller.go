@@ -84,7 +84,7 @@ type Loop struct {
 	retry      time.Duration
 	nextTry    time.Time
 	scanErrs   int             // consecutive scans with an unreadable root
-	logged     map[string]bool // per-file and per-root errors already logged
+	logged     map[string]bool // kinds of root errors logged since the last good scan
 	stretched  bool
 	phased     bool   // the random first phase has been applied
 	blockedWhy string // last delivery failure reason logged for pending
@@ -219,19 +219,14 @@ func (l *Loop) handle(ctx context.Context, res scanResult) {
 		kind := hasher.ErrorKind(res.err)
 		l.m.Scans.WithLabelValues(metrics.ScanError).Inc()
 		l.m.ScanErrors.WithLabelValues(kind).Inc()
-		key := "root\x00" + kind
-		if !l.logged[key] {
-			l.logged[key] = true
+		if !l.logged[kind] {
+			l.logged[kind] = true
 			l.log.Warn("cannot scan; keeping the last good state and retrying with backoff", "kind", kind, "err", res.err)
 		}
 	} else {
 		if l.scanErrs > 0 {
 			l.log.Info("scans recovered", "failed_scans", l.scanErrs)
-			for k := range l.logged {
-				if len(k) > 5 && k[:5] == "root\x00" {
-					delete(l.logged, k)
-				}
-			}
+			clear(l.logged)
 		}
 		l.scanErrs = 0
 		l.record(res)
@@ -240,12 +235,11 @@ func (l *Loop) handle(ctx context.Context, res scanResult) {
 	l.deliver(ctx)
 }
 
-// record updates metrics from a successful scan and logs file errors once
-// per file and kind.
+// record updates metrics from a successful scan. The hasher logs each
+// unreadable or skipped file once, when it first appears.
 func (l *Loop) record(res scanResult) {
 	var files, bytes, read int64
 	partial := false
-	current := map[string]bool{}
 	for _, s := range res.snaps {
 		files += int64(len(s.Files))
 		bytes += s.Bytes
@@ -253,25 +247,6 @@ func (l *Loop) record(res scanResult) {
 		for _, e := range s.Errors {
 			partial = true
 			l.m.ScanErrors.WithLabelValues(e.Kind).Inc()
-			key := "file\x00" + s.Root + "\x00" + e.Path + "\x00" + e.Kind
-			current[key] = true
-			if !l.logged[key] {
-				l.logged[key] = true
-				l.log.Warn("cannot read file; keeping its last good state", "dir", s.Root, "path", e.Path, "kind", e.Kind, "err", e.Err)
-			}
-		}
-		for _, sk := range s.Skipped {
-			key := "skip\x00" + s.Root + "\x00" + sk.Path + "\x00" + sk.Reason
-			current[key] = true
-			if !l.logged[key] {
-				l.logged[key] = true
-				l.log.Warn("skipping entry", "dir", s.Root, "path", sk.Path, "reason", sk.Reason)
-			}
-		}
-	}
-	for k := range l.logged {
-		if !current[k] && (k[:5] == "file\x00" || k[:5] == "skip\x00") {
-			delete(l.logged, k) // logged again if it comes back
 		}
 	}
 	result := metrics.ScanOK

@@ -22,7 +22,14 @@ import (
 // It returns the raw EPERM for the caller to explain, and errors wrapping
 // ErrNoTarget when the process is gone or was replaced.
 func deliverSignal(procDir string, pid int, startTicks uint64, sig syscall.Signal) error {
-	fd, err := unix.PidfdOpen(pid, 0)
+	return deliverSignalWith(unix.PidfdOpen, procDir, pid, startTicks, sig)
+}
+
+// deliverSignalWith is deliverSignal with pidfd_open supplied, so tests can
+// take the kill(2) path a kernel without pidfd (or a seccomp profile that
+// blocks it) would take.
+func deliverSignalWith(pidfdOpen func(pid, flags int) (int, error), procDir string, pid int, startTicks uint64, sig syscall.Signal) error {
+	fd, err := pidfdOpen(pid, 0)
 	switch {
 	case err == nil:
 		defer unix.Close(fd)

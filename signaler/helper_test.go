@@ -49,7 +49,8 @@ func TestMain(m *testing.M) {
 //   - tree: starts two catch children of itself (same name; output files
 //     OUT.1 and OUT.2; "child PID" lines in OUT), then behaves as catch.
 //   - exit: exits at once with status 0.
-//   - send: reloads PROCESS_NAME=helperNameEnv and prints the error.
+//   - send: reloads PROCESS_NAME=helperNameEnv and prints the error, then
+//     "inspect: " and the kill(pid, 0) error of each candidate.
 func runHelper(mode string) int {
 	switch mode {
 	case "catch":
@@ -125,6 +126,14 @@ func helperSend(name string) int {
 	}
 	_, err = p.Reload(context.Background(), time.Now())
 	fmt.Println(err)
+	cands, err := p.Inspect()
+	if err != nil {
+		fmt.Println("inspect:", err)
+		return 0
+	}
+	for _, c := range cands {
+		fmt.Println("inspect:", c.KillErr)
+	}
 	return 0
 }
 

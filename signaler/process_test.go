@@ -74,6 +74,55 @@ func TestProcessReloadPolicies(t *testing.T) {
 	}
 }
 
+// TestProcessInspect checks `pollreload check` sees every match, marks the
+// policy's choice, and signals nothing.
+func TestProcessInspect(t *testing.T) {
+	dir := t.TempDir()
+	name := uniqueName(t, "insp")
+	tree := startHelper(t, helperOpts{path: linkAs(t, dir, name, testBinary(t)), mode: "tree", out: filepath.Join(dir, "tree")})
+	outs := []string{tree.out, tree.out + ".1", tree.out + ".2"}
+	for _, out := range outs {
+		waitLine(t, out, "ready", 1)
+	}
+	kids := childPIDs(t, tree.out)
+	p, err := NewProcess(ProcessOptions{Names: []string{name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cands, err := p.Inspect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(map[int]Candidate)
+	for _, c := range cands {
+		got[c.PID] = c
+	}
+	want := map[int]struct {
+		ppid     int
+		selected bool
+	}{tree.pid(): {os.Getpid(), true}, kids[0]: {tree.pid(), false}, kids[1]: {tree.pid(), false}}
+	if len(got) != len(want) {
+		t.Fatalf("Inspect found %d candidates %+v; want pids %v", len(got), cands, []int{tree.pid(), kids[0], kids[1]})
+	}
+	for pid, w := range want {
+		c, ok := got[pid]
+		switch {
+		case !ok:
+			t.Errorf("pid %d missing from Inspect", pid)
+		case c.PPID != w.ppid || c.Selected != w.selected || c.Name != name || c.UID != os.Getuid() || !c.Catches || c.KillErr != nil:
+			t.Errorf("candidate %+v; want ppid %d, selected %v, name %q, uid %d, catches, no kill error", c, w.ppid, w.selected, name, os.Getuid())
+		case c.StartTime.After(time.Now()) || time.Since(c.StartTime) > time.Minute:
+			t.Errorf("pid %d start time %s; want within the last minute", pid, c.StartTime)
+		}
+	}
+	for i, pid := range []int{tree.pid(), kids[0], kids[1]} {
+		barrier(t, pid, outs[i])
+		if n := count(outs[i], "SIGHUP"); n != 0 {
+			t.Errorf("Inspect signalled pid %d (%d SIGHUP)", pid, n)
+		}
+	}
+}
+
 // TestProcessReloadSkipsTargetsStartedAfterChange checks a process started
 // after the change is reported up to date and not signalled.
 func TestProcessReloadSkipsTargetsStartedAfterChange(t *testing.T) {
@@ -149,6 +198,9 @@ func TestProcessReloadWaitsForHandler(t *testing.T) {
 	if !alive(h.pid()) {
 		t.Fatalf("pid %d died: the refused signal was sent anyway", h.pid())
 	}
+	if cands, err := p.Inspect(); err != nil || len(cands) != 1 || cands[0].Catches {
+		t.Errorf("Inspect before the handler = %+v, %v; want one candidate that does not catch", cands, err)
+	}
 
 	// Had the first SIGHUP gone out, the shell would be dead and never
 	// write "ready".
@@ -156,6 +208,9 @@ func TestProcessReloadWaitsForHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLine(t, out, "ready", 1)
+	if cands, err := p.Inspect(); err != nil || len(cands) != 1 || !cands[0].Catches {
+		t.Errorf("Inspect after the handler = %+v, %v; want one candidate that catches", cands, err)
+	}
 	got, err := p.Reload(t.Context(), time.Now())
 	if err != nil {
 		t.Fatalf("Reload after the handler: %v", err)
@@ -313,6 +368,35 @@ func TestDeliverSignalRefusesRecycledPID(t *testing.T) {
 	waitLine(t, h.out, "SIGHUP", 1)
 }
 
+// TestDeliverSignalFallsBackToKill takes the kill(2) path, as on a kernel
+// without pidfd_open (ENOSYS) or under a seccomp profile that refuses it
+// (EPERM), and checks the start-time guard still holds there.
+func TestDeliverSignalFallsBackToKill(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.ENOSYS, syscall.EPERM} {
+		t.Run(errno.Error(), func(t *testing.T) {
+			h := startHelper(t, helperOpts{path: linkAs(t, t.TempDir(), uniqueName(t, "kill"), testBinary(t)), mode: "catch"})
+			waitLine(t, h.out, "ready", 1)
+			st, err := readStat("/proc", h.pid())
+			if err != nil {
+				t.Fatal(err)
+			}
+			noPidfd := func(int, int) (int, error) { return -1, errno }
+			err = deliverSignalWith(noPidfd, "/proc", h.pid(), st.StartTicks+1, syscall.SIGHUP)
+			if !errors.Is(err, ErrNoTarget) {
+				t.Errorf("kill path with a different start time = %v; want ErrNoTarget", err)
+			}
+			barrier(t, h.pid(), h.out)
+			if n := count(h.out, "SIGHUP"); n != 0 {
+				t.Fatalf("received %d SIGHUP before the real delivery; want 0", n)
+			}
+			if err := deliverSignalWith(noPidfd, "/proc", h.pid(), st.StartTicks, syscall.SIGHUP); err != nil {
+				t.Fatalf("kill path: %v", err)
+			}
+			waitLine(t, h.out, "SIGHUP", 1)
+		})
+	}
+}
+
 // TestProcessReloadPermissionDenied runs the sender as one unprivileged user
 // and the target as another, so the kernel really refuses with EPERM.
 func TestProcessReloadPermissionDenied(t *testing.T) {
@@ -350,8 +434,8 @@ func TestProcessReloadPermissionDenied(t *testing.T) {
 	want := "send SIGHUP to pid " + strconv.Itoa(target.pid()) + " (" + name + "): operation not permitted: " +
 		"pollreload runs as uid 65533 but the process runs as uid 65534; " +
 		"set the sidecar's securityContext runAsUser to 65534 (the app's UID), or add the CAP_KILL capability"
-	if got != want {
-		t.Errorf("sender error:\ngot  %s\nwant %s", got, want)
+	if got != want+"\ninspect: "+want {
+		t.Errorf("sender output:\ngot  %s\nwant %s\ninspect: %s", got, want, want)
 	}
 	barrier(t, target.pid(), target.out)
 	if n := count(target.out, "SIGHUP"); n != 0 {

@@ -32,4 +32,6 @@ type Target struct {
 // here so a signature drift breaks the build, not the poll loop.
 var (
 	_ Reloader = (*Process)(nil)
+	_ Reloader = (*HTTP)(nil)
+	_ Reloader = (*Child)(nil)
 )
