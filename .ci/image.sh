@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# .ci/image.sh builds the project's Dockerfile with buildah, checks the image
+# size, and runs the image: --version, then a short watch of a mounted
+# directory that must end in an HTTP reload request.
+#
+# No registry is reachable here, so the base images the Dockerfile names are
+# made locally first: the build image from the host's Go toolchain, busybox
+# (for the shell RUN needs), the CA bundle and a module cache filled from the
+# host (the build runs with GOPROXY=off). The Dockerfile itself is unchanged and
+# builds the same way against the real images elsewhere.
+#
+# Needs: Go at /usr/local/go, root, apt-get (installs buildah, busybox-static,
+# ca-certificates and python3 when missing).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:$PATH
+
+image=localhost/pollreload:ci
+limit_bytes=$((12 * 1000 * 1000))
+start=$(date +%s)
+
+log() { printf '== %s\n' "$*"; }
+
+# install_missing installs the Debian packages whose marker file is absent.
+install_missing() {
+	local missing=() pair
+	for pair in "$@"; do
+		[[ -e ${pair#*=} ]] || missing+=("${pair%%=*}")
+	done
+	((${#missing[@]} == 0)) && return
+	log "installing ${missing[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+install_missing buildah=/usr/bin/buildah busybox-static=/bin/busybox \
+	ca-certificates=/etc/ssl/certs/ca-certificates.crt python3=/usr/bin/python3
+
+# The stand-in must carry the exact name the Dockerfile's build stage uses.
+go_base=$(awk 'toupper($1) == "FROM" && toupper($3) == "AS" && $4 == "build" { print $2 }' Dockerfile)
+[[ -n $go_base ]] || { echo "image.sh: no 'FROM ... AS build' line in Dockerfile" >&2; exit 1; }
+
+work=$(mktemp -d)
+containers=()
+listener_pid=
+cleanup() {
+	[[ -n $listener_pid ]] && kill "$listener_pid" 2>/dev/null || true
+	local c
+	for c in "${containers[@]}"; do buildah rm "$c" >/dev/null 2>&1 || true; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+log "making stand-in $go_base"
+# Drop what an earlier run left, so the store does not fill with old layers.
+buildah rmi "$image" "localhost/$go_base" "docker.io/library/$go_base" >/dev/null 2>&1 || true
+root=$work/rootfs
+mkdir -p "$root"/{bin,etc/ssl/certs,root,go/pkg/mod} "$root/tmp"
+chmod 1777 "$root/tmp"
+cp /bin/busybox "$root/bin/busybox"
+for applet in $(/bin/busybox --list); do
+	[[ $applet == busybox ]] || ln -s busybox "$root/bin/$applet"
+done
+cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
+printf 'root:x:0:\n' >"$root/etc/group"
+# Fill the module cache the build will use offline: from the host's cache when
+# it has the modules, from the module proxy otherwise.
+GOMODCACHE=$root/go/pkg/mod GOFLAGS=-modcacherw \
+	GOPROXY="file://$(go env GOMODCACHE)/cache/download,$(go env GOPROXY)" \
+	go mod download
+
+ctr=$(buildah from scratch)
+containers+=("$ctr")
+buildah copy --quiet "$ctr" "$root" / >/dev/null
+buildah copy --quiet "$ctr" /usr/local/go /usr/local/go >/dev/null
+buildah config \
+	--env PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+	--env GOPATH=/go --env GOTOOLCHAIN=local --env GOPROXY=off \
+	--workingdir /go "$ctr"
+# Short names resolve to docker.io/library/..., so commit under that name too.
+buildah commit --quiet --rm "$ctr" "$go_base" >/dev/null
+buildah tag "$go_base" "docker.io/library/$go_base"
+containers=()
+
+version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
+commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+log "building $image (version $version)"
+build_start=$(date +%s)
+buildah build --quiet --pull=never --isolation chroot \
+	--build-arg "VERSION=$version" --build-arg "COMMIT=$commit" \
+	-t "$image" . >/dev/null
+echo "build time: $(($(date +%s) - build_start)) s"
+
+ctr=$(buildah from --pull=never "$image")
+containers+=("$ctr")
+size=$(du -sb "$(buildah mount "$ctr")" | cut -f1)
+buildah umount "$ctr" >/dev/null
+echo "image size: $size bytes (limit 12 MB)"
+if ((size > limit_bytes)); then
+	echo "image.sh: image is $size bytes, over the $limit_bytes byte limit" >&2
+	exit 1
+fi
+
+user=$(buildah inspect --type image --format '{{.OCIv1.Config.User}}' "$image")
+entrypoint=$(buildah inspect --type image --format '{{.OCIv1.Config.Entrypoint}}' "$image")
+echo "image user: $user, entrypoint: $entrypoint"
+[[ $user == 65532:65532 ]] || { echo "image.sh: image user is '$user'; want 65532:65532" >&2; exit 1; }
+
+log "pollreload --version"
+out=$(buildah run --isolation chroot "$ctr" -- /pollreload --version)
+echo "$out"
+[[ $out == *"$version"* ]] || { echo "image.sh: --version printed '$out'; want it to contain $version" >&2; exit 1; }
+
+log "watching a mounted directory"
+cfg=$work/config
+mkdir -p "$cfg"
+echo 'worker_processes 1;' >"$cfg/app.conf"
+chmod -R a+rX "$cfg"
+hits=$work/hits
+: >"$hits"
+# A reload endpoint on loopback; chroot isolation shares the host's network.
+python3 - "$hits" "$work/port" <<'EOF' &
+import http.server, sys
+
+class Reload(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        with open(sys.argv[1], "a") as f:
+            f.write(f"{self.command} {self.path}\n")
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+server = http.server.HTTPServer(("127.0.0.1", 0), Reload)
+with open(sys.argv[2] + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+__import__("os").rename(sys.argv[2] + ".tmp", sys.argv[2])
+server.serve_forever()
+EOF
+listener_pid=$!
+for _ in $(seq 50); do [[ -s $work/port ]] && break; sleep 0.1; done
+port=$(cat "$work/port")
+
+buildah run --isolation chroot -v "$cfg:/config:ro" \
+	--env CONFIG_DIR=/config \
+	--env "RELOAD_URL=http://127.0.0.1:$port/-/reload" \
+	--env POLL_INTERVAL=200ms \
+	--env METRICS_ADDR= \
+	"$ctr" -- /pollreload >"$work/daemon.log" 2>&1 &
+daemon_pid=$!
+
+# Let a few polls pass: an unchanged directory must not cause a reload.
+sleep 2
+if [[ -s $hits ]]; then
+	cat "$work/daemon.log"
+	echo "image.sh: reload requested before any change: $(cat "$hits")" >&2
+	exit 1
+fi
+kill -0 "$daemon_pid" 2>/dev/null || { cat "$work/daemon.log"; echo "image.sh: pollreload exited early" >&2; exit 1; }
+
+changed=$(date +%s.%N)
+echo 'worker_processes 2;' >"$cfg/app.conf"
+for _ in $(seq 150); do [[ -s $hits ]] && break; sleep 0.1; done
+seen=$(date +%s.%N)
+kill "$daemon_pid" 2>/dev/null || true
+wait "$daemon_pid" 2>/dev/null || true
+if [[ ! -s $hits ]]; then
+	cat "$work/daemon.log"
+	echo "image.sh: no reload request within 15 s of the change" >&2
+	exit 1
+fi
+printf 'reload request: %s, %.1f s after the change\n' "$(head -1 "$hits")" \
+	"$(awk -v a="$changed" -v b="$seen" 'BEGIN { print b - a }')"
+
+echo "image.sh: ok in $(($(date +%s) - start)) s"
