@@ -19,6 +19,12 @@ RUN CGO_ENABLED=0 go build -trimpath \
       -o /out/pollreload .
 
 FROM scratch
+ARG VERSION=dev
+ARG COMMIT=unknown
+LABEL org.opencontainers.image.title="pollreload" \
+      org.opencontainers.image.description="Polls configuration directories and reloads the application when their content changes" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${COMMIT}"
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /out/pollreload /pollreload
 # 65532 is the conventional "nonroot" UID of distroless images. In a pod,
