@@ -112,16 +112,21 @@ out=$(buildah run --isolation chroot "$ctr" -- /pollreload --version)
 echo "$out"
 [[ $out == *"$version"* ]] || { echo "image.sh: --version printed '$out'; want it to contain $version" >&2; exit 1; }
 
-log "watching a mounted directory"
+log "watching mounted directories"
+# Two roots: one laid out as the kubelet lays out a ConfigMap volume (files
+# behind a ..data symlink that is swapped atomically), one a plain tree.
 cfg=$work/config
-mkdir -p "$cfg"
-echo 'worker_processes 1;' >"$cfg/app.conf"
+mkdir -p "$cfg/kube/..2026_01_01" "$cfg/plain"
+echo 'worker_processes 1;' >"$cfg/kube/..2026_01_01/app.conf"
+ln -s ..2026_01_01 "$cfg/kube/..data"
+ln -s ..data/app.conf "$cfg/kube/app.conf"
+echo 'listen 8080;' >"$cfg/plain/site.conf"
 chmod -R a+rX "$cfg"
 hits=$work/hits
 : >"$hits"
 # A reload endpoint on loopback; chroot isolation shares the host's network.
 python3 - "$hits" "$work/port" <<'EOF' &
-import http.server, sys
+import http.server, os, sys
 
 class Reload(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
@@ -136,7 +141,7 @@ class Reload(http.server.BaseHTTPRequestHandler):
 server = http.server.HTTPServer(("127.0.0.1", 0), Reload)
 with open(sys.argv[2] + ".tmp", "w") as f:
     f.write(str(server.server_address[1]))
-__import__("os").rename(sys.argv[2] + ".tmp", sys.argv[2])
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])
 server.serve_forever()
 EOF
 listener_pid=$!
@@ -144,34 +149,54 @@ for _ in $(seq 50); do [[ -s $work/port ]] && break; sleep 0.1; done
 port=$(cat "$work/port")
 
 buildah run --isolation chroot -v "$cfg:/config:ro" \
-	--env CONFIG_DIR=/config \
+	--env CONFIG_DIR=/config/kube,/config/plain \
 	--env "RELOAD_URL=http://127.0.0.1:$port/-/reload" \
 	--env POLL_INTERVAL=200ms \
+	--env SETTLE_TIME=500ms \
 	--env METRICS_ADDR= \
 	"$ctr" -- /pollreload >"$work/daemon.log" 2>&1 &
 daemon_pid=$!
 
-# Let a few polls pass: an unchanged directory must not cause a reload.
-sleep 2
-if [[ -s $hits ]]; then
-	cat "$work/daemon.log"
-	echo "image.sh: reload requested before any change: $(cat "$hits")" >&2
+fail() {
+	echo "--- pollreload's log:" >&2
+	cat "$work/daemon.log" >&2
+	echo "image.sh: $*" >&2
 	exit 1
-fi
-kill -0 "$daemon_pid" 2>/dev/null || { cat "$work/daemon.log"; echo "image.sh: pollreload exited early" >&2; exit 1; }
+}
+
+# Let a few polls pass: unchanged directories must not cause a reload.
+sleep 2
+[[ -s $hits ]] && fail "reload requested before any change: $(cat "$hits")"
+kill -0 "$daemon_pid" 2>/dev/null || fail "pollreload exited early"
+
+# wait_for_reload waits until the listener has seen $1 requests in all and
+# prints how long after the change (at time $2) the last one came.
+wait_for_reload() {
+	local want=$1 changed=$2 what=$3
+	for _ in $(seq 150); do
+		(($(wc -l <"$hits") >= want)) && break
+		sleep 0.1
+	done
+	(($(wc -l <"$hits") >= want)) || fail "no reload request within 15 s of the $what change"
+	printf 'reload after the %s change: %s, %.1f s later\n' "$what" "$(sed -n "${want}p" "$hits")" \
+		"$(awk -v a="$changed" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')"
+}
+
+# The kubelet's update: a new timestamped directory, then ..data renamed over.
+mkdir "$cfg/kube/..2026_01_02"
+echo 'worker_processes 2;' >"$cfg/kube/..2026_01_02/app.conf"
+chmod -R a+rX "$cfg/kube/..2026_01_02"
+ln -s ..2026_01_02 "$cfg/kube/..data_tmp"
+changed=$(date +%s.%N)
+mv -T "$cfg/kube/..data_tmp" "$cfg/kube/..data"
+wait_for_reload 1 "$changed" kubelet-style
 
 changed=$(date +%s.%N)
-echo 'worker_processes 2;' >"$cfg/app.conf"
-for _ in $(seq 150); do [[ -s $hits ]] && break; sleep 0.1; done
-seen=$(date +%s.%N)
+echo 'listen 8081;' >"$cfg/plain/site.conf"
+wait_for_reload 2 "$changed" plain-tree
+
 kill "$daemon_pid" 2>/dev/null || true
 wait "$daemon_pid" 2>/dev/null || true
-if [[ ! -s $hits ]]; then
-	cat "$work/daemon.log"
-	echo "image.sh: no reload request within 15 s of the change" >&2
-	exit 1
-fi
-printf 'reload request: %s, %.1f s after the change\n' "$(head -1 "$hits")" \
-	"$(awk -v a="$changed" -v b="$seen" 'BEGIN { print b - a }')"
+(($(wc -l <"$hits") == 2)) || fail "got $(wc -l <"$hits") reload requests; want 2"
 
 echo "image.sh: ok in $(($(date +%s) - start)) s"
