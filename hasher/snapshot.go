@@ -34,9 +34,12 @@ type File struct {
 
 // Snapshot is the state of one root at one scan.
 type Snapshot struct {
-	Root   string
-	Kind   Kind
-	Digest uint64 // over every framed file, in sorted path order
+	Root string
+	Kind Kind
+	// DataDir is, for a kubelet volume, the `..<timestamp>` directory that
+	// `..data` named during the whole scan; empty otherwise.
+	DataDir string
+	Digest  uint64 // over every framed file, in sorted path order
 	// Files maps the slash-separated path relative to the root (for a
 	// kubelet volume, relative to the directory `..data` names; for a single
 	// file, its base name) to the file.
@@ -65,5 +68,5 @@ func (e ScanError) Error() string { return e.Path + ": " + e.Err.Error() }
 // Skip is an entry left out of a snapshot on purpose.
 type Skip struct {
 	Path   string // relative to the root
-	Reason string // bounded: "fifo", "socket", "device", "escapes_root", "loop", "excluded", "other"
+	Reason string // bounded: "fifo", "socket", "device", "escapes_root", "loop", "dangling", "excluded", "other"
 }

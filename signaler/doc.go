@@ -4,5 +4,34 @@
 //
 // Every target type implements Reloader. The poll loop calls Reload with the
 // time the change was first seen; a non-nil error means the reload is still
-// pending and the caller retries with backoff.
+// pending and the caller retries with backoff. Reason turns such an error
+// into the reloads_total result label.
+//
+// Build a Reloader with NewProcess (PROCESS_NAME or PID_FILE), NewHTTP
+// (RELOAD_URL) or StartChild (`pollreload -- CMD`). Process.Inspect backs
+// `pollreload check`.
+//
+// The rules a signal obeys, and where they live:
+//
+//   - procfs.go parses /proc: stat (to the last ')', as names may hold
+//     spaces and parentheses), status (UID, SigCgt, SigIgn), cmdline, exe.
+//   - lookup.go matches names against comm (cut at 15 bytes), argv[0]'s base
+//     name and the executable's base name; it never picks PID 1, pollreload
+//     itself, zombies or kernel threads; policies roots, all and oldest.
+//   - pidfile.go resolves PID_FILE, read again on every reload, and refuses a
+//     PID whose process started after the file was written (reused PID).
+//   - safety.go refuses to send a signal the target does not catch when its
+//     default action would terminate or stop it (RELOAD_FORCE overrides).
+//   - deliver.go sends through a pidfd after checking the start time seen at
+//     lookup, so a reused PID is never signalled; kill(2) with the same check
+//     where pidfd is unavailable.
+//   - process.go ties these together; a target that started after the change
+//     is reported up to date, not signalled; EPERM becomes a PermissionError
+//     naming both UIDs and the fix.
+//   - http.go calls RELOAD_URL; credentials never reach logs or errors.
+//   - child.go is wrapper mode: start, reload, forward signals, reap.
+//
+// A Go program catches SIGHUP from its first instruction (the runtime
+// installs a handler that exits unless signal.Notify asked for it), so the
+// safety check cannot protect a Go application that does not handle SIGHUP.
 package signaler

@@ -2,7 +2,6 @@ package signaler
 
 import (
 	"context"
-	"errors"
 	"time"
 )
 
@@ -29,5 +28,10 @@ type Target struct {
 	Name string // process name or URL with credentials removed
 }
 
-// ErrNoTarget means no process matched; the reload stays pending.
-var ErrNoTarget = errors.New("no matching process")
+// Every reloader in this package satisfies Reloader; the compiler checks it
+// here so a signature drift breaks the build, not the poll loop.
+var (
+	_ Reloader = (*Process)(nil)
+	_ Reloader = (*HTTP)(nil)
+	_ Reloader = (*Child)(nil)
+)

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pollreload/pollreload/hasher"
+	"github.com/pollreload/pollreload/signaler"
+)
+
+// runHash prints, for each path, its digest (seed 0, stable across runs and
+// machines) and its files: the same digest the daemon compares.
+func runHash(ctx context.Context, paths []string, stdout io.Writer) error {
+	if len(paths) == 0 {
+		return usageErr("hash needs at least one path, as in pollreload hash /etc/app")
+	}
+	h := hasher.New(hasher.Options{})
+	failed := false
+	for _, p := range paths {
+		s, err := h.Scan(ctx, p)
+		if err != nil {
+			return fmt.Errorf("hash %s: %w", p, err)
+		}
+		fmt.Fprintf(stdout, "%016x  %s  (%s, %d files, %d bytes)\n", s.Digest, p, s.Kind, len(s.Files), s.Bytes)
+		for _, name := range sortedNames(s.Files) {
+			f := s.Files[name]
+			fmt.Fprintf(stdout, "  %016x  %10d  %s\n", f.Digest, f.Size, name)
+		}
+		for _, sk := range s.Skipped {
+			fmt.Fprintf(stdout, "  skipped (%s)  %s\n", sk.Reason, sk.Path)
+		}
+		for _, e := range s.Errors {
+			failed = true
+			fmt.Fprintf(stdout, "  error (%s)  %s: %v\n", e.Kind, e.Path, e.Err)
+		}
+	}
+	if failed {
+		return errors.New("some files could not be read; their digests are missing above")
+	}
+	return nil
+}
+
+// runCheck scans once and reports what a reload would do, ending with the
+// fix for every problem found. It returns an error when the setup cannot
+// work.
+func runCheck(ctx context.Context, cfg Config, stdout io.Writer) error {
+	var problems []string
+	maxSize, _ := parseSize(cfg.MaxFileSize)
+	h := hasher.New(hasher.Options{MaxFiles: cfg.MaxFiles, MaxFileSize: maxSize, Include: cfg.Include, Exclude: cfg.Exclude})
+	fmt.Fprintln(stdout, "Watched paths:")
+	for _, p := range cfg.ConfigDir {
+		s, err := h.Scan(ctx, p)
+		if err != nil {
+			fmt.Fprintf(stdout, "  %s: cannot scan: %v\n", p, err)
+			problems = append(problems, fmt.Sprintf("%s cannot be scanned (%v): fix the path or its permissions", p, err))
+			continue
+		}
+		fmt.Fprintf(stdout, "  %s: %s, %d files, %d bytes\n", p, s.Kind, len(s.Files), s.Bytes)
+		for _, sk := range s.Skipped {
+			fmt.Fprintf(stdout, "    skipped (%s): %s\n", sk.Reason, sk.Path)
+		}
+		for _, e := range s.Errors {
+			fmt.Fprintf(stdout, "    unreadable (%s): %s: %v\n", e.Kind, e.Path, e.Err)
+			problems = append(problems, fmt.Sprintf("%s/%s is unreadable by uid %d: changes to it are not seen", p, e.Path, os.Getuid()))
+		}
+	}
+
+	fmt.Fprintln(stdout, "Reload target:")
+	if cfg.ReloadURL != "" {
+		problems = append(problems, checkURL(ctx, cfg, stdout)...)
+	} else {
+		problems = append(problems, checkProcesses(cfg, stdout)...)
+	}
+	if len(problems) > 0 {
+		fmt.Fprintln(stdout, "Problems:")
+		for _, p := range problems {
+			fmt.Fprintln(stdout, "  -", p)
+		}
+		return &exitError{code: 1, err: fmt.Errorf("check found %d problem(s)", len(problems))}
+	}
+	fmt.Fprintln(stdout, "OK: a change would be delivered.")
+	return nil
+}
+
+func checkProcesses(cfg Config, stdout io.Writer) []string {
+	opts := processOptions(cfg, nil)
+	p, err := signaler.NewProcess(opts)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	cands, err := p.Inspect()
+	if err != nil {
+		fmt.Fprintf(stdout, "  none: %v\n", err)
+		return []string{err.Error()}
+	}
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  PID\tNAME\tUID\tSELECTED\tCATCHES "+unix.SignalName(opts.Signal)+"\tSIGNAL ALLOWED")
+	var problems []string
+	selected := 0
+	for _, c := range cands {
+		allowed := "yes"
+		if c.KillErr != nil {
+			allowed = "no: " + c.KillErr.Error()
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%d\t%s\t%s\t%s\n", c.PID, c.Name, c.UID, yesNo(c.Selected), yesNo(c.Catches), allowed)
+		if !c.Selected {
+			continue
+		}
+		selected++
+		if c.KillErr != nil {
+			problems = append(problems, c.KillErr.Error())
+		}
+		if !c.Catches && !cfg.ReloadForce {
+			problems = append(problems, fmt.Sprintf("PID %d (%s) does not catch %s, whose default action would end it: reloads wait until it installs a handler (set RELOAD_FORCE=true only if you are sure)", c.PID, c.Name, unix.SignalName(opts.Signal)))
+		}
+	}
+	tw.Flush()
+	if selected == 0 {
+		problems = append(problems, signaler.ErrNoTarget.Error()+": check PROCESS_NAME/PID_FILE, and set shareProcessNamespace: true on the pod so the sidecar can see the application")
+	}
+	return problems
+}
+
+func checkURL(ctx context.Context, cfg Config, stdout io.Writer) []string {
+	u, _ := url.Parse(cfg.ReloadURL)
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
+	}
+	fmt.Fprintf(stdout, "  %s %s\n", cfg.ReloadMethod, u.Redacted())
+	d := net.Dialer{Timeout: min(cfg.ReloadTimeout, 3*time.Second)}
+	conn, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		fmt.Fprintf(stdout, "  not reachable: %v\n", err)
+		return []string{fmt.Sprintf("RELOAD_URL host %s is not reachable (%v); is the application listening?", host, err)}
+	}
+	conn.Close()
+	fmt.Fprintf(stdout, "  reachable (TCP connect to %s; no request sent)\n", host)
+	return nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func sortedNames(files map[string]hasher.File) []string {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}

@@ -1,0 +1,169 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pollreload/pollreload/internal/testenv"
+)
+
+// nginxConf is a complete nginx configuration: two workers, every path in
+// the test's directory, one location whose body says which version runs.
+const nginxConf = `worker_processes 2;
+error_log %[1]s/error.log notice;
+events { worker_connections 64; }
+http {
+	access_log off;
+	client_body_temp_path %[1]s/body;
+	proxy_temp_path %[1]s/proxy;
+	fastcgi_temp_path %[1]s/fastcgi;
+	uwsgi_temp_path %[1]s/uwsgi;
+	scgi_temp_path %[1]s/scgi;
+	server {
+		listen 127.0.0.1:%[2]d;
+		location / { return 200 "%[3]s\n"; }
+	}
+}
+`
+
+// nginxSignal matches nginx's notice for a signal a process received:
+// "2026/01/02 03:04:05 [notice] RECEIVER#TID: signal 1 (SIGHUP) received from SENDER".
+var nginxSignal = regexp.MustCompile(`\[notice\] (\d+)#\d+: signal 1 \(SIGHUP\) received from (\d+)`)
+
+// TestNginxReloadsFromKubeletVolume runs nginx (master and two workers) with
+// its configuration in a kubelet-style volume and changes what a location
+// returns. pollreload must find nginx by name, signal only the master
+// (workers are replaced by the master, not signalled), and the new body must
+// be served by the same master PID.
+func TestNginxReloadsFromKubeletVolume(t *testing.T) {
+	t.Parallel()
+	nginx := testenv.RequireTool(t, "nginx", "nginx-light")
+	work := t.TempDir()
+	vol := filepath.Join(work, "config")
+	if err := os.Mkdir(vol, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	port := testenv.FreePort(t)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	kw := testenv.NewKubeletWriter(vol)
+	if _, err := kw.Write(map[string]string{"nginx.conf": fmt.Sprintf(nginxConf, work, port, "version 1")}); err != nil {
+		t.Fatal(err)
+	}
+
+	// As in a pod: nginx in the foreground, reading its configuration
+	// through the volume's visible link.
+	pidFile := filepath.Join(work, "nginx.pid")
+	master := testenv.Spawn(t, "nginx", exec.Command(nginx,
+		"-p", work, "-e", filepath.Join(work, "error.log"),
+		"-c", filepath.Join(vol, "nginx.conf"),
+		"-g", "daemon off; pid "+pidFile+";"))
+	master.Grace = 5 * time.Second
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(work, "error.log"))
+			t.Logf("nginx error.log:\n%s", b)
+		}
+	})
+	waitBody(t, url, "version 1\n")
+	oldWorkers := nginxWorkers(t, master.PID())
+
+	pr := testenv.Start(t, map[string]string{
+		"CONFIG_DIR":    vol,
+		"PROCESS_NAME":  "nginx",
+		"POLL_INTERVAL": "100ms",
+		"LOG_LEVEL":     "debug",
+	})
+
+	if _, err := kw.Write(map[string]string{"nginx.conf": fmt.Sprintf(nginxConf, work, port, "version 2")}); err != nil {
+		t.Fatal(err)
+	}
+	waitBody(t, url, "version 2\n")
+
+	if !alive(master.PID()) || master.Exited() {
+		t.Fatalf("nginx master %d is gone; want it to survive the reload", master.PID())
+	}
+	b, err := os.ReadFile(pidFile)
+	if got, _ := strconv.Atoi(strings.TrimSpace(string(b))); err != nil || got != master.PID() {
+		t.Errorf("nginx.pid = %q (err %v); want the unchanged master PID %d", b, err, master.PID())
+	}
+	// The master replaces its workers on SIGHUP: the old ones exit
+	// gracefully, new ones start.
+	testenv.WaitFor(t, deliveryTimeout, func() error {
+		for _, w := range oldWorkers {
+			if alive(w) {
+				return fmt.Errorf("old worker %d still running", w)
+			}
+		}
+		return nil
+	})
+	newWorkers := nginxWorkers(t, master.PID())
+	for _, w := range newWorkers {
+		if slices.Contains(oldWorkers, w) {
+			t.Errorf("worker %d survived the reload; want all workers replaced", w)
+		}
+	}
+
+	// nginx logs, in the receiving process's own name, every signal with
+	// its sender: exactly one SIGHUP, to the master, from pollreload.
+	errorLog, err := os.ReadFile(filepath.Join(work, "error.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hups := nginxSignal.FindAllStringSubmatch(string(errorLog), -1)
+	if len(hups) != 1 {
+		t.Fatalf("nginx logged %d SIGHUPs; want exactly 1 (one change, one reload)", len(hups))
+	}
+	receiver, _ := strconv.Atoi(hups[0][1])
+	sender, _ := strconv.Atoi(hups[0][2])
+	if receiver != master.PID() {
+		t.Errorf("SIGHUP received by %d; want only the master %d (workers %v)", receiver, master.PID(), oldWorkers)
+	}
+	if sender != pr.PID() {
+		t.Errorf("SIGHUP sent by %d; want pollreload %d", sender, pr.PID())
+	}
+	if got := pr.Metric(t, "pollreload_reloads_total", map[string]string{"result": "success"}); got != 1 {
+		t.Errorf("pollreload_reloads_total{result=\"success\"} = %v; want 1", got)
+	}
+	t.Logf("nginx: master %d kept, workers %v replaced by %v, SIGHUP from pollreload %d to the master only",
+		master.PID(), oldWorkers, newWorkers, pr.PID())
+}
+
+// waitBody waits until GET url answers 200 with body.
+func waitBody(t *testing.T, url, body string) {
+	t.Helper()
+	testenv.WaitFor(t, deliveryTimeout, func() error {
+		code, got, err := httpGet(context.Background(), url)
+		if err != nil {
+			return err
+		}
+		if code != 200 || got != body {
+			return fmt.Errorf("GET %s = %d %q; want 200 %q", url, code, got, body)
+		}
+		return nil
+	})
+}
+
+// nginxWorkers returns the worker PIDs of an nginx master, once it has the
+// two it is configured for.
+func nginxWorkers(t *testing.T, master int) []int {
+	t.Helper()
+	var workers []int
+	testenv.WaitFor(t, deliveryTimeout, func() error {
+		workers = children(master)
+		if len(workers) != 2 {
+			return fmt.Errorf("nginx master %d has workers %v; want 2", master, workers)
+		}
+		return nil
+	})
+	slices.Sort(workers)
+	return workers
+}

@@ -1,0 +1,384 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/pollreload/pollreload/internal/testenv"
+)
+
+// Soak parameters. The poll interval is the smallest pollreload accepts, so
+// that many updates fit in a CI-sized run.
+const (
+	soakUpdates      = 2000
+	soakShortUpdates = 300
+	soakInterval     = 100 * time.Millisecond
+	// soakSeedEnv reproduces a run: the seed is printed at the start.
+	soakSeedEnv = "E2E_SOAK_SEED"
+)
+
+// soakKeys are the keys a state draws from. The nested ones share the
+// top-level link "flags", as a ConfigMap with items paths would.
+var soakKeys = []string{"app.conf", "db.conf", "flags/a.txt", "flags/b.txt", "tls.crt"}
+
+// soakState is one version of the volume. Every file of a state carries
+// the state's ID, so a read that mixes versions shows it, and every file
+// has the same size in every state, so only content tells states apart.
+type soakState struct {
+	ID   int
+	Keys []string // sorted
+}
+
+func (s soakState) files() map[string]string {
+	m := make(map[string]string, len(s.Keys))
+	for _, k := range s.Keys {
+		m[k] = fmt.Sprintf("state=%06d key=%s\n", s.ID, k)
+	}
+	return m
+}
+
+// Gaps after a write. A burst or short gap may be too short for pollreload
+// to see the state (it is then coalesced, which is fine). After a medium
+// gap, at least three poll intervals, the application must run with the
+// state. At a checkpoint the test waits for the delivery, then probes that
+// identical-content swaps cause no reload.
+const (
+	gapBurst      = "burst"      // 0-5ms
+	gapShort      = "short"      // 5-100ms
+	gapMedium     = "medium"     // 3-4 poll intervals
+	gapCheckpoint = "checkpoint" // until delivered and settled, then probes
+	gapProbe      = "probe"      // identical swap inside a checkpoint
+)
+
+// soakWrite is one kubelet-style update as the writer made it.
+type soakWrite struct {
+	Kind       string // "initial", "new", "identical", "revert", "probe"
+	State      soakState
+	Start, End int64 // Unix nanoseconds around KubeletWriter.Write
+	Gap        string
+}
+
+// TestSoakKubeletUpdates makes 2,000 kubelet-style updates at random
+// intervals (300 with -short) to a volume that a real signal-catching
+// application reads on every SIGHUP: new states that add or remove keys,
+// returns to the previous state (A→B→A), and swaps to identical content.
+// It checks that
+//   - the application never reloads into a mixed state: every reload that
+//     did not overlap a write read exactly one state, complete, and the one
+//     on disk at that moment;
+//   - every state left alone for three poll intervals or more is what the
+//     application runs with before the next write;
+//   - identical-content swaps never cause a reload (probed at settled
+//     checkpoints), and reloads never outnumber content changes;
+//   - pollreload's success counter matches the reloads the application saw.
+func TestSoakKubeletUpdates(t *testing.T) {
+	t.Parallel()
+	updates := soakUpdates
+	if testing.Short() {
+		updates = soakShortUpdates
+	}
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv(soakSeedEnv); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("%s=%q: %v", soakSeedEnv, s, err)
+		}
+	}
+	t.Logf("soak: %d updates, seed %d (%s=%d reproduces the sequence)", updates, seed, soakSeedEnv, seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+
+	vol := t.TempDir()
+	kw := testenv.NewKubeletWriter(vol)
+	var writes []soakWrite
+	write := func(kind string, s soakState, gap string) {
+		start := time.Now().UnixNano()
+		if _, err := kw.Write(s.files()); err != nil {
+			t.Fatalf("write %d: %v", len(writes), err)
+		}
+		writes = append(writes, soakWrite{Kind: kind, State: s, Start: start, End: time.Now().UnixNano(), Gap: gap})
+	}
+	cur := soakState{ID: 1, Keys: []string{"app.conf", "db.conf"}}
+	write("initial", cur, gapCheckpoint)
+
+	tg := testenv.StartTarget(t, "soaktarget", vol)
+	pr := testenv.Start(t, map[string]string{
+		"CONFIG_DIR":    vol,
+		"PROCESS_NAME":  "soaktarget",
+		"POLL_INTERVAL": soakInterval.String(),
+	})
+
+	began := time.Now()
+	var prev *soakState
+	nextID := 2
+	c := soakCounts{kinds: map[string]int{}, gaps: map[string]int{}}
+	for i := 1; i <= updates; i++ {
+		kind, s := "new", cur
+		switch r := rng.Float64(); {
+		case r < 0.20:
+			kind = "identical"
+		case r < 0.35 && prev != nil:
+			kind, s = "revert", *prev
+		default:
+			s = soakState{ID: nextID, Keys: slices.Clone(cur.Keys)}
+			nextID++
+			switch r := rng.Float64(); {
+			case r < 0.25 && len(s.Keys) < len(soakKeys):
+				s.Keys = addKey(s.Keys, rng)
+				c.keyAdds++
+			case r < 0.45 && len(s.Keys) > 1:
+				s.Keys = removeKey(s.Keys, rng)
+				c.keyRemoves++
+			}
+		}
+		if kind != "identical" {
+			old := cur
+			prev = &old
+		}
+		gap := gapBurst
+		switch r := rng.Float64(); {
+		case i == updates || r < 0.03:
+			gap = gapCheckpoint
+		case r < 0.10:
+			gap = gapMedium
+		case r < 0.50:
+			gap = gapShort
+		}
+		write(kind, s, gap)
+		cur = s
+		switch gap {
+		case gapBurst:
+			time.Sleep(time.Duration(rng.IntN(5000)) * time.Microsecond)
+		case gapShort:
+			time.Sleep(5*time.Millisecond + time.Duration(rng.IntN(95))*time.Millisecond)
+		case gapMedium:
+			time.Sleep(3*soakInterval + time.Duration(rng.Int64N(int64(soakInterval))))
+		case gapCheckpoint:
+			soakCheckpoint(t, pr, tg, cur, rng, write, &c)
+		}
+	}
+	elapsed := time.Since(began)
+
+	recs := tg.Records(t)
+	soakCheckReads(t, recs, writes, &c)
+	soakCheckMediumGaps(t, recs, writes, &c)
+
+	for _, w := range writes[1:] {
+		c.kinds[w.Kind]++
+		c.gaps[w.Gap]++
+	}
+	reloads := len(recs) - 1
+	changes := 0
+	for i := 1; i < len(writes); i++ {
+		if !slices.Equal(writes[i].State.Keys, writes[i-1].State.Keys) || writes[i].State.ID != writes[i-1].State.ID {
+			changes++
+		}
+	}
+	if reloads > changes {
+		t.Errorf("the application reloaded %d times for %d content changes; want at most one reload per change", reloads, changes)
+	}
+	success := pr.Metric(t, "pollreload_reloads_total", map[string]string{"result": "success"})
+	if int(success) != reloads {
+		t.Errorf("pollreload_reloads_total{result=\"success\"} = %v; the application saw %d reloads", success, reloads)
+	}
+	if code, body, err := httpGet(context.Background(), "http://"+pr.MetricsAddr+"/healthz"); err != nil || code != 200 {
+		t.Errorf("after the soak /healthz = %d %q (err %v); want 200", code, body, err)
+	}
+	delivered := map[int]bool{}
+	for _, r := range recs[1:] {
+		if id, _, ok := stateOf(r); ok {
+			delivered[id] = true
+		}
+	}
+
+	t.Logf("soak: %d updates in %v: %d content changes (%d new states, %d of them adding a key, %d removing one; %d returns A->B->A), %d identical-content swaps (%d random, %d probes)",
+		len(writes)-1, elapsed.Round(time.Second), changes, c.kinds["new"], c.keyAdds, c.keyRemoves, c.kinds["revert"],
+		c.kinds["identical"]+c.kinds["probe"], c.kinds["identical"], c.kinds["probe"])
+	t.Logf("soak: gaps: %d burst (0-5ms), %d short (5-100ms), %d medium (300-400ms), %d checkpoints",
+		c.gaps[gapBurst], c.gaps[gapShort], c.gaps[gapMedium], c.gaps[gapCheckpoint])
+	t.Logf("soak: the application reloaded %d times into %d distinct states; pollreload counted %v successful reloads, %v changes",
+		reloads, len(delivered), success, pr.Metric(t, "pollreload_changes_total", nil))
+	t.Logf("soak: delivered before the next write: %d/%d medium-gap states (%d undecidable), %d/%d checkpoints; extra reloads from %d identical-swap probes: %d",
+		c.mediumOK, c.medium, c.mediumUndecided, c.checkpoints, c.checkpoints, c.kinds["probe"], c.probeReloads)
+	t.Logf("soak: reads overlapping a write: %d (%d torn, as any reader racing kubelet can be); mixed or stale reads outside writes: %d",
+		c.overlapping, c.torn, c.violations)
+	t.Logf("soak: delivery latency (write -> application read) at medium gaps and checkpoints: %s", latencySummary(c.latencies))
+}
+
+// soakCounts collects what the soak prints.
+type soakCounts struct {
+	kinds, gaps                       map[string]int
+	keyAdds, keyRemoves               int
+	checkpoints, probeReloads         int
+	medium, mediumOK, mediumUndecided int
+	overlapping, torn, violations     int
+	latencies                         []time.Duration
+}
+
+// soakCheckpoint waits until the application runs with cur and pollreload
+// has settled (three more scans, nothing pending), then swaps to identical
+// content one to three times and fails the test if that causes a reload.
+func soakCheckpoint(t *testing.T, pr *testenv.Pollreload, tg *testenv.Target, cur soakState, rng *rand.Rand, write func(string, soakState, string), c *soakCounts) {
+	t.Helper()
+	c.checkpoints++
+	testenv.WaitFor(t, deliveryTimeout, func() error {
+		last := tg.Last(t)
+		if id, keys, ok := stateOf(last); !ok || id != cur.ID || !slices.Equal(keys, cur.Keys) {
+			return fmt.Errorf("checkpoint %d: application runs with record %d %v; want state %d %v", c.checkpoints, last.Seq, last.Files, cur.ID, cur.Keys)
+		}
+		return nil
+	})
+	waitScans(t, pr, 3)
+	testenv.WaitFor(t, deliveryTimeout, func() error {
+		if p := pr.Metric(t, "pollreload_reload_pending", nil); p != 0 {
+			return fmt.Errorf("pollreload_reload_pending = %v; want 0", p)
+		}
+		return nil
+	})
+	before := len(tg.Reloads(t))
+	for n := 1 + rng.IntN(3); n > 0; n-- {
+		write("probe", cur, gapProbe)
+		time.Sleep(time.Duration(rng.IntN(60)) * time.Millisecond)
+	}
+	waitScans(t, pr, 3)
+	if extra := len(tg.Reloads(t)) - before; extra != 0 {
+		c.probeReloads += extra
+		t.Errorf("checkpoint %d: identical-content swaps of state %d caused %d reloads; want 0", c.checkpoints, cur.ID, extra)
+	}
+}
+
+// soakCheckReads checks every reload record. One that overlaps no write
+// must hold exactly the state on disk during the read; one that overlaps a
+// write is only counted, since any application reading during a kubelet
+// swap can see dangling or missing links.
+func soakCheckReads(t *testing.T, recs []testenv.TargetRecord, writes []soakWrite, c *soakCounts) {
+	t.Helper()
+	for _, r := range recs[1:] {
+		w := sort.Search(len(writes), func(i int) bool { return writes[i].Start > r.End }) // first write after the read
+		overlaps := w > 0 && writes[w-1].End >= r.Start
+		id, keys, ok := stateOf(r)
+		if overlaps {
+			c.overlapping++
+			if !ok {
+				c.torn++
+			}
+			continue
+		}
+		onDisk := writes[w-1].State
+		if !ok || id != onDisk.ID || !slices.Equal(keys, onDisk.Keys) {
+			c.violations++
+			if c.violations <= 5 {
+				t.Errorf("reload %d read %v (errors %v, ..data %s -> %s) while only state %d %v was on disk; want exactly that state",
+					r.Seq, r.Files, r.Errors, r.DataBefore, r.DataAfter, onDisk.ID, onDisk.Keys)
+			}
+		}
+	}
+	if c.violations > 5 {
+		t.Errorf("%d mixed or stale reloads in all; want none", c.violations)
+	}
+}
+
+// soakCheckMediumGaps checks that the state written before each medium gap
+// (and each checkpoint) is what the application ran with by the next write,
+// and measures how long the delivery took.
+func soakCheckMediumGaps(t *testing.T, recs []testenv.TargetRecord, writes []soakWrite, c *soakCounts) {
+	t.Helper()
+	for i := 1; i+1 < len(writes); i++ {
+		w, next := writes[i], writes[i+1]
+		if w.Gap != gapMedium && w.Gap != gapCheckpoint {
+			continue
+		}
+		// The latest read begun before the next write.
+		j := sort.Search(len(recs), func(k int) bool { return recs[k].Start >= next.Start }) - 1
+		last := recs[j]
+		if d := firstReadOf(recs, w); d > 0 {
+			c.latencies = append(c.latencies, d)
+		}
+		if w.Gap != gapMedium {
+			continue
+		}
+		c.medium++
+		if last.End >= next.Start {
+			c.mediumUndecided++ // that read raced the next write
+			continue
+		}
+		if id, keys, ok := stateOf(last); ok && id == w.State.ID && slices.Equal(keys, w.State.Keys) {
+			c.mediumOK++
+			continue
+		}
+		t.Errorf("write %d (state %d %v, %s) stayed %v on disk, but before write %d the application ran with record %d %v; want that state",
+			i, w.State.ID, w.State.Keys, w.Kind, time.Duration(next.Start-w.End).Round(time.Millisecond), i+1, last.Seq, last.Files)
+	}
+}
+
+// firstReadOf returns how long after w the application first read w's
+// state, or 0 if it already ran with it or never read it.
+func firstReadOf(recs []testenv.TargetRecord, w soakWrite) time.Duration {
+	j := sort.Search(len(recs), func(k int) bool { return recs[k].Start > w.End })
+	if j > 0 {
+		if id, _, ok := stateOf(recs[j-1]); ok && id == w.State.ID {
+			return 0
+		}
+	}
+	for ; j < len(recs); j++ {
+		if id, _, ok := stateOf(recs[j]); ok && id == w.State.ID {
+			return time.Duration(recs[j].Start - w.End)
+		}
+	}
+	return 0
+}
+
+// stateOf parses what a read saw back into a state. ok is false if the read
+// had errors, saw `..data` move, or found files of different states.
+func stateOf(r testenv.TargetRecord) (id int, keys []string, ok bool) {
+	if len(r.Errors) > 0 || r.DataBefore != r.DataAfter || len(r.Files) == 0 {
+		return 0, nil, false
+	}
+	id = -1
+	for k, content := range r.Files {
+		var fid int
+		var fkey string
+		if _, err := fmt.Sscanf(content, "state=%d key=%s\n", &fid, &fkey); err != nil || fkey != k {
+			return 0, nil, false
+		}
+		if id != -1 && fid != id {
+			return 0, nil, false
+		}
+		id = fid
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return id, keys, true
+}
+
+func addKey(keys []string, rng *rand.Rand) []string {
+	var missing []string
+	for _, k := range soakKeys {
+		if !slices.Contains(keys, k) {
+			missing = append(missing, k)
+		}
+	}
+	keys = append(keys, missing[rng.IntN(len(missing))])
+	sort.Strings(keys)
+	return keys
+}
+
+func removeKey(keys []string, rng *rand.Rand) []string {
+	i := rng.IntN(len(keys))
+	return append(slices.Clone(keys[:i]), keys[i+1:]...)
+}
+
+func latencySummary(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "no samples"
+	}
+	slices.Sort(ds)
+	q := func(p float64) time.Duration { return ds[int(p*float64(len(ds)-1))].Round(time.Millisecond) }
+	return fmt.Sprintf("n=%d p50=%v p90=%v max=%v", len(ds), q(0.5), q(0.9), ds[len(ds)-1].Round(time.Millisecond))
+}

@@ -1,0 +1,194 @@
+package hasher
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"golang.org/x/sys/unix"
+)
+
+func TestSteadyScanReadsNothing(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 50 {
+		writeFile(t, filepath.Join(dir, fmt.Sprintf("d%d/f%d", i%5, i)), fmt.Sprintf("content %d", i))
+	}
+	if err := os.Symlink("d0/f0", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Now()
+	h := New(Options{})
+	h.now = func() time.Time { return clock }
+
+	first := mustScan(t, h, dir)
+	if first.BytesRead != first.Bytes || first.Bytes == 0 {
+		t.Fatalf("first scan read %d of %d bytes; want all", first.BytesRead, first.Bytes)
+	}
+	// Just written: too close to the scan to trust the stat, so read again.
+	racy := mustScan(t, h, dir)
+	if racy.BytesRead != racy.Bytes {
+		t.Errorf("scan right after writing read %d of %d bytes; want all (racy)", racy.BytesRead, racy.Bytes)
+	}
+	clock = clock.Add(time.Hour)
+	// The content read at the racy scan is still suspect once; from then
+	// on the signature is enough.
+	mustScan(t, h, dir)
+	for i := range 3 {
+		steady := mustScan(t, h, dir)
+		if steady.BytesRead != 0 {
+			t.Errorf("steady scan %d read %d bytes; want 0", i, steady.BytesRead)
+		}
+		if steady.Digest != first.Digest || len(steady.Files) != len(first.Files) {
+			t.Errorf("steady scan %d: digest %x, %d files; want %x, %d", i, steady.Digest, len(steady.Files), first.Digest, len(first.Files))
+		}
+	}
+}
+
+// TestSameSizeRewriteWithOldMtime rewrites a file with content of the same
+// size and puts its old mtime back, as `cp -p` or rsync do. Only the ctime,
+// which nobody can set, still says the file changed.
+func TestSameSizeRewriteWithOldMtime(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f")
+	writeFile(t, file, "aaaa")
+	old, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before unix.Stat_t
+	must(t, unix.Stat(file, &before))
+	h := agedHasher(Options{})
+	mustScan(t, h, dir)
+	if steady := mustScan(t, h, dir); steady.BytesRead != 0 {
+		t.Fatalf("steady scan read %d bytes; want 0", steady.BytesRead)
+	}
+
+	time.Sleep(20 * time.Millisecond) // past a coarse timestamp tick
+	writeFile(t, file, "bbbb")
+	must(t, os.Chtimes(file, old.ModTime(), old.ModTime()))
+	var after unix.Stat_t
+	must(t, unix.Stat(file, &after))
+	if after.Mtim != before.Mtim || after.Size != before.Size || after.Ino != before.Ino {
+		t.Fatalf("setup: mtime/size/inode changed: %+v -> %+v", before, after)
+	}
+	if after.Ctim == before.Ctim {
+		t.Fatalf("setup: ctime did not change")
+	}
+	snap := mustScan(t, h, dir)
+	if got, want := snap.Files["f"].Digest, xxhash.Sum64String("bbbb"); got != want {
+		t.Errorf("digest %x; want %x (rewrite missed)", got, want)
+	}
+}
+
+// TestOpenStatPath runs the NFS code path (signature from openat+fstat) on a
+// local disk: same snapshot, no content read in steady state, changes seen.
+func TestOpenStatPath(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"a": "a", "sub/b": "bb", "big": "0123456789"})
+	must(t, os.Symlink("sub/b", filepath.Join(dir, "link")))
+	plain := mustScan(t, New(Options{}), dir)
+
+	h := agedHasher(Options{MaxFileSize: 5})
+	h.forceOpenStat = true
+	first := mustScan(t, h, dir)
+	if len(first.Files) != len(plain.Files)-1 {
+		t.Errorf("files = %q; want all but big", paths(first))
+	}
+	if got := errorKinds(first); len(got) != 1 || got[0] != "big=limit" {
+		t.Errorf("errors = %q; want [big=limit]", got)
+	}
+	if steady := mustScan(t, h, dir); steady.BytesRead != 0 || steady.Digest != first.Digest {
+		t.Errorf("steady: read %d bytes, digest %x; want 0, %x", steady.BytesRead, steady.Digest, first.Digest)
+	}
+	writeFile(t, filepath.Join(dir, "sub/b"), "BB")
+	changed := mustScan(t, h, dir)
+	if changed.Files["sub/b"].Digest != xxhash.Sum64String("BB") || changed.Files["link"].Digest != xxhash.Sum64String("BB") {
+		t.Errorf("change through the open path missed: %+v", changed.Files)
+	}
+}
+
+// TestLargeFileConstantMemory hashes a 1 GiB sparse file and a 1-byte file
+// and compares what each scan allocates: the content is streamed through a
+// fixed buffer, so the size of the file must not matter.
+func TestLargeFileConstantMemory(t *testing.T) {
+	size := int64(1 << 30)
+	if testing.Short() {
+		size = 64 << 20
+	}
+	measure := func(size int64) (allocs, bytes uint64, read int64) {
+		dir := t.TempDir()
+		f, err := os.Create(filepath.Join(dir, "f"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		must(t, f.Truncate(size))
+		must(t, f.Close())
+		h := New(Options{})
+		h.racyMargin = 1000 * time.Hour // every scan reads the content
+		mustScan(t, h, dir)             // warm up: buffers, cache entry
+		var m0, m1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m0)
+		snap := mustScan(t, h, dir)
+		runtime.ReadMemStats(&m1)
+		return m1.Mallocs - m0.Mallocs, m1.TotalAlloc - m0.TotalAlloc, snap.BytesRead
+	}
+	smallAllocs, smallBytes, _ := measure(1)
+	bigAllocs, bigBytes, read := measure(size)
+	t.Logf("1 B file: %d allocs, %d bytes; %d B file: %d allocs, %d bytes", smallAllocs, smallBytes, size, bigAllocs, bigBytes)
+	if read != size {
+		t.Fatalf("BytesRead = %d; want %d", read, size)
+	}
+	if bigAllocs > smallAllocs+2 || bigBytes > smallBytes+4096 {
+		t.Errorf("hashing %d bytes took %d allocs / %d bytes; a 1-byte file %d / %d: memory grows with size",
+			size, bigAllocs, bigBytes, smallAllocs, smallBytes)
+	}
+}
+
+// TestScanConcurrentRoots scans several roots, and one root twice, from
+// parallel goroutines; run with -race.
+func TestScanConcurrentRoots(t *testing.T) {
+	h := New(Options{})
+	var roots []string
+	want := make(map[string]uint64)
+	for i := range 4 {
+		dir := t.TempDir()
+		writeTree(t, dir, map[string]string{"a": fmt.Sprint(i), "b/c": "c"})
+		roots = append(roots, dir)
+		want[dir] = mustScan(t, New(Options{}), dir).Digest
+	}
+	roots = append(roots, roots[0])
+	var wg sync.WaitGroup
+	for _, root := range roots {
+		wg.Go(func() {
+			for range 20 {
+				snap, err := h.Scan(context.Background(), root)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if snap.Digest != want[root] {
+					t.Errorf("%s: digest %x; want %x", root, snap.Digest, want[root])
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestScanCanceled(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"a/b": "b"})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := New(Options{}).Scan(ctx, dir); err != context.Canceled {
+		t.Errorf("err = %v; want context.Canceled", err)
+	}
+}

@@ -1,0 +1,283 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The test binary doubles as pollreload itself and as a reload target, so
+// tests can run real processes without a separate build.
+func TestMain(m *testing.M) {
+	switch os.Getenv("BE_TEST_PROGRAM") {
+	case "pollreload":
+		main()
+	case "target":
+		beTarget()
+	default:
+		os.Exit(m.Run())
+	}
+}
+
+// beTarget counts SIGHUPs: it prints "ready" once its handler is installed
+// and "hup N" for every signal.
+func beTarget() {
+	hup := make(chan os.Signal, 16)
+	signal.Notify(hup, syscall.SIGHUP)
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	fmt.Println("ready")
+	n := 0
+	for {
+		select {
+		case <-hup:
+			n++
+			fmt.Printf("hup %d\n", n)
+		case <-term:
+			os.Exit(0)
+		}
+	}
+}
+
+// program starts the test binary in one of its roles.
+func program(t *testing.T, role string, env []string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	// The race detector sleeps a second at exit unless told not to.
+	cmd.Env = append([]string{"BE_TEST_PROGRAM=" + role, "PATH=" + os.Getenv("PATH"), "GORACE=atexit_sleep_ms=0"}, env...)
+	return cmd
+}
+
+func TestRunCommands(t *testing.T) {
+	t.Run("help lists every variable", func(t *testing.T) {
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"--help"}, nil, &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range variables() {
+			if !strings.Contains(out.String(), "\n  "+v+" ") {
+				t.Errorf("--help does not list %s:\n%s", v, out.String())
+			}
+		}
+		if !strings.Contains(out.String(), "POLL_INTERVAL        2s") {
+			t.Errorf("--help does not show POLL_INTERVAL's default:\n%s", out.String())
+		}
+	})
+	t.Run("version", func(t *testing.T) {
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"--version"}, nil, &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := out.String(), "pollreload dev (commit unknown, go1."; !strings.HasPrefix(got, want) {
+			t.Errorf("--version = %q; want prefix %q", got, want)
+		}
+	})
+}
+
+func TestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name     string
+		args     []string
+		env      []string
+		wantCode int
+		wantErr  string
+	}{
+		{"unknown argument", []string{"--frobnicate"}, nil, 2, `pollreload: usage: unknown argument "--frobnicate"; see pollreload --help`},
+		{"missing CONFIG_DIR", nil, []string{"PROCESS_NAME=app"}, 2, "pollreload: CONFIG_DIR is not set: want a comma-separated list of directories or files to watch"},
+		{"CONFIG_DIR does not exist", nil, []string{"CONFIG_DIR=" + dir + "/nope", "PROCESS_NAME=app"}, 2,
+			`pollreload: invalid CONFIG_DIR="` + dir + `/nope": does not exist; want existing directories or files`},
+		{"unknown signal", nil, []string{"CONFIG_DIR=" + dir, "PROCESS_NAME=app", "RELOAD_SIGNAL=SIGBOGUS"}, 2,
+			`pollreload: invalid RELOAD_SIGNAL="SIGBOGUS": want a signal name such as SIGHUP, HUP or hup, or a number from 1 to 64`},
+		{"interval below minimum", nil, []string{"CONFIG_DIR=" + dir, "PROCESS_NAME=app", "POLL_INTERVAL=50ms"}, 2,
+			`pollreload: invalid POLL_INTERVAL="50ms": want a Go duration of at least 100ms, such as 2s`},
+		{"bad address", nil, []string{"CONFIG_DIR=" + dir, "PROCESS_NAME=app", "METRICS_ADDR=nowhere"}, 2,
+			`pollreload: invalid METRICS_ADDR="nowhere": want host:port or :port, such as :9533 or 127.0.0.1:9533 (empty disables)`},
+		{"typo", nil, []string{"CONFIG_DIR=" + dir, "PROCESS_NAME=app", "POLLRELOAD_PROCES_NAME=x"}, 2,
+			"pollreload: unknown variable POLLRELOAD_PROCES_NAME (did you mean POLLRELOAD_PROCESS_NAME?); see pollreload --help"},
+		{"hash without path", []string{"hash"}, nil, 2, "pollreload: usage: hash needs at least one path, as in pollreload hash /etc/app"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := program(t, "pollreload", tt.env, tt.args...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) {
+				t.Fatalf("run: %v; want exit code %d", err, tt.wantCode)
+			}
+			if got := ee.ExitCode(); got != tt.wantCode {
+				t.Errorf("exit code = %d; want %d", got, tt.wantCode)
+			}
+			if got := strings.TrimSpace(stderr.String()); got != tt.wantErr {
+				t.Errorf("stderr = %q; want %q", got, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestConfigDirUnreadable(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run pollreload as another user")
+	}
+	dir := filepath.Join(t.TempDir(), "secret")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// t.TempDir's directories are private to root; open them to uid 65534.
+	for d := filepath.Dir(dir); d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The test binary's own directory is private to root: run a copy.
+	bin := filepath.Join(filepath.Dir(dir), "pollreload")
+	exe, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, exe, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := program(t, "pollreload", []string{"CONFIG_DIR=" + dir, "PROCESS_NAME=app"})
+	cmd.Path = bin
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("run: %v (stderr %q); want exit code 2", err, stderr.String())
+	}
+	want := `pollreload: invalid CONFIG_DIR="` + dir + `": is not readable by uid 65534; want paths this user can read`
+	if got := strings.TrimSpace(stderr.String()); got != want {
+		t.Errorf("stderr = %q; want %q", got, want)
+	}
+}
+
+// lineReader collects a process's output lines for tests to wait on.
+type lineReader struct {
+	lines chan string
+}
+
+func readLines(r io.Reader) *lineReader {
+	lr := &lineReader{lines: make(chan string, 1024)}
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			lr.lines <- sc.Text()
+		}
+		close(lr.lines)
+	}()
+	return lr
+}
+
+// waitLine waits for a line containing want. The timeout is a bound for a
+// hung test, not a speed requirement.
+func (lr *lineReader) waitLine(t *testing.T, want string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case l, ok := <-lr.lines:
+			if !ok {
+				t.Fatalf("output ended before %q", want)
+			}
+			if strings.Contains(l, want) {
+				return l
+			}
+		case <-deadline:
+			t.Fatalf("no line with %q within %v", want, timeout)
+		}
+	}
+}
+
+// TestDaemonSignalsRealProcess runs pollreload as users do, against a real
+// process, edits the watched file, and counts the signals the process got.
+func TestDaemonSignalsRealProcess(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "app.conf")
+	if err := os.WriteFile(conf, []byte("v1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A target with a name of its own, so that no other test's process matches.
+	name := fmt.Sprintf("tgt%d", os.Getpid())
+	bin := filepath.Join(t.TempDir(), name)
+	if err := os.Symlink(os.Args[0], bin); err != nil {
+		t.Fatal(err)
+	}
+	target := exec.Command(bin)
+	target.Env = []string{"BE_TEST_PROGRAM=target"}
+	tout, _ := target.StdoutPipe()
+	if err := target.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { target.Process.Kill(); target.Wait() })
+	targetLines := readLines(tout)
+	targetLines.waitLine(t, "ready", 10*time.Second)
+
+	pr := program(t, "pollreload", []string{
+		"CONFIG_DIR=" + dir, "PROCESS_NAME=" + name, "POLL_INTERVAL=100ms", "SETTLE_TIME=200ms",
+		"METRICS_ADDR=", "LOG_LEVEL=debug",
+	})
+	perr, _ := pr.StderrPipe()
+	if err := pr.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var stopped atomic.Bool
+	t.Cleanup(func() {
+		if !stopped.Load() {
+			pr.Process.Kill()
+			pr.Wait()
+		}
+	})
+	logs := readLines(perr)
+	logs.waitLine(t, "baseline taken", 10*time.Second)
+
+	if err := os.WriteFile(conf, []byte("v2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logs.waitLine(t, "content changed", 10*time.Second)
+	logs.waitLine(t, "reload delivered", 10*time.Second)
+	if got := targetLines.waitLine(t, "hup", 10*time.Second); got != "hup 1" {
+		t.Errorf("target printed %q; want %q", got, "hup 1")
+	}
+
+	// Rewriting the same bytes is not a change: over many polls and well
+	// past SETTLE_TIME, the target gets no second signal.
+	if err := os.WriteFile(conf, []byte("v2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case l := <-targetLines.lines:
+		t.Errorf("target printed %q after a same-bytes rewrite", l)
+	case <-time.After(time.Second):
+	}
+
+	// SIGTERM: a clean exit, promptly.
+	start := time.Now()
+	if err := pr.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := pr.Wait()
+	stopped.Store(true)
+	if err != nil {
+		t.Errorf("pollreload exited with %v after SIGTERM; want exit 0", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("pollreload took %v to exit after SIGTERM; want under 1s", d)
+	}
+}

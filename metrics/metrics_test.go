@@ -1,0 +1,140 @@
+package metrics_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pollreload/pollreload/internal/testenv"
+	"github.com/pollreload/pollreload/metrics"
+)
+
+type health struct{ healthy, ready error }
+
+func (h health) Healthy() error { return h.healthy }
+func (h health) Ready() error   { return h.ready }
+
+// serve starts the handler on 127.0.0.1 and returns its base URL.
+func serve(t *testing.T, h metrics.Health) (string, *metrics.Metrics) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg, metrics.BuildInfo{Version: "1.2.3", Revision: "abc"})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: metrics.Handler(reg, h)}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String(), m
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+func TestMetricsEndpoint(t *testing.T) {
+	base, m := serve(t, health{})
+	m.Reloads.WithLabelValues("success").Inc()
+	m.ScanDuration.Observe(0.002)
+	m.ScanErrors.WithLabelValues("stale").Inc()
+	code, body := get(t, base+"/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("GET /metrics = %d; want 200", code)
+	}
+	for _, want := range []string{
+		`pollreload_scans_total{result="ok"} 0`,
+		`pollreload_scans_total{result="partial"} 0`,
+		`pollreload_reloads_total{result="success"} 1`,
+		`pollreload_reloads_total{result="no_target"} 0`,
+		`pollreload_scan_errors_total{kind="stale"} 1`,
+		`pollreload_changes_total 0`,
+		`pollreload_bytes_hashed_total 0`,
+		`pollreload_missed_scans_total 0`,
+		`pollreload_scan_duration_seconds_count 1`,
+		`pollreload_reload_latency_seconds_count 0`,
+		`pollreload_watched_files 0`,
+		`pollreload_watched_bytes 0`,
+		`pollreload_reload_pending 0`,
+		`pollreload_last_reload_success_timestamp_seconds 0`,
+		`pollreload_poll_interval_seconds 0`,
+		`pollreload_build_info{goversion="go`,
+		`process_resident_memory_bytes `,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if !strings.Contains(body, `revision="abc",version="1.2.3"} 1`) {
+		t.Errorf("/metrics lacks the build_info labels:\n%s", grep(body, "build_info"))
+	}
+}
+
+func TestMetricsPassPromtool(t *testing.T) {
+	promtool := testenv.RequireTool(t, "promtool", "prometheus")
+	base, m := serve(t, health{})
+	m.Reloads.WithLabelValues("success").Inc()
+	_, body := get(t, base+"/metrics")
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(body)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out.String())
+	}
+	if s := strings.TrimSpace(out.String()); s != "" {
+		t.Errorf("promtool check metrics printed findings:\n%s", s)
+	}
+}
+
+func TestProbes(t *testing.T) {
+	tests := []struct {
+		name     string
+		h        health
+		path     string
+		wantCode int
+		wantBody string
+	}{
+		{"healthy", health{}, "/healthz", 200, "ok\n"},
+		{"unhealthy", health{healthy: errors.New("scan running for 9s")}, "/healthz", 503, "scan running for 9s\n"},
+		{"ready", health{}, "/readyz", 200, "ok\n"},
+		{"not ready", health{ready: errors.New("waiting for the first scan")}, "/readyz", 503, "waiting for the first scan\n"},
+		{"no pprof", health{}, "/debug/pprof/", 404, "404 page not found\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base, _ := serve(t, tt.h)
+			code, body := get(t, base+tt.path)
+			if code != tt.wantCode || body != tt.wantBody {
+				t.Errorf("GET %s = %d %q; want %d %q", tt.path, code, body, tt.wantCode, tt.wantBody)
+			}
+		})
+	}
+}
+
+func grep(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

@@ -1,0 +1,162 @@
+package signaler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// This file reloads by calling an HTTP endpoint (RELOAD_URL), as Prometheus'
+// /-/reload or Alertmanager's expect.
+
+// bodyExcerptLen bounds how much of an error response lands in an error: the
+// start of a body says what went wrong; the rest would flood logs.
+const bodyExcerptLen = 200
+
+// HTTPOptions configures an HTTP reloader.
+type HTTPOptions struct {
+	// URL is the endpoint to call (RELOAD_URL). Credentials in it are sent
+	// but never logged or put in errors.
+	URL string
+	// Method is the request method; empty means POST.
+	Method string
+	// Timeout bounds one request; zero means 5s.
+	Timeout time.Duration
+	// Client sends the request; nil means a client that does not follow
+	// redirects, since a reload endpoint that redirects is misconfigured and
+	// a POST turned into a GET would not reload anything.
+	Client *http.Client
+	// Logger receives delivery logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// HTTP reloads by sending a request; any 2xx status is success.
+type HTTP struct {
+	url      string // with credentials, for the request only
+	redacted string // for logs, errors and Target.Name
+	method   string
+	timeout  time.Duration
+	client   *http.Client
+	log      *slog.Logger
+}
+
+// NewHTTP returns an HTTP reloader, or an error if the URL or method is
+// unusable.
+func NewHTTP(opts HTTPOptions) (*HTTP, error) {
+	u, err := url.Parse(opts.URL)
+	if err != nil {
+		// url.Parse quotes the whole input, credentials included.
+		return nil, errors.New("new HTTP reloader: RELOAD_URL is not a valid URL")
+	}
+	redacted := redactURL(u)
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("new HTTP reloader: RELOAD_URL %s: want an absolute http:// or https:// URL", redacted)
+	}
+	method := strings.ToUpper(strings.TrimSpace(opts.Method))
+	if method == "" {
+		method = http.MethodPost
+	}
+	if strings.IndexFunc(method, func(r rune) bool { return r < 'A' || r > 'Z' }) >= 0 {
+		return nil, fmt.Errorf("new HTTP reloader: RELOAD_METHOD %q: want a method such as POST, PUT or GET", opts.Method)
+	}
+	timeout := opts.Timeout
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
+	if timeout < 0 {
+		return nil, fmt.Errorf("new HTTP reloader: RELOAD_TIMEOUT %s: want a positive duration", timeout)
+	}
+	client := opts.Client
+	if client == nil {
+		client = &http.Client{
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &HTTP{url: u.String(), redacted: redacted, method: method, timeout: timeout, client: client, log: log}, nil
+}
+
+// Reload sends one request. changedAt is unused: an endpoint has no start
+// time to compare it with.
+func (h *HTTP) Reload(ctx context.Context, _ time.Time) (Outcome, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, h.method, h.url, nil)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("reload %s %s: %w", h.method, h.redacted, err)
+	}
+	req.Header.Set("User-Agent", "pollreload")
+	resp, err := h.client.Do(req)
+	if err != nil {
+		// *url.Error repeats the URL with only the password masked; keep
+		// the cause and name the URL ourselves.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			return Outcome{}, fmt.Errorf("reload %s %s: no response within %s (RELOAD_TIMEOUT): %w", h.method, h.redacted, h.timeout, err)
+		}
+		return Outcome{}, fmt.Errorf("reload %s %s: %w", h.method, h.redacted, err)
+	}
+	defer resp.Body.Close()
+	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, bodyExcerptLen+1))
+	// Drain a little more so the connection can be reused.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return Outcome{}, fmt.Errorf("reload %s %s: status %s%s", h.method, h.redacted, resp.Status, describeBody(excerpt))
+	}
+	h.log.Info("reload request succeeded", "url", h.redacted, "method", h.method, "status", resp.StatusCode)
+	return Outcome{Signalled: []Target{{Name: h.redacted}}}, nil
+}
+
+// describeBody returns ": <excerpt>" for a non-empty body, on one line and
+// at most bodyExcerptLen bytes.
+func describeBody(b []byte) string {
+	cut := len(b) > bodyExcerptLen
+	if cut {
+		b = b[:bodyExcerptLen]
+	}
+	s := strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) {
+			return ' '
+		}
+		if !unicode.IsPrint(r) {
+			return -1
+		}
+		return r
+	}, string(b))
+	s = strings.Join(strings.Fields(s), " ")
+	if s == "" {
+		return ""
+	}
+	if cut {
+		s += "..."
+	}
+	return ": " + s
+}
+
+// redactURL returns u without secrets for logs and errors. Beyond
+// url.Redacted, which masks only the password, a lone user name is masked
+// too: tokens are often passed as https://TOKEN@host/.
+func redactURL(u *url.URL) string {
+	if u.User == nil {
+		return u.String()
+	}
+	c := *u
+	if _, hasPassword := u.User.Password(); hasPassword {
+		return c.Redacted()
+	}
+	c.User = url.User("xxxxx")
+	return c.String()
+}

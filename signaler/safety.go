@@ -1,0 +1,51 @@
+package signaler
+
+import (
+	"fmt"
+	"syscall"
+)
+
+// This file decides whether sending the reload signal is safe: a process
+// that has not installed a handler yet (nginx during start-up) would be
+// killed or stopped by a signal meant to reload it.
+
+// defaultIsHarmless reports whether the signal's default action neither
+// terminates nor stops a process (it is ignored, or continues it).
+func defaultIsHarmless(sig syscall.Signal) bool {
+	switch sig {
+	case syscall.SIGCHLD, syscall.SIGCONT, syscall.SIGURG, syscall.SIGWINCH:
+		return true
+	}
+	return false
+}
+
+// sigBit returns the mask bit of sig in SigCgt and SigIgn.
+func sigBit(sig syscall.Signal) uint64 {
+	if sig < 1 || sig > 64 {
+		return 0
+	}
+	return 1 << (uint(sig) - 1)
+}
+
+// catches reports whether the process has a handler for sig.
+func (st procStatus) catches(sig syscall.Signal) bool { return st.SigCgt&sigBit(sig) != 0 }
+
+// checkCatches returns an error wrapping ErrNotCatching when sending sig to
+// the process would terminate or stop it, or would be ignored.
+func checkCatches(pid int, name string, st procStatus, sig syscall.Signal) error {
+	if st.catches(sig) || defaultIsHarmless(sig) {
+		return nil
+	}
+	s := signalName(sig)
+	if st.SigIgn&sigBit(sig) != 0 {
+		return fmt.Errorf("%w: pid %d (%s) ignores %s, so it would not reload; the reload stays pending (RELOAD_FORCE=true sends anyway)",
+			ErrNotCatching, pid, name, s)
+	}
+	action := "terminate"
+	switch sig {
+	case syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU:
+		action = "stop"
+	}
+	return fmt.Errorf("%w: pid %d (%s) has no %s handler yet and the default action would %s it; the reload stays pending until it installs one (RELOAD_FORCE=true sends anyway)",
+		ErrNotCatching, pid, name, s, action)
+}

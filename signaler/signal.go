@@ -1,0 +1,50 @@
+package signaler
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxSignal is the last standard signal. Real-time signals are left out: no
+// application documents one as its reload signal, and glibc reserves some.
+const maxSignal = 31
+
+// ParseSignal reads a reload signal written as a name with or without the
+// SIG prefix in any case ("SIGHUP", "HUP", "hup", "sigusr1") or as a number
+// ("1"). SIGKILL and SIGSTOP are refused: no application can catch them, so
+// they could never mean "reload".
+func ParseSignal(s string) (syscall.Signal, error) {
+	in := strings.TrimSpace(s)
+	var sig syscall.Signal
+	if n, err := strconv.Atoi(in); err == nil {
+		if n >= 1 && n <= maxSignal {
+			sig = syscall.Signal(n)
+		}
+	} else if in != "" {
+		name := strings.ToUpper(in)
+		if !strings.HasPrefix(name, "SIG") {
+			name = "SIG" + name
+		}
+		sig = unix.SignalNum(name)
+	}
+	if sig == 0 || sig > maxSignal {
+		return 0, fmt.Errorf("invalid signal %q: want a name such as SIGHUP, HUP or hup, or a number from 1 to %d", s, maxSignal)
+	}
+	if sig == syscall.SIGKILL || sig == syscall.SIGSTOP {
+		return 0, fmt.Errorf("invalid signal %q: %s cannot be caught, so it cannot ask an application to reload; use a signal the application handles, such as SIGHUP", s, signalName(sig))
+	}
+	return sig, nil
+}
+
+// signalName returns the conventional name ("SIGHUP") or, for a number the
+// platform does not name, "signal N".
+func signalName(sig syscall.Signal) string {
+	if name := unix.SignalName(sig); name != "" {
+		return name
+	}
+	return fmt.Sprintf("signal %d", int(sig))
+}
