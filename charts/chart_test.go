@@ -176,6 +176,7 @@ func TestValuesRejected(t *testing.T) {
 		{"wrong type", []string{"--set", "sidecar.enabled=yes"}, "sidecar.enabled: Invalid type. Expected: boolean, given: string"},
 		{"port not a number", []string{"--set", "sidecar.metrics.port=metrics"}, "sidecar.metrics.port: Invalid type. Expected: integer, given: string"},
 		{"bad log format", []string{"--set", "sidecar.logFormat=xml"}, "sidecar.logFormat"},
+		{"bad HTTP method", []string{"--set", "sidecar.reloadMethod=DELETE"}, "sidecar.reloadMethod"},
 		{"bad duration", []string{"--set", "sidecar.pollInterval=2"}, "sidecar.pollInterval"},
 		{"no directory", []string{"--set-json", "sidecar.configDirs=[]"}, "sidecar.configDirs"},
 		{"no reload target", []string{"--set", "sidecar.processName="}, "set sidecar.processName or sidecar.pidFile"},
