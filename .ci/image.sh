@@ -112,6 +112,16 @@ out=$(buildah run --isolation chroot "$ctr" -- /pollreload --version)
 echo "$out"
 [[ $out == *"$version"* ]] || { echo "image.sh: --version printed '$out'; want it to contain $version" >&2; exit 1; }
 
+log "pollreload without configuration"
+# A configuration error must reach the container log as one line, exit code 2.
+set +e
+out=$(buildah run --isolation chroot "$ctr" -- /pollreload 2>&1)
+code=$?
+set -e
+echo "$out" | grep '^pollreload:' || true
+((code == 2)) && [[ $out == *CONFIG_DIR* ]] ||
+	{ echo "image.sh: got exit $code and '$out'; want exit 2 naming CONFIG_DIR" >&2; exit 1; }
+
 log "watching mounted directories"
 # Two roots: one laid out as the kubelet lays out a ConfigMap volume (files
 # behind a ..data symlink that is swapped atomically), one a plain tree.
