@@ -35,6 +35,9 @@ func TestChartRendersValidObjects(t *testing.T) {
 			}
 			decoded := decodeStrict(t, tc.name, render(t, chartDir, tc.args...))
 			passed := checkObjects(t, tc.name, decoded)
+			for _, p := range selectorProblems(decoded) {
+				t.Errorf("%s: %s", tc.name, p)
+			}
 			t.Logf("%d objects, %d pod specs pass restricted", len(decoded), passed)
 			objects += len(decoded)
 			pods += passed

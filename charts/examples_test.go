@@ -29,6 +29,9 @@ func TestExamples(t *testing.T) {
 			}
 			decoded := decodeStrict(t, file, data)
 			passed := checkObjects(t, file, decoded)
+			for _, p := range selectorProblems(decoded) {
+				t.Errorf("%s: %s", file, p)
+			}
 			withSidecar := 0
 			for _, o := range decoded {
 				if _, spec, ok := podSpecOf(o.Value); ok {
