@@ -87,6 +87,9 @@ type rootState struct {
 	// reported holds the skips and errors already logged, so a broken link
 	// is logged when it appears, not on every tick.
 	reported map[string]string
+	// mount tells an unmounted filesystem from a tree whose files were
+	// deleted.
+	mount mountState
 }
 
 func (h *Hasher) state(root string) *rootState {
@@ -121,6 +124,9 @@ func (h *Hasher) Scan(ctx context.Context, root string) (*Snapshot, error) {
 	fi, err := os.Stat(root)
 	if err != nil {
 		return nil, fmt.Errorf("scan: %w", err)
+	}
+	if err := rs.mount.check(root); err != nil {
+		return nil, fmt.Errorf("scan %s: %w", root, err)
 	}
 	s := &scan{h: h, rs: rs, ctx: ctx, root: root, start: h.now().UnixNano(), files: rs.files[:0]}
 	var snap *Snapshot
