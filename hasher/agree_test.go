@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"testing"
 
-
 	"github.com/pollreload/pollreload/internal/testenv"
 )
 
