@@ -148,7 +148,9 @@ func TestLargeFileConstantMemory(t *testing.T) {
 	if read != size {
 		t.Fatalf("BytesRead = %d; want %d", read, size)
 	}
-	if bigAllocs > smallAllocs+2 || bigBytes > smallBytes+4096 {
+	// The slack absorbs allocations by the runtime itself; a buffer per chunk
+	// read would be thousands of allocations and megabytes here.
+	if bigAllocs > smallAllocs+16 || bigBytes > smallBytes+64<<10 {
 		t.Errorf("hashing %d bytes took %d allocs / %d bytes; a 1-byte file %d / %d: memory grows with size",
 			size, bigAllocs, bigBytes, smallAllocs, smallBytes)
 	}
