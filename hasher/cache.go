@@ -45,13 +45,17 @@ type entry struct {
 }
 
 // trusted reports whether e's digest may stand in for content with the given
-// signature: the signature is unchanged and was not racy when hashed.
-func (e *entry) trusted(sig signature, margin time.Duration) bool {
+// signature during scan s: the signature is unchanged, was not racy when
+// hashed, and the digest is younger than Options.VerifyAfter.
+func (s *scan) trusted(e *entry, sig signature) bool {
 	if !e.reusable || e.sig != sig {
 		return false
 	}
+	if v := s.h.opts.VerifyAfter; v > 0 && s.start-e.hashedAt >= int64(v) {
+		return false
+	}
 	newest := max(sig.mtime, sig.ctime)
-	return newest < e.hashedAt-int64(margin)
+	return newest < e.hashedAt-int64(s.h.racyMargin)
 }
 
 // hashOpen hashes the open regular file fd whose signature is st, unless the
@@ -59,7 +63,7 @@ func (e *entry) trusted(sig signature, margin time.Duration) bool {
 func (s *scan) hashOpen(fd int, rel string, st *unix.Stat_t) error {
 	sig := signatureOf(st)
 	e := s.rs.cache[rel]
-	if e != nil && e.trusted(sig, s.h.racyMargin) {
+	if e != nil && s.trusted(e, sig) {
 		s.keep(e)
 		return nil
 	}

@@ -197,3 +197,30 @@ func TestScanCanceled(t *testing.T) {
 		t.Errorf("err = %v; want context.Canceled", err)
 	}
 }
+
+// TestVerifyAfterRereadsOldDigests checks that a digest older than
+// VerifyAfter is not trusted, however unchanged the stat looks: the guard
+// for filesystems whose stat cannot show a rewrite (sshfs has no ctime).
+func TestVerifyAfterRereadsOldDigests(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "a"), "aaaa")
+	clock := time.Now().Add(time.Hour) // past the racy margin from the start
+	h := New(Options{VerifyAfter: time.Minute})
+	h.now = func() time.Time { return clock }
+	mustScan(t, h, dir)
+	steps := []struct {
+		advance  time.Duration
+		wantRead int64
+	}{
+		{time.Second, 0},      // young digest: trusted
+		{58 * time.Second, 0}, // 59 s old: still trusted
+		{time.Second, 4},      // 60 s old: read again
+		{time.Second, 0},      // fresh again
+	}
+	for i, st := range steps {
+		clock = clock.Add(st.advance)
+		if got := mustScan(t, h, dir).BytesRead; got != st.wantRead {
+			t.Errorf("step %d: read %d bytes; want %d", i, got, st.wantRead)
+		}
+	}
+}

@@ -32,6 +32,12 @@ type Options struct {
 	// name matches one of these path.Match globs. Exclude drops files and
 	// whole directories that match. Check them with ValidateGlobs first.
 	Include, Exclude []string
+	// VerifyAfter, if positive, is the age at which a cached digest is
+	// distrusted and the file read again even though its stat signature is
+	// unchanged. It bounds how long a rewrite that stat cannot see (same
+	// size, mtime restored, on a filesystem without ctime such as sshfs)
+	// goes unnoticed.
+	VerifyAfter time.Duration
 }
 
 // Hasher scans roots into Snapshots and remembers, per root and file, what it

@@ -81,7 +81,7 @@ func (s *scan) visit(fd int, de dirent, dirRel string) error {
 			s.key = append(s.key, '/')
 		}
 		s.key = append(s.key, de.name...)
-		if e := s.rs.cache[string(s.key)]; e != nil && e.trusted(signatureOf(&st), s.h.racyMargin) {
+		if e := s.rs.cache[string(s.key)]; e != nil && s.trusted(e, signatureOf(&st)) {
 			if err := s.count(); err != nil {
 				return err
 			}
@@ -142,7 +142,7 @@ func (s *scan) regular(fd int, name, rel string, st *unix.Stat_t) error {
 	}
 	if st != nil {
 		// The steady-state path: no open, no read.
-		if e := s.rs.cache[rel]; e != nil && e.trusted(signatureOf(st), s.h.racyMargin) {
+		if e := s.rs.cache[rel]; e != nil && s.trusted(e, signatureOf(st)) {
 			s.keep(e)
 			return nil
 		}
@@ -263,7 +263,7 @@ func (s *scan) symlink(fd int, name, rel string) error {
 		if sys, ok := fi.Sys().(*syscall.Stat_t); ok && !s.openStat {
 			st := unix.Stat_t{Dev: sys.Dev, Ino: sys.Ino, Size: sys.Size,
 				Mtim: unix.Timespec(sys.Mtim), Ctim: unix.Timespec(sys.Ctim)}
-			if e := s.rs.cache[rel]; e != nil && e.trusted(signatureOf(&st), s.h.racyMargin) {
+			if e := s.rs.cache[rel]; e != nil && s.trusted(e, signatureOf(&st)) {
 				s.keep(e)
 				return nil
 			}
