@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 
@@ -53,11 +54,55 @@ func requireFUSE(t *testing.T) {
 	}
 }
 
-// TestFUSEFaults injects each errno into each operation of a scan on one file
-// and walks through the same story every time:
+// faultTarget is where TestFUSEFaults injects a fault, and how it touches
+// the backing tree behind the fault.
+type faultTarget struct {
+	op   faultfs.Op
+	path string // relative to the mount root
+	// same rewrites what the fault hides without changing its content, so
+	// that pollreload has a reason to look again (a new mtime or inode).
+	same func(t *testing.T, backing string)
+	// change changes the content the fault hides.
+	change func(t *testing.T, backing string)
+}
+
+// faultTargets covers every request a scan makes of one file, directory or
+// link.
+func faultTargets() []faultTarget {
+	rewrite := func(p, content string) func(t *testing.T, backing string) {
+		return func(t *testing.T, backing string) { writeFiles(t, backing, map[string]string{p: content}) }
+	}
+	relink := func(target string) func(t *testing.T, backing string) {
+		return func(t *testing.T, backing string) {
+			link := filepath.Join(backing, "current.conf")
+			remove(t, link)
+			if err := os.Symlink(target, link); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	file := func(op faultfs.Op) faultTarget {
+		return faultTarget{op: op, path: "app.conf",
+			same: rewrite("app.conf", fuseFiles["app.conf"]), change: rewrite("app.conf", "listen 8080\n")}
+	}
+	return []faultTarget{
+		file(faultfs.OpStat),
+		file(faultfs.OpOpen),
+		file(faultfs.OpRead),
+		{op: faultfs.OpReaddir, path: "conf.d",
+			same: rewrite("conf.d/tls.conf", fuseFiles["conf.d/tls.conf"]), change: rewrite("conf.d/tls.conf", "ssl off\n")},
+		{op: faultfs.OpReadlink, path: "current.conf",
+			same: relink("app.conf"), change: relink("conf.d/gzip.conf")},
+	}
+}
+
+// TestFUSEFaults injects each errno into each request a scan makes (stat,
+// open and read of a file, listing a directory, reading a symlink) and
+// walks through the same story every time:
 //
-//  1. fault, with the file rewritten to identical content (so a content
-//     read is due): scans go on, the error is counted by kind, no reload;
+//  1. fault, with what it hides rewritten to identical content (so a fresh
+//     look is due): scans go on, the error is counted by kind, no reload,
+//     the last good state is kept;
 //  2. fault cleared: the content is unchanged, so nothing is delivered;
 //  3. fault again, and the content changes behind it: still no reload, the
 //     change is not visible yet;
@@ -72,32 +117,37 @@ func TestFUSEFaults(t *testing.T) {
 		{syscall.EACCES, "permission"},
 		{syscall.ENOTCONN, "not_connected"},
 	}
-	ops := []faultfs.Op{faultfs.OpStat, faultfs.OpOpen, faultfs.OpRead}
-
 	for _, e := range errnos {
-		for _, op := range ops {
-			t.Run(e.kind+"/"+string(op), func(t *testing.T) {
+		for _, ft := range faultTargets() {
+			t.Run(e.kind+"/"+string(ft.op), func(t *testing.T) {
 				t.Parallel()
 				fsys, backing, mnt := mountFaultFS(t)
+				if err := os.Symlink("app.conf", filepath.Join(backing, "current.conf")); err != nil {
+					t.Fatal(err)
+				}
+				const files = 4 // fuseFiles and current.conf
 				r := startRig(t, mnt, nil)
 				r.waitScans("ok", 2)
+				if got := r.metric("pollreload_watched_files", nil); got != files {
+					t.Fatalf("pollreload_watched_files = %v; want %d", got, files)
+				}
 				errLabels := map[string]string{"kind": e.kind}
 
-				// 1. Fault, with a content read due.
-				t.Log("fault, content read due")
+				// 1. Fault, with a fresh look due.
+				t.Log("fault, a fresh look due")
 				errs := r.metric("pollreload_scan_errors_total", errLabels)
-				fsys.Fail("app.conf", op, e.errno)
-				writeFiles(t, backing, map[string]string{"app.conf": fuseFiles["app.conf"]})
+				fsys.Fail(ft.path, ft.op, e.errno)
+				ft.same(t, backing)
 				r.waitErrors(errLabels, errs+3, "during the fault")
-				if fsys.Hits("app.conf", op) == 0 {
-					t.Fatalf("pollreload never met the %s fault on app.conf", op)
+				if fsys.Hits(ft.path, ft.op) == 0 {
+					t.Fatalf("pollreload never met the %s fault on %s", ft.op, ft.path)
 				}
 				if got := r.metric("pollreload_scans_total", map[string]string{"result": "partial"}) +
 					r.metric("pollreload_scans_total", map[string]string{"result": "error"}); got < 3 {
 					t.Errorf("scans with result partial or error during the fault: got %v; want >= 3", got)
 				}
-				if got := r.metric("pollreload_watched_files", nil); got != float64(len(fuseFiles)) {
-					t.Errorf("pollreload_watched_files during the fault: got %v; want %d (last good state kept)", got, len(fuseFiles))
+				if got := r.metric("pollreload_watched_files", nil); got != files {
+					t.Errorf("pollreload_watched_files during the fault: got %v; want %d (last good state kept)", got, files)
 				}
 				r.wantReloads("during the fault", 0)
 
@@ -113,8 +163,8 @@ func TestFUSEFaults(t *testing.T) {
 				// 3. Fault, content changes behind it.
 				t.Log("fault again, content changes behind it")
 				errs = r.metric("pollreload_scan_errors_total", errLabels)
-				fsys.Fail("app.conf", op, e.errno)
-				writeFiles(t, backing, map[string]string{"app.conf": "listen 8080\n"})
+				fsys.Fail(ft.path, ft.op, e.errno)
+				ft.change(t, backing)
 				r.waitErrors(errLabels, errs+3, "during the fault hiding a change")
 				r.wantReloads("during the fault hiding a change", 0)
 
