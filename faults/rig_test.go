@@ -85,6 +85,13 @@ func (r *rig) scans() float64 {
 	return r.metric("pollreload_scans_total", nil)
 }
 
+// failedScans returns pollreload_scans_total with result partial or error.
+func (r *rig) failedScans() float64 {
+	r.t.Helper()
+	return r.metric("pollreload_scans_total", map[string]string{"result": "partial"}) +
+		r.metric("pollreload_scans_total", map[string]string{"result": "error"})
+}
+
 // waitMetric waits until metric name{labels} reaches at least want.
 func (r *rig) waitMetric(name string, labels map[string]string, want float64) {
 	r.t.Helper()
