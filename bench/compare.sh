@@ -125,7 +125,6 @@ mk_huge() { # one sparse file of HUGE_GB: no disk used, every byte still read
 
 # ---------------------------------------------------------------- helpers
 
-drop_caches() { sync && echo 3 >/proc/sys/vm/drop_caches; }
 
 # hf NAME CMD...: mean wall seconds of CMD over RUNS runs (hyperfine).
 hf() {
@@ -133,7 +132,7 @@ hf() {
 	shift
 	local prep=()
 	if [[ $COLD_CACHE == 1 ]]; then
-		prep=(--prepare 'sync; echo 3 > /proc/sys/vm/drop_caches')
+		prep=(--prepare "sh -c 'sync; echo 3 > /proc/sys/vm/drop_caches'")
 	else
 		prep=(--warmup 1)
 	fi
