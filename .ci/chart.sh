@@ -12,7 +12,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
-export PATH=$PATH:$(go env GOPATH)/bin
+export PATH=$PATH:$(go env GOPATH)/bin:/usr/sbin
 # Tests that need helm fail instead of skipping when it is missing.
 export REQUIRE_TOOLS=1
 start=$(date +%s)
