@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 
 	"github.com/pollreload/pollreload/hasher"
 	"github.com/pollreload/pollreload/metrics"
@@ -244,9 +245,10 @@ func runWrapper(ctx context.Context, cfg Config, logger *slog.Logger, argv []str
 	// then the signal goes to the child.
 	terminate := func(s os.Signal) {
 		stopLoop()
-		logger.Info("forwarding signal to child", "signal", s.String())
+		name := unix.SignalName(s.(syscall.Signal))
+		logger.Info("forwarding signal to child", "signal", name)
 		if err := c.Forward(s); err != nil {
-			logger.Warn("cannot forward signal", "signal", s.String(), "err", err)
+			logger.Warn("cannot forward signal", "signal", name, "err", err)
 		}
 	}
 	ctxDone := ctx.Done()
@@ -269,7 +271,6 @@ func runWrapper(ctx context.Context, cfg Config, logger *slog.Logger, argv []str
 	if loopErr != nil {
 		logger.Error("poll loop failed", "err", loopErr)
 	}
-	logger.Info("child exited", "code", code)
 	if code != 0 {
 		return &exitError{code: code}
 	}

@@ -281,3 +281,136 @@ func TestDaemonSignalsRealProcess(t *testing.T) {
 		t.Errorf("pollreload took %v to exit after SIGTERM; want under 1s", d)
 	}
 }
+
+// TestWrapperMode starts the target as pollreload's child, as
+// `pollreload -- CMD` does, and checks reload, signal forwarding and the
+// exit code.
+func TestWrapperMode(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "app.conf")
+	if err := os.WriteFile(conf, []byte("v1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pr := program(t, "pollreload", []string{
+		"CONFIG_DIR=" + dir, "POLL_INTERVAL=100ms", "SETTLE_TIME=100ms", "METRICS_ADDR=",
+	}, "--", "sh", "-c", `BE_TEST_PROGRAM=target exec "$0"`, os.Args[0])
+	pout, _ := pr.StdoutPipe()
+	perr, _ := pr.StderrPipe()
+	if err := pr.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pr.Process.Kill(); pr.Wait() })
+	out := readLines(pout)
+	logs := readLines(perr)
+	out.waitLine(t, "ready", 10*time.Second)
+	logs.waitLine(t, "baseline taken", 10*time.Second)
+	if err := os.WriteFile(conf, []byte("v2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.waitLine(t, "hup", 10*time.Second); got != "hup 1" {
+		t.Errorf("child printed %q; want %q", got, "hup 1")
+	}
+	if err := pr.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	logs.waitLine(t, "forwarding signal to child", 10*time.Second)
+	err := pr.Wait()
+	if err != nil {
+		t.Errorf("pollreload exited with %v; want 0, the child's exit code after SIGTERM", err)
+	}
+}
+
+func TestWrapperPassesExitCode(t *testing.T) {
+	dir := t.TempDir()
+	pr := program(t, "pollreload", []string{"CONFIG_DIR=" + dir, "METRICS_ADDR="}, "--", "sh", "-c", "exit 7")
+	err := pr.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 7 {
+		t.Errorf("pollreload -- sh -c 'exit 7' = %v; want exit code 7", err)
+	}
+}
+
+func TestHashCommand(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "b.conf"), []byte("bbb"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a.conf"), []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hash := func() string {
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"hash", dir}, nil, &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	first := hash()
+	lines := strings.Split(strings.TrimSpace(first), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("hash printed %d lines; want 3 (root, a.conf, b.conf):\n%s", len(lines), first)
+	}
+	if want := "  " + dir + "  (plain, 2 files, 4 bytes)"; !strings.HasSuffix(lines[0], want) {
+		t.Errorf("first line = %q; want suffix %q", lines[0], want)
+	}
+	if !strings.HasSuffix(lines[1], "  1  a.conf") || !strings.HasSuffix(lines[2], "  3  b.conf") {
+		t.Errorf("file lines = %q, %q; want a.conf then b.conf with sizes", lines[1], lines[2])
+	}
+	// The digest is stable (seed 0): a fresh process prints the same.
+	if again := hash(); again != first {
+		t.Errorf("second hash = %q; want %q", again, first)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a.conf"), []byte("A"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if changed := hash(); strings.Fields(changed)[0] == strings.Fields(first)[0] {
+		t.Errorf("digest %s did not change with the content", strings.Fields(first)[0])
+	}
+}
+
+func TestCheckCommand(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "app.conf"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("chk%d", os.Getpid())
+	bin := filepath.Join(t.TempDir(), name)
+	if err := os.Symlink(os.Args[0], bin); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("no process", func(t *testing.T) {
+		cmd := program(t, "pollreload", []string{"CONFIG_DIR=" + dir, "PROCESS_NAME=" + name}, "check")
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Fatalf("check = %v; want exit code 1\n%s", err, out)
+		}
+		for _, want := range []string{dir + ": plain, 1 files, 1 bytes", "Problems:", "shareProcessNamespace: true"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("check output lacks %q:\n%s", want, out)
+			}
+		}
+		t.Logf("pollreload check (broken setup):\n%s", out)
+	})
+	t.Run("good setup", func(t *testing.T) {
+		target := exec.Command(bin)
+		target.Env = []string{"BE_TEST_PROGRAM=target"}
+		tout, _ := target.StdoutPipe()
+		if err := target.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { target.Process.Kill(); target.Wait() })
+		readLines(tout).waitLine(t, "ready", 10*time.Second)
+		cmd := program(t, "pollreload", []string{"CONFIG_DIR=" + dir, "PROCESS_NAME=" + name}, "check")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("check = %v; want success\n%s", err, out)
+		}
+		want := fmt.Sprintf("%d", target.Process.Pid)
+		if !strings.Contains(string(out), want) || !strings.Contains(string(out), "OK: a change would be delivered.") {
+			t.Errorf("check output lacks PID %s or the OK line:\n%s", want, out)
+		}
+		t.Logf("pollreload check (good setup):\n%s", out)
+	})
+}

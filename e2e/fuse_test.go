@@ -25,13 +25,13 @@ func TestFUSEWithoutInotify(t *testing.T) {
 		t.Parallel()
 		backing, mnt := t.TempDir(), t.TempDir()
 		testenv.MountBindfs(t, backing, mnt)
-		testBehindTheMount(t, "bindfstarget", backing, mnt)
+		testBehindTheMount(t, testenv.UniqueName("bindfs"), backing, mnt)
 	})
 	t.Run("sshfs", func(t *testing.T) {
 		t.Parallel()
 		backing, mnt := t.TempDir(), t.TempDir()
 		mountSSHFS(t, backing, mnt)
-		testBehindTheMount(t, "sshfstarget", backing, mnt)
+		testBehindTheMount(t, testenv.UniqueName("sshfs"), backing, mnt)
 	})
 }
 

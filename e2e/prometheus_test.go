@@ -42,10 +42,10 @@ func TestPrometheusScrapesReloadCounter(t *testing.T) {
 	if _, err := kw.Write(map[string]string{"app.conf": "a\n"}); err != nil {
 		t.Fatal(err)
 	}
-	tg := testenv.StartTarget(t, "promtarget", vol)
+	tg := testenv.StartTarget(t, testenv.UniqueName("prom"), vol)
 	pr := testenv.Start(t, map[string]string{
 		"CONFIG_DIR":    vol,
-		"PROCESS_NAME":  "promtarget",
+		"PROCESS_NAME":  tg.Name,
 		"POLL_INTERVAL": "100ms",
 	})
 

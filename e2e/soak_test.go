@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,7 +52,7 @@ func (s soakState) files() map[string]string {
 // identical-content swaps cause no reload.
 const (
 	gapBurst      = "burst"      // 0-5ms
-	gapShort      = "short"      // 5-100ms
+	gapShort      = "short"      // 5-60ms
 	gapMedium     = "medium"     // 3-4 poll intervals
 	gapCheckpoint = "checkpoint" // until delivered and settled, then probes
 	gapProbe      = "probe"      // identical swap inside a checkpoint
@@ -107,10 +108,10 @@ func TestSoakKubeletUpdates(t *testing.T) {
 	cur := soakState{ID: 1, Keys: []string{"app.conf", "db.conf"}}
 	write("initial", cur, gapCheckpoint)
 
-	tg := testenv.StartTarget(t, "soaktarget", vol)
+	tg := testenv.StartTarget(t, testenv.UniqueName("soak"), vol)
 	pr := testenv.Start(t, map[string]string{
 		"CONFIG_DIR":    vol,
-		"PROCESS_NAME":  "soaktarget",
+		"PROCESS_NAME":  tg.Name,
 		"POLL_INTERVAL": soakInterval.String(),
 	})
 
@@ -156,11 +157,11 @@ func TestSoakKubeletUpdates(t *testing.T) {
 		case gapBurst:
 			time.Sleep(time.Duration(rng.IntN(5000)) * time.Microsecond)
 		case gapShort:
-			time.Sleep(5*time.Millisecond + time.Duration(rng.IntN(95))*time.Millisecond)
+			time.Sleep(5*time.Millisecond + time.Duration(rng.IntN(55))*time.Millisecond)
 		case gapMedium:
 			time.Sleep(3*soakInterval + time.Duration(rng.Int64N(int64(soakInterval))))
 		case gapCheckpoint:
-			soakCheckpoint(t, pr, tg, cur, rng, write, &c)
+			soakCheckpoint(t, pr, tg, cur, rng, write, &writes, &c)
 		}
 	}
 	elapsed := time.Since(began)
@@ -184,8 +185,12 @@ func TestSoakKubeletUpdates(t *testing.T) {
 		t.Errorf("the application reloaded %d times for %d content changes; want at most one reload per change", reloads, changes)
 	}
 	success := pr.Metric(t, "pollreload_reloads_total", map[string]string{"result": "success"})
-	if int(success) != reloads {
-		t.Errorf("pollreload_reloads_total{result=\"success\"} = %v; the application saw %d reloads", success, reloads)
+	// Signals of one kind do not queue: two SIGHUPs that arrive before the
+	// application handles the first are one reload to it. So the
+	// application may see fewer reloads than pollreload delivered, never
+	// more (more would mean someone else signals it).
+	if reloads > int(success) {
+		t.Errorf("the application saw %d reloads; pollreload_reloads_total{result=\"success\"} = %v; want no more than that", reloads, success)
 	}
 	if code, body, err := httpGet(context.Background(), "http://"+pr.MetricsAddr+"/healthz"); err != nil || code != 200 {
 		t.Errorf("after the soak /healthz = %d %q (err %v); want 200", code, body, err)
@@ -200,10 +205,10 @@ func TestSoakKubeletUpdates(t *testing.T) {
 	t.Logf("soak: %d updates in %v: %d content changes (%d new states, %d of them adding a key, %d removing one; %d returns A->B->A), %d identical-content swaps (%d random, %d probes)",
 		len(writes)-1, elapsed.Round(time.Second), changes, c.kinds["new"], c.keyAdds, c.keyRemoves, c.kinds["revert"],
 		c.kinds["identical"]+c.kinds["probe"], c.kinds["identical"], c.kinds["probe"])
-	t.Logf("soak: gaps: %d burst (0-5ms), %d short (5-100ms), %d medium (300-400ms), %d checkpoints",
+	t.Logf("soak: gaps: %d burst (0-5ms), %d short (5-60ms), %d medium (300-400ms), %d checkpoints",
 		c.gaps[gapBurst], c.gaps[gapShort], c.gaps[gapMedium], c.gaps[gapCheckpoint])
-	t.Logf("soak: the application reloaded %d times into %d distinct states; pollreload counted %v successful reloads, %v changes",
-		reloads, len(delivered), success, pr.Metric(t, "pollreload_changes_total", nil))
+	t.Logf("soak: the application reloaded %d times into %d distinct states; pollreload counted %v successful reloads (%v merged by signal coalescing), %v changes",
+		reloads, len(delivered), success, success-float64(reloads), pr.Metric(t, "pollreload_changes_total", nil))
 	t.Logf("soak: delivered before the next write: %d/%d medium-gap states (%d undecidable), %d/%d checkpoints; extra reloads from %d identical-swap probes: %d",
 		c.mediumOK, c.medium, c.mediumUndecided, c.checkpoints, c.checkpoints, c.kinds["probe"], c.probeReloads)
 	t.Logf("soak: reads overlapping a write: %d (%d torn, as any reader racing kubelet can be); mixed or stale reads outside writes: %d",
@@ -224,16 +229,19 @@ type soakCounts struct {
 // soakCheckpoint waits until the application runs with cur and pollreload
 // has settled (three more scans, nothing pending), then swaps to identical
 // content one to three times and fails the test if that causes a reload.
-func soakCheckpoint(t *testing.T, pr *testenv.Pollreload, tg *testenv.Target, cur soakState, rng *rand.Rand, write func(string, soakState, string), c *soakCounts) {
+func soakCheckpoint(t *testing.T, pr *testenv.Pollreload, tg *testenv.Target, cur soakState, rng *rand.Rand, write func(string, soakState, string), writes *[]soakWrite, c *soakCounts) {
 	t.Helper()
 	c.checkpoints++
-	testenv.WaitFor(t, deliveryTimeout, func() error {
+	err := testenv.Poll(deliveryTimeout, func() error {
 		last := tg.Last(t)
 		if id, keys, ok := stateOf(last); !ok || id != cur.ID || !slices.Equal(keys, cur.Keys) {
 			return fmt.Errorf("checkpoint %d: application runs with record %d %v; want state %d %v", c.checkpoints, last.Seq, last.Files, cur.ID, cur.Keys)
 		}
 		return nil
 	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, soakTrace(*writes, tg.Records(t), 12))
+	}
 	waitScans(t, pr, 3)
 	testenv.WaitFor(t, deliveryTimeout, func() error {
 		if p := pr.Metric(t, "pollreload_reload_pending", nil); p != 0 {
@@ -312,8 +320,9 @@ func soakCheckMediumGaps(t *testing.T, recs []testenv.TargetRecord, writes []soa
 			c.mediumOK++
 			continue
 		}
-		t.Errorf("write %d (state %d %v, %s) stayed %v on disk, but before write %d the application ran with record %d %v; want that state",
-			i, w.State.ID, w.State.Keys, w.Kind, time.Duration(next.Start-w.End).Round(time.Millisecond), i+1, last.Seq, last.Files)
+		t.Errorf("write %d (state %d %v, %s) stayed %v on disk, but before write %d the application ran with record %d %v; want that state\n%s",
+			i, w.State.ID, w.State.Keys, w.Kind, time.Duration(next.Start-w.End).Round(time.Millisecond), i+1, last.Seq, last.Files,
+			soakTrace(writes[:i+2], recs[:j+1], 8))
 	}
 }
 
@@ -381,4 +390,29 @@ func latencySummary(ds []time.Duration) string {
 	slices.Sort(ds)
 	q := func(p float64) time.Duration { return ds[int(p*float64(len(ds)-1))].Round(time.Millisecond) }
 	return fmt.Sprintf("n=%d p50=%v p90=%v max=%v", len(ds), q(0.5), q(0.9), ds[len(ds)-1].Round(time.Millisecond))
+}
+
+// soakTrace interleaves the last n writes and reads by time, to explain a
+// failed check.
+func soakTrace(writes []soakWrite, recs []testenv.TargetRecord, n int) string {
+	type event struct {
+		at   int64
+		line string
+	}
+	var evs []event
+	for i := max(0, len(writes)-n); i < len(writes); i++ {
+		w := writes[i]
+		evs = append(evs, event{w.Start, fmt.Sprintf("write %d: %s state %d %v (%s gap), took %v", i, w.Kind, w.State.ID, w.State.Keys, w.Gap, time.Duration(w.End-w.Start))})
+	}
+	for i := max(0, len(recs)-n); i < len(recs); i++ {
+		r := recs[i]
+		id, keys, ok := stateOf(r)
+		evs = append(evs, event{r.Start, fmt.Sprintf("read %d (%s): state %d %v consistent=%v ..data %s", r.Seq, r.Event, id, keys, ok, r.DataAfter)})
+	}
+	sort.Slice(evs, func(i, j int) bool { return evs[i].at < evs[j].at })
+	var b strings.Builder
+	for _, e := range evs {
+		fmt.Fprintf(&b, "  %s  %s\n", time.Unix(0, e.at).Format("15:04:05.000000"), e.line)
+	}
+	return b.String()
 }

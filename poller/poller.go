@@ -431,9 +431,10 @@ func (l *Loop) nextWait(res scanResult) time.Duration {
 	l.m.PollInterval.Set(base.Seconds())
 
 	wait := base + backoff
-	if res.err == nil && l.candidate == nil && l.pending == nil && l.lastWasBaseline() {
-		// The first tick after the baseline lands at a random phase so that
-		// replicas started together do not poll a shared server in step.
+	if !l.phased {
+		// The first tick after the first scan lands at a random phase so
+		// that replicas started together do not poll a shared server in step.
+		l.phased = true
 		wait = time.Duration(rand.Int64N(int64(base))) + minWait
 	} else {
 		j := int64(base) / jitterShare
@@ -448,12 +449,6 @@ func (l *Loop) nextWait(res scanResult) time.Duration {
 		wait = min(wait, time.Until(l.nextTry))
 	}
 	return max(wait, minWait)
-}
-
-func (l *Loop) lastWasBaseline() bool {
-	first := !l.phased
-	l.phased = true
-	return first
 }
 
 func (l *Loop) fingerprint(d uint64) string {

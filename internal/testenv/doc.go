@@ -13,10 +13,10 @@
 //	testenv.RequireTool(t, "nginx", "nginx-light")   // skip, or fail under REQUIRE_TOOLS=1
 //	vol := testenv.NewKubeletWriter(t.TempDir())
 //	vol.Write(map[string]string{"app.conf": "v1"})
-//	app := testenv.StartTarget(t, "reloadtarget", vol.Dir)
+//	app := testenv.StartTarget(t, testenv.UniqueName("app"), vol.Dir)
 //	pr := testenv.Start(t, map[string]string{
 //		"CONFIG_DIR":    vol.Dir,
-//		"PROCESS_NAME":  "reloadtarget",
+//		"PROCESS_NAME":  app.Name,
 //		"POLL_INTERVAL": "100ms",
 //	})
 //	vol.Write(map[string]string{"app.conf": "v2"})

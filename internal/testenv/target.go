@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -56,6 +57,18 @@ type Target struct {
 	*Process
 	Dir string
 	Log string
+}
+
+// UniqueName returns prefix followed by a random suffix, at most 15 bytes
+// in all (the kernel's comm limit). pollreload finds processes by name across
+// the whole machine, so a test run that uses a fixed name would also signal
+// the targets of another run going on at the same time.
+func UniqueName(prefix string) string {
+	const suffix = 6
+	if max := 15 - 1 - suffix; len(prefix) > max {
+		prefix = prefix[:max]
+	}
+	return fmt.Sprintf("%s-%0*x", prefix, suffix, rand.Uint32()&0xffffff)
 }
 
 // StartTarget starts a reload target called name (at most 15 bytes, the

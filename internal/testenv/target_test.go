@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -16,10 +17,11 @@ func TestTargetReadsThroughVisibleLinks(t *testing.T) {
 	if _, err := w.Write(map[string]string{"a": "1", "sub/b": "2"}); err != nil {
 		t.Fatal(err)
 	}
-	tg := StartTarget(t, "reloadtarget", dir)
+	name := UniqueName("reloadtarget")
+	tg := StartTarget(t, name, dir)
 	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", tg.PID()))
-	if err != nil || string(comm) != "reloadtarget\n" {
-		t.Errorf("comm %q (err %v); want reloadtarget", comm, err)
+	if err != nil || string(comm) != name+"\n" {
+		t.Errorf("comm %q (err %v); want %s", comm, err, name)
 	}
 	start := tg.Last(t)
 	if want := map[string]string{"a": "1", "sub/b": "2"}; start.Event != "start" || !reflect.DeepEqual(start.Files, want) {
@@ -84,5 +86,23 @@ func TestMountBindfs(t *testing.T) {
 	})
 	if ok, err := Mounted(mnt); err != nil || ok {
 		t.Errorf("Mounted after the subtest's cleanup = %v, %v; want false", ok, err)
+	}
+}
+
+func TestUniqueName(t *testing.T) {
+	tests := []struct{ prefix, wantPrefix string }{
+		{"soak", "soak-"},
+		{"reloadtarget", "reloadta-"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.prefix, func(t *testing.T) {
+			a, b := UniqueName(tt.prefix), UniqueName(tt.prefix)
+			if len(a) > 15 || !strings.HasPrefix(a, tt.wantPrefix) {
+				t.Errorf("UniqueName(%q) = %q; want at most 15 bytes starting %q", tt.prefix, a, tt.wantPrefix)
+			}
+			if a == b {
+				t.Errorf("UniqueName(%q) twice = %q; want different names", tt.prefix, a)
+			}
+		})
 	}
 }
