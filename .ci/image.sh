@@ -56,8 +56,12 @@ go_base=$(awk 'toupper($1) == "FROM" && toupper($3) == "AS" && $4 == "build" { p
 work=$(mktemp -d)
 containers=()
 listener_pid=
+daemon_pid=
 cleanup() {
-	[[ -n $listener_pid ]] && kill "$listener_pid" 2>/dev/null || true
+	local pid
+	for pid in $daemon_pid $listener_pid; do
+		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+	done
 	local c
 	for c in "${containers[@]}"; do buildah rm "$c" >/dev/null 2>&1 || true; done
 	rm -rf "$work"
@@ -118,14 +122,14 @@ echo "image user: $user, entrypoint: $entrypoint"
 [[ $user == 65532:65532 ]] || fail "image user is '$user'; want 65532:65532"
 
 log "pollreload --version"
-out=$(buildah run --isolation chroot "$ctr" -- /pollreload --version)
+out=$(timeout 60 buildah run --isolation chroot "$ctr" -- /pollreload --version)
 echo "$out"
 [[ $out == *"$version"* ]] || fail "--version printed '$out'; want it to contain $version"
 
 log "pollreload without configuration"
 # A configuration error must reach the container log as one line, exit code 2.
 set +e
-out=$(buildah run --isolation chroot "$ctr" -- /pollreload 2>&1)
+out=$(timeout 60 buildah run --isolation chroot "$ctr" -- /pollreload 2>&1)
 code=$?
 set -e
 echo "$out" | grep '^pollreload:' || true
