@@ -271,3 +271,69 @@ func TestFUSEHangShutdown(t *testing.T) {
 		t.Fatalf("pollreload after SIGTERM with a hung read: %v; want exit status 0", err)
 	}
 }
+
+// TestFUSEKubeletFaults puts a kubelet-style volume (a `..data` link swapped
+// atomically to a new timestamped directory) on the FUSE mount and fails
+// the requests that find the current version: reading or stat-ing `..data`.
+// A swap to identical content behind the fault delivers nothing; a swap to
+// new content delivers once, after the fault clears.
+func TestFUSEKubeletFaults(t *testing.T) {
+	tests := []struct {
+		op    faultfs.Op
+		errno syscall.Errno
+		kind  string
+	}{
+		{faultfs.OpReadlink, syscall.EIO, "io"},
+		{faultfs.OpStat, syscall.ESTALE, "stale"},
+	}
+	files := map[string]string{"app.conf": "listen 80\n", "tls/cert.pem": "cert v1\n"}
+	changed := map[string]string{"app.conf": "listen 80\n", "tls/cert.pem": "cert v2\n"}
+	for _, tt := range tests {
+		t.Run(string(tt.op)+"/"+tt.kind, func(t *testing.T) {
+			t.Parallel()
+			requireFUSE(t)
+			backing, mnt := t.TempDir(), t.TempDir()
+			vol := testenv.NewKubeletWriter(backing)
+			swap := func(files map[string]string) {
+				if _, err := vol.Write(files); err != nil {
+					t.Fatal(err)
+				}
+			}
+			swap(files)
+			fsys, err := faultfs.Mount(backing, mnt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if err := fsys.Unmount(); err != nil {
+					t.Errorf("unmount faultfs: %v", err)
+				}
+			})
+			r := startRig(t, mnt, nil)
+			r.waitScans("ok", 2)
+			labels := map[string]string{"kind": tt.kind}
+
+			errs := r.metric("pollreload_scan_errors_total", labels)
+			fsys.Fail(testenv.DataLink, tt.op, tt.errno)
+			swap(files)
+			r.waitErrors(labels, errs+3, "during the fault")
+			if fsys.Hits(testenv.DataLink, tt.op) == 0 {
+				t.Fatalf("pollreload never met the %s fault on %s", tt.op, testenv.DataLink)
+			}
+			r.wantReloads("during the fault, swapped to the same content", 0)
+
+			fsys.Clear()
+			r.waitScans("ok", quietScans)
+			r.wantReloads("after recovery with unchanged content", 0)
+
+			errs = r.metric("pollreload_scan_errors_total", labels)
+			fsys.Fail(testenv.DataLink, tt.op, tt.errno)
+			swap(changed)
+			r.waitErrors(labels, errs+3, "during the fault hiding a swap")
+			r.wantReloads("during the fault hiding a swap", 0)
+
+			fsys.Clear()
+			r.waitReloads("after recovery with a new version", 1)
+		})
+	}
+}

@@ -74,6 +74,8 @@ func startRig(t *testing.T, root string, env map[string]string) *rig {
 	return &rig{t: t, pr: testenv.Start(t, cfg), target: target}
 }
 
+// metric returns the daemon's metric name summed over the series whose
+// labels include labels.
 func (r *rig) metric(name string, labels map[string]string) float64 {
 	r.t.Helper()
 	return r.pr.Metric(r.t, name, labels)
