@@ -48,8 +48,16 @@ func (s soakState) files() map[string]string {
 // Gaps after a write. A burst or short gap may be too short for pollreload
 // to see the state (it is then coalesced, which is fine). After a medium
 // gap, at least three poll intervals, the application must run with the
-// state. At a checkpoint the test waits for the delivery, then probes that
-// identical-content swaps cause no reload.
+// state if it is new. At a checkpoint (always a new state) the test waits
+// for the delivery, then probes that identical-content swaps cause no
+// reload.
+//
+// Why only new states: no poller sees content that comes and goes between
+// two scans. If pollreload scans A and signals, and the writer puts B and
+// then A back before the next scan, an application that read during B runs
+// with B while A is on disk and A is what pollreload delivered. A new state
+// was never scanned before, so pollreload must notice it and signal after
+// it was written; with no write after it, the application then reads it.
 const (
 	gapBurst      = "burst"      // 0-5ms
 	gapShort      = "short"      // 5-60ms
@@ -74,8 +82,8 @@ type soakWrite struct {
 //   - the application never reloads into a mixed state: every reload that
 //     did not overlap a write read exactly one state, complete, and the one
 //     on disk at that moment;
-//   - every state left alone for three poll intervals or more is what the
-//     application runs with before the next write;
+//   - every new state left alone for three poll intervals or more is what
+//     the application runs with before the next write;
 //   - identical-content swaps never cause a reload (probed at settled
 //     checkpoints), and reloads never outnumber content changes;
 //   - pollreload's success counter matches the reloads the application saw.
@@ -120,13 +128,25 @@ func TestSoakKubeletUpdates(t *testing.T) {
 	nextID := 2
 	c := soakCounts{kinds: map[string]int{}, gaps: map[string]int{}}
 	for i := 1; i <= updates; i++ {
+		gap := gapBurst
+		switch r := rng.Float64(); {
+		case i == updates || r < 0.03:
+			gap = gapCheckpoint
+		case r < 0.10:
+			gap = gapMedium
+		case r < 0.50:
+			gap = gapShort
+		}
 		kind, s := "new", cur
 		switch r := rng.Float64(); {
+		case gap == gapCheckpoint:
+			// A checkpoint state is always new: see soakCheckpoint.
 		case r < 0.20:
 			kind = "identical"
 		case r < 0.35 && prev != nil:
 			kind, s = "revert", *prev
-		default:
+		}
+		if kind == "new" {
 			s = soakState{ID: nextID, Keys: slices.Clone(cur.Keys)}
 			nextID++
 			switch r := rng.Float64(); {
@@ -141,15 +161,6 @@ func TestSoakKubeletUpdates(t *testing.T) {
 		if kind != "identical" {
 			old := cur
 			prev = &old
-		}
-		gap := gapBurst
-		switch r := rng.Float64(); {
-		case i == updates || r < 0.03:
-			gap = gapCheckpoint
-		case r < 0.10:
-			gap = gapMedium
-		case r < 0.50:
-			gap = gapShort
 		}
 		write(kind, s, gap)
 		cur = s
@@ -209,8 +220,8 @@ func TestSoakKubeletUpdates(t *testing.T) {
 		c.gaps[gapBurst], c.gaps[gapShort], c.gaps[gapMedium], c.gaps[gapCheckpoint])
 	t.Logf("soak: the application reloaded %d times into %d distinct states; pollreload counted %v successful reloads (%v merged by signal coalescing), %v changes",
 		reloads, len(delivered), success, success-float64(reloads), pr.Metric(t, "pollreload_changes_total", nil))
-	t.Logf("soak: delivered before the next write: %d/%d medium-gap states (%d undecidable), %d/%d checkpoints; extra reloads from %d identical-swap probes: %d",
-		c.mediumOK, c.medium, c.mediumUndecided, c.checkpoints, c.checkpoints, c.kinds["probe"], c.probeReloads)
+	t.Logf("soak: delivered before the next write: %d/%d new states followed by a medium gap (%d undecidable; %d medium gaps after a revert or identical swap not judged), %d/%d checkpoints; extra reloads from %d identical-swap probes: %d",
+		c.mediumOK, c.medium, c.mediumUndecided, c.mediumSeen, c.checkpoints, c.checkpoints, c.kinds["probe"], c.probeReloads)
 	t.Logf("soak: reads overlapping a write: %d (%d torn, as any reader racing kubelet can be); mixed or stale reads outside writes: %d",
 		c.overlapping, c.torn, c.violations)
 	t.Logf("soak: delivery latency (write -> application read) at medium gaps and checkpoints: %s", latencySummary(c.latencies))
@@ -218,12 +229,12 @@ func TestSoakKubeletUpdates(t *testing.T) {
 
 // soakCounts collects what the soak prints.
 type soakCounts struct {
-	kinds, gaps                       map[string]int
-	keyAdds, keyRemoves               int
-	checkpoints, probeReloads         int
-	medium, mediumOK, mediumUndecided int
-	overlapping, torn, violations     int
-	latencies                         []time.Duration
+	kinds, gaps                                   map[string]int
+	keyAdds, keyRemoves                           int
+	checkpoints, probeReloads                     int
+	medium, mediumOK, mediumUndecided, mediumSeen int
+	overlapping, torn, violations                 int
+	latencies                                     []time.Duration
 }
 
 // soakCheckpoint waits until the application runs with cur and pollreload
@@ -309,6 +320,10 @@ func soakCheckMediumGaps(t *testing.T, recs []testenv.TargetRecord, writes []soa
 			c.latencies = append(c.latencies, d)
 		}
 		if w.Gap != gapMedium {
+			continue
+		}
+		if w.Kind != "new" {
+			c.mediumSeen++ // see the comment on the gap kinds
 			continue
 		}
 		c.medium++
