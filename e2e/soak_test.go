@@ -47,7 +47,7 @@ func (s soakState) files() map[string]string {
 
 // Gaps after a write. A burst or short gap may be too short for pollreload
 // to see the state (it is then coalesced, which is fine). After a medium
-// gap, at least three poll intervals, the application must run with the
+// gap, four poll intervals or more, the application must run with the
 // state if it is new. At a checkpoint (always a new state) the test waits
 // for the delivery, then probes that identical-content swaps cause no
 // reload.
@@ -61,7 +61,7 @@ func (s soakState) files() map[string]string {
 const (
 	gapBurst      = "burst"      // 0-5ms
 	gapShort      = "short"      // 5-60ms
-	gapMedium     = "medium"     // 3-4 poll intervals
+	gapMedium     = "medium"     // 4-6 poll intervals
 	gapCheckpoint = "checkpoint" // until delivered and settled, then probes
 	gapProbe      = "probe"      // identical swap inside a checkpoint
 )
@@ -82,7 +82,7 @@ type soakWrite struct {
 //   - the application never reloads into a mixed state: every reload that
 //     did not overlap a write read exactly one state, complete, and the one
 //     on disk at that moment;
-//   - every new state left alone for three poll intervals or more is what
+//   - every new state left alone for four poll intervals or more is what
 //     the application runs with before the next write;
 //   - identical-content swaps never cause a reload (probed at settled
 //     checkpoints), and reloads never outnumber content changes;
@@ -170,7 +170,7 @@ func TestSoakKubeletUpdates(t *testing.T) {
 		case gapShort:
 			time.Sleep(5*time.Millisecond + time.Duration(rng.IntN(55))*time.Millisecond)
 		case gapMedium:
-			time.Sleep(3*soakInterval + time.Duration(rng.Int64N(int64(soakInterval))))
+			time.Sleep(4*soakInterval + time.Duration(rng.Int64N(int64(2*soakInterval))))
 		case gapCheckpoint:
 			soakCheckpoint(t, pr, tg, cur, rng, write, &writes, &c)
 		}
@@ -216,7 +216,7 @@ func TestSoakKubeletUpdates(t *testing.T) {
 	t.Logf("soak: %d updates in %v: %d content changes (%d new states, %d of them adding a key, %d removing one; %d returns A->B->A), %d identical-content swaps (%d random, %d probes)",
 		len(writes)-1, elapsed.Round(time.Second), changes, c.kinds["new"], c.keyAdds, c.keyRemoves, c.kinds["revert"],
 		c.kinds["identical"]+c.kinds["probe"], c.kinds["identical"], c.kinds["probe"])
-	t.Logf("soak: gaps: %d burst (0-5ms), %d short (5-60ms), %d medium (300-400ms), %d checkpoints",
+	t.Logf("soak: gaps: %d burst (0-5ms), %d short (5-60ms), %d medium (400-600ms), %d checkpoints",
 		c.gaps[gapBurst], c.gaps[gapShort], c.gaps[gapMedium], c.gaps[gapCheckpoint])
 	t.Logf("soak: the application reloaded %d times into %d distinct states; pollreload counted %v successful reloads (%v merged by signal coalescing), %v changes",
 		reloads, len(delivered), success, success-float64(reloads), pr.Metric(t, "pollreload_changes_total", nil))
