@@ -46,9 +46,10 @@ func (s soakState) files() map[string]string {
 }
 
 // Gaps after a write. A burst or short gap may be too short for pollreload
-// to see the state (it is then coalesced, which is fine). After a medium
-// gap, four poll intervals or more, the application must run with the
-// state if it is new. At a checkpoint (always a new state) the test waits
+// to see the state (it is then coalesced, which is fine). A medium gap
+// lasts four to six poll intervals, and after a new state at least until
+// pollreload has scanned three times and the application has read it
+// (bounded by deliveryTimeout). At a checkpoint (always a new state) the test waits
 // for the delivery, then probes that identical-content swaps cause no
 // reload.
 //
@@ -82,8 +83,8 @@ type soakWrite struct {
 //   - the application never reloads into a mixed state: every reload that
 //     did not overlap a write read exactly one state, complete, and the one
 //     on disk at that moment;
-//   - every new state left alone for four poll intervals or more is what
-//     the application runs with before the next write;
+//   - every new state left alone (a medium gap or a checkpoint) reaches the
+//     application before the next write;
 //   - identical-content swaps never cause a reload (probed at settled
 //     checkpoints), and reloads never outnumber content changes;
 //   - pollreload's success counter matches the reloads the application saw.
@@ -164,13 +165,18 @@ func TestSoakKubeletUpdates(t *testing.T) {
 		}
 		write(kind, s, gap)
 		cur = s
+		scansAtWrite := pr.Metric(t, "pollreload_scans_total", nil)
 		switch gap {
 		case gapBurst:
 			time.Sleep(time.Duration(rng.IntN(5000)) * time.Microsecond)
 		case gapShort:
 			time.Sleep(5*time.Millisecond + time.Duration(rng.IntN(55))*time.Millisecond)
 		case gapMedium:
-			time.Sleep(4*soakInterval + time.Duration(rng.Int64N(int64(2*soakInterval))))
+			until := time.Now().Add(4*soakInterval + time.Duration(rng.Int64N(int64(2*soakInterval))))
+			if kind == "new" {
+				soakAwaitDelivery(t, pr, tg, writes, scansAtWrite)
+			}
+			time.Sleep(time.Until(until))
 		case gapCheckpoint:
 			soakCheckpoint(t, pr, tg, cur, rng, write, &writes, &c)
 		}
@@ -216,7 +222,7 @@ func TestSoakKubeletUpdates(t *testing.T) {
 	t.Logf("soak: %d updates in %v: %d content changes (%d new states, %d of them adding a key, %d removing one; %d returns A->B->A), %d identical-content swaps (%d random, %d probes)",
 		len(writes)-1, elapsed.Round(time.Second), changes, c.kinds["new"], c.keyAdds, c.keyRemoves, c.kinds["revert"],
 		c.kinds["identical"]+c.kinds["probe"], c.kinds["identical"], c.kinds["probe"])
-	t.Logf("soak: gaps: %d burst (0-5ms), %d short (5-60ms), %d medium (400-600ms), %d checkpoints",
+	t.Logf("soak: gaps: %d burst (0-5ms), %d short (5-60ms), %d medium (400-600ms, longer until a new state is read), %d checkpoints",
 		c.gaps[gapBurst], c.gaps[gapShort], c.gaps[gapMedium], c.gaps[gapCheckpoint])
 	t.Logf("soak: the application reloaded %d times into %d distinct states; pollreload counted %v successful reloads (%v merged by signal coalescing), %v changes",
 		reloads, len(delivered), success, success-float64(reloads), pr.Metric(t, "pollreload_changes_total", nil))
@@ -235,6 +241,30 @@ type soakCounts struct {
 	medium, mediumOK, mediumUndecided, mediumSeen int
 	overlapping, torn, violations                 int
 	latencies                                     []time.Duration
+}
+
+// soakAwaitDelivery waits until pollreload has finished three scans since
+// the last write (so one began after it, and its reload was sent) and the
+// application has read the written state after the write. Counting scans
+// instead of time keeps this correct when pollreload stretches its interval
+// after a slow scan, as it must on a loaded machine.
+func soakAwaitDelivery(t *testing.T, pr *testenv.Pollreload, tg *testenv.Target, writes []soakWrite, scansAtWrite float64) {
+	t.Helper()
+	w := writes[len(writes)-1]
+	err := testenv.Poll(deliveryTimeout, func() error {
+		if n := pr.Metric(t, "pollreload_scans_total", nil); n < scansAtWrite+3 {
+			return fmt.Errorf("pollreload_scans_total = %v; want >= %v", n, scansAtWrite+3)
+		}
+		last := tg.Last(t)
+		if id, keys, ok := stateOf(last); !ok || last.Start < w.End || id != w.State.ID || !slices.Equal(keys, w.State.Keys) {
+			return fmt.Errorf("new state %d %v (write %d) not delivered: the application's latest read is record %d %v",
+				w.State.ID, w.State.Keys, len(writes)-1, last.Seq, last.Files)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, soakTrace(writes, tg.Records(t), 12))
+	}
 }
 
 // soakCheckpoint waits until the application runs with cur and pollreload
