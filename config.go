@@ -51,6 +51,7 @@ type Config struct {
 	MaxFileSize       string        `envconfig:"MAX_FILE_SIZE" default:"0" desc:"largest file to hash, in bytes or with KiB, MiB, GiB (0: no limit)"`
 	Include           []string      `envconfig:"INCLUDE" desc:"comma-separated globs; if set, only matching files count (matched against the relative path and the base name)"`
 	Exclude           []string      `envconfig:"EXCLUDE" desc:"comma-separated globs of files to ignore"`
+	VerifyInterval    time.Duration `envconfig:"VERIFY_INTERVAL" default:"10m" desc:"re-read files whose stat looks unchanged after this long, to catch rewrites stat cannot show (same size and mtime on a filesystem without ctime, such as sshfs); 0 disables"`
 	HealthMissedScans int           `envconfig:"HEALTH_MISSED_SCANS" default:"3" desc:"/healthz fails after a scan runs this many intervals"`
 }
 
@@ -193,6 +194,9 @@ func (c Config) Validate(wrapper bool) error {
 				return &ConfigError{Var: v, Value: g, Want: "want comma-separated globs such as *.conf or conf.d/*"}
 			}
 		}
+	}
+	if c.VerifyInterval < 0 {
+		return &ConfigError{Var: "VERIFY_INTERVAL", Value: c.VerifyInterval.String(), Want: "want a Go duration of 0 or more, such as 10m (0 disables)"}
 	}
 	if c.HealthMissedScans < 1 {
 		return &ConfigError{Var: "HEALTH_MISSED_SCANS", Value: strconv.Itoa(c.HealthMissedScans), Want: "want a whole number of 1 or more"}

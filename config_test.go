@@ -22,6 +22,7 @@ func validConfig() Config {
 		LogLevel:          "info",
 		MaxFiles:          100000,
 		MaxFileSize:       "0",
+		VerifyInterval:    10 * time.Minute,
 		HealthMissedScans: 3,
 	}
 }
@@ -88,6 +89,8 @@ func TestConfigValidate(t *testing.T) {
 			`invalid MAX_FILE_SIZE="10MB": want a size in bytes such as 1048576, 64KiB, 10MiB or 1GiB (0: no limit)`},
 		{"bad glob", func(c *Config) { c.Exclude = []string{"[a-"} }, false,
 			`invalid EXCLUDE="[a-": want comma-separated globs such as *.conf or conf.d/*`},
+		{"negative verify", func(c *Config) { c.VerifyInterval = -time.Minute }, false,
+			`invalid VERIFY_INTERVAL="-1m0s": want a Go duration of 0 or more, such as 10m (0 disables)`},
 		{"missed scans", func(c *Config) { c.HealthMissedScans = 0 }, false,
 			`invalid HEALTH_MISSED_SCANS="0": want a whole number of 1 or more`},
 	}
@@ -174,7 +177,8 @@ func equalConfig(a, b Config) bool {
 		a.PollInterval == b.PollInterval && a.SettleTime == b.SettleTime &&
 		a.MetricsAddr == b.MetricsAddr && a.MaxFiles == b.MaxFiles && a.MaxFileSize == b.MaxFileSize &&
 		a.ReloadTimeout == b.ReloadTimeout && a.ReloadMethod == b.ReloadMethod &&
-		a.LogFormat == b.LogFormat && a.LogLevel == b.LogLevel && a.HealthMissedScans == b.HealthMissedScans
+		a.LogFormat == b.LogFormat && a.LogLevel == b.LogLevel && a.HealthMissedScans == b.HealthMissedScans &&
+		a.VerifyInterval == b.VerifyInterval
 }
 
 func TestParseSize(t *testing.T) {

@@ -146,6 +146,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, reloader signal
 			MaxFileSize: maxSize,
 			Include:     cfg.Include,
 			Exclude:     cfg.Exclude,
+			VerifyAfter: cfg.VerifyInterval,
 		}),
 		Reloader: reloader,
 		Metrics:  m,

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -94,13 +95,15 @@ func TestOpenStatPath(t *testing.T) {
 	must(t, os.Symlink("sub/b", filepath.Join(dir, "link")))
 	plain := mustScan(t, New(Options{}), dir)
 
-	h := agedHasher(Options{MaxFileSize: 5})
+	h := agedHasher(Options{})
 	h.forceOpenStat = true
 	first := mustScan(t, h, dir)
-	if len(first.Files) != len(plain.Files)-1 {
-		t.Errorf("files = %q; want all but big", paths(first))
+	if first.Digest != plain.Digest || !slices.Equal(paths(first), paths(plain)) {
+		t.Errorf("files %q, digest %x; the fstatat path saw %q, %x", paths(first), first.Digest, paths(plain), plain.Digest)
 	}
-	if got := errorKinds(first); len(got) != 1 || got[0] != "big=limit" {
+	limited := New(Options{MaxFileSize: 5})
+	limited.forceOpenStat = true
+	if got := errorKinds(mustScan(t, limited, dir)); !slices.Equal(got, []string{"big=limit"}) {
 		t.Errorf("errors = %q; want [big=limit]", got)
 	}
 	if steady := mustScan(t, h, dir); steady.BytesRead != 0 || steady.Digest != first.Digest {
@@ -145,7 +148,9 @@ func TestLargeFileConstantMemory(t *testing.T) {
 	if read != size {
 		t.Fatalf("BytesRead = %d; want %d", read, size)
 	}
-	if bigAllocs > smallAllocs+2 || bigBytes > smallBytes+4096 {
+	// The slack absorbs allocations by the runtime itself; a buffer per chunk
+	// read would be thousands of allocations and megabytes here.
+	if bigAllocs > smallAllocs+16 || bigBytes > smallBytes+64<<10 {
 		t.Errorf("hashing %d bytes took %d allocs / %d bytes; a 1-byte file %d / %d: memory grows with size",
 			size, bigAllocs, bigBytes, smallAllocs, smallBytes)
 	}
@@ -190,5 +195,32 @@ func TestScanCanceled(t *testing.T) {
 	cancel()
 	if _, err := New(Options{}).Scan(ctx, dir); err != context.Canceled {
 		t.Errorf("err = %v; want context.Canceled", err)
+	}
+}
+
+// TestVerifyAfterRereadsOldDigests checks that a digest older than
+// VerifyAfter is not trusted, however unchanged the stat looks: the guard
+// for filesystems whose stat cannot show a rewrite (sshfs has no ctime).
+func TestVerifyAfterRereadsOldDigests(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "a"), "aaaa")
+	clock := time.Now().Add(time.Hour) // past the racy margin from the start
+	h := New(Options{VerifyAfter: time.Minute})
+	h.now = func() time.Time { return clock }
+	mustScan(t, h, dir)
+	steps := []struct {
+		advance  time.Duration
+		wantRead int64
+	}{
+		{time.Second, 0},      // young digest: trusted
+		{58 * time.Second, 0}, // 59 s old: still trusted
+		{time.Second, 4},      // 60 s old: read again
+		{time.Second, 0},      // fresh again
+	}
+	for i, st := range steps {
+		clock = clock.Add(st.advance)
+		if got := mustScan(t, h, dir).BytesRead; got != st.wantRead {
+			t.Errorf("step %d: read %d bytes; want %d", i, got, st.wantRead)
+		}
 	}
 }

@@ -3,48 +3,22 @@ package hasher
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/pollreload/pollreload/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
-// bindfsMount mounts src on a new directory with bindfs running in the
-// foreground, waits until the mount is live and returns the mount point and
-// the bindfs process. The mount is detached at cleanup.
-func bindfsMount(t *testing.T, src, mnt string) *exec.Cmd {
+// bindfsMount mounts src on mnt (created if needed) with bindfs.
+func bindfsMount(t *testing.T, src, mnt string) *testenv.Process {
 	t.Helper()
-	bindfs := requireTool(t, "bindfs", "bindfs")
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skipf("no /dev/fuse: %v", err)
-	}
 	must(t, os.MkdirAll(mnt, 0o755))
-	var before unix.Stat_t
-	must(t, unix.Stat(mnt, &before))
-	cmd := exec.Command(bindfs, "-f", src, mnt)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		unix.Unmount(mnt, unix.MNT_DETACH)
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		var st unix.Stat_t
-		if unix.Stat(mnt, &st) == nil && st.Dev != before.Dev {
-			return cmd
-		}
-		if time.Now().After(deadline) {
-			t.Skip("bindfs did not mount within 10s (FUSE unavailable here?)")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return testenv.MountBindfs(t, src, mnt)
 }
 
 // TestRacyRewriteDetected reproduces the racy case for real: FUSE (like NFS)
@@ -85,11 +59,10 @@ func TestDeadMount(t *testing.T) {
 	writeTree(t, src, map[string]string{"inner": "i"})
 	t.Run("root", func(t *testing.T) {
 		mnt := filepath.Join(base, "rootmnt")
-		cmd := bindfsMount(t, src, mnt)
+		fuse := bindfsMount(t, src, mnt)
 		h := New(Options{})
 		mustScan(t, h, mnt)
-		must(t, cmd.Process.Kill())
-		cmd.Wait()
+		killFUSE(t, fuse)
 		_, err := h.Scan(context.Background(), mnt)
 		if got := ErrorKind(err); got != "not_connected" {
 			t.Errorf("Scan of a dead mount: err %v, kind %q; want not_connected", err, got)
@@ -98,14 +71,13 @@ func TestDeadMount(t *testing.T) {
 	t.Run("subdirectory", func(t *testing.T) {
 		root := filepath.Join(base, "tree")
 		writeFile(t, filepath.Join(root, "top"), "t")
-		cmd := bindfsMount(t, src, filepath.Join(root, "mnt"))
+		fuse := bindfsMount(t, src, filepath.Join(root, "mnt"))
 		h := New(Options{})
 		first := mustScan(t, h, root)
 		if got := paths(first); !slices.Equal(got, []string{"mnt/inner", "top"}) {
 			t.Fatalf("files = %q", got)
 		}
-		must(t, cmd.Process.Kill())
-		cmd.Wait()
+		killFUSE(t, fuse)
 		snap := mustScan(t, h, root)
 		if got := errorKinds(snap); !slices.Equal(got, []string{"mnt=not_connected"}) {
 			t.Errorf("errors = %q; want [mnt=not_connected]", got)
@@ -114,4 +86,12 @@ func TestDeadMount(t *testing.T) {
 			t.Errorf("a dead mount changed the digest: files %q", paths(snap))
 		}
 	})
+}
+
+// killFUSE kills a FUSE daemon without unmounting, which leaves its mount
+// point answering ENOTCONN, as after an OOM kill.
+func killFUSE(t *testing.T, p *testenv.Process) {
+	t.Helper()
+	must(t, p.Signal(syscall.SIGKILL))
+	p.Wait(10 * time.Second)
 }

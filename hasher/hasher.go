@@ -3,7 +3,6 @@ package hasher
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -33,21 +32,13 @@ type Options struct {
 	// name matches one of these path.Match globs. Exclude drops files and
 	// whole directories that match. Check them with ValidateGlobs first.
 	Include, Exclude []string
+	// VerifyAfter, if positive, is the age at which a cached digest is
+	// distrusted and the file read again even though its stat signature is
+	// unchanged. It bounds how long a rewrite that stat cannot see (same
+	// size, mtime restored, on a filesystem without ctime such as sshfs)
+	// goes unnoticed.
+	VerifyAfter time.Duration
 }
-
-// defaultRacyMargin is how close to the start of the hashing scan a file's
-// mtime or ctime may be before its cached digest is distrusted. Coarse
-// timestamps (FAT: 2 s, many NFS servers: 1 s, kernels without fine-grained
-// timestamps: one jiffy) let a write land in the same tick as the stat that
-// saw the old content; git calls this the racy-git problem.
-const defaultRacyMargin = 2 * time.Second
-
-// maxKubeletAttempts bounds how often one Scan rereads a kubelet volume whose
-// `..data` link moved while it was being walked.
-const maxKubeletAttempts = 10
-
-// readBufferSize is the fixed buffer file content is streamed through.
-const readBufferSize = 128 << 10
 
 // Hasher scans roots into Snapshots and remembers, per root and file, what it
 // last hashed so that unchanged files are not read again.
@@ -97,46 +88,14 @@ type rootState struct {
 	digest *xxhash.Digest
 	// dentBuf receives raw getdents records.
 	dentBuf []byte
+	// files is the previous scan's file list, kept for its capacity.
+	files []*entry
 	// reported holds the skips and errors already logged, so a broken link
 	// is logged when it appears, not on every tick.
 	reported map[string]string
-}
-
-// signature is what must stay equal for a cached digest to be reused.
-type signature struct {
-	dev, ino     uint64
-	size         int64
-	mtime, ctime int64 // ns since the epoch
-}
-
-func signatureOf(st *unix.Stat_t) signature {
-	return signature{
-		dev:   st.Dev,
-		ino:   st.Ino,
-		size:  st.Size,
-		mtime: st.Mtim.Nano(),
-		ctime: st.Ctim.Nano(),
-	}
-}
-
-// entry is the cached state of one file.
-type entry struct {
-	path     string
-	sig      signature
-	file     File
-	hashedAt int64  // ns; start of the scan that read the content
-	gen      uint64 // last attempt that saw the file
-	reusable bool   // false when the file changed while it was being read
-}
-
-// trusted reports whether e's digest may stand in for content with the given
-// signature: the signature is unchanged and was not racy when hashed.
-func (e *entry) trusted(sig signature, margin time.Duration) bool {
-	if !e.reusable || e.sig != sig {
-		return false
-	}
-	newest := max(sig.mtime, sig.ctime)
-	return newest < e.hashedAt-int64(margin)
+	// mount tells an unmounted filesystem from a tree whose files were
+	// deleted.
+	mount mountState
 }
 
 func (h *Hasher) state(root string) *rootState {
@@ -151,8 +110,9 @@ func (h *Hasher) state(root string) *rootState {
 }
 
 // Scan snapshots root. A directory whose `..data` entry is a symlink is read
-// as a kubelet volume, any other directory as a plain tree, a regular file as
-// a single-file root.
+// as a kubelet volume, and so is a directory key of one (a root that is a
+// `KEY -> ..data/KEY` link); any other directory as a plain tree, a regular
+// file as a single-file root.
 //
 // A non-nil error means the root as a whole could not be read (missing,
 // unreadable, a dead mount, too many files, ctx done): keep the last good
@@ -171,7 +131,10 @@ func (h *Hasher) Scan(ctx context.Context, root string) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scan: %w", err)
 	}
-	s := &scan{h: h, rs: rs, ctx: ctx, root: root, start: h.now().UnixNano()}
+	if err := rs.mount.check(root); err != nil {
+		return nil, fmt.Errorf("scan %s: %w", root, err)
+	}
+	s := &scan{h: h, rs: rs, ctx: ctx, root: root, start: h.now().UnixNano(), files: rs.files[:0]}
 	var snap *Snapshot
 	switch {
 	case fi.Mode().IsRegular():
@@ -206,7 +169,7 @@ type scan struct {
 	nfiles    int
 	ancestors []devIno
 	names     []dirent
-	dentBuf   []byte
+	key       []byte // cache key being looked up, reused per file
 }
 
 type devIno struct{ dev, ino uint64 }
@@ -223,7 +186,11 @@ func (s *scan) reset() {
 }
 
 func (s *scan) scanDir() (*Snapshot, error) {
-	rootDir, err := os.OpenRoot(s.root)
+	open, sub := s.root, ""
+	if volume, key := kubeletSubdir(s.root); volume != "" {
+		open, sub = volume, key
+	}
+	rootDir, err := os.OpenRoot(open)
 	if err != nil {
 		return nil, fmt.Errorf("scan: %w", err)
 	}
@@ -244,7 +211,10 @@ func (s *scan) scanDir() (*Snapshot, error) {
 	var st unix.Stat_t
 	err = unix.Fstatat(fd, "..data", &st, unix.AT_SYMLINK_NOFOLLOW)
 	if err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
-		return s.scanKubelet(rootDir, fd)
+		return s.scanKubelet(rootDir, fd, sub)
+	}
+	if sub != "" {
+		return nil, fmt.Errorf("scan %s: links to ..data/%s but %s has no ..data link", s.root, sub, open)
 	}
 
 	s.reset()
@@ -257,85 +227,6 @@ func (s *scan) scanDir() (*Snapshot, error) {
 		return nil, err
 	}
 	return &Snapshot{Root: s.root, Kind: KindPlain}, nil
-}
-
-// scanKubelet reads the directory `..data` names, and only that, then checks
-// that `..data` still names the same directory; if kubelet swapped it in the
-// meantime the attempt is thrown away, so old and new files never mix.
-func (s *scan) scanKubelet(rootDir *os.Root, rootFD int) (*Snapshot, error) {
-	var lastErr error
-	for attempt := 1; attempt <= maxKubeletAttempts; attempt++ {
-		if err := s.ctx.Err(); err != nil {
-			return nil, err
-		}
-		target, dataID, err := readDataLink(rootFD)
-		if err != nil {
-			return nil, fmt.Errorf("scan %s: %w", s.root, err)
-		}
-		s.reset()
-		err = s.walkData(rootDir, target)
-		if errors.Is(err, ErrTooManyFiles) || s.ctx.Err() != nil {
-			return nil, err
-		}
-		again, againID, rerr := readDataLink(rootFD)
-		if rerr != nil {
-			return nil, fmt.Errorf("scan %s: %w", s.root, rerr)
-		}
-		if err == nil && again == target && againID == dataID {
-			return &Snapshot{Root: s.root, Kind: KindKubelet, DataDir: target}, nil
-		}
-		lastErr = err
-		s.h.log.Debug("kubelet volume changed during scan, rescanning",
-			"path", s.root, "dir", target, "now", again, "attempt", attempt)
-	}
-	if lastErr != nil {
-		return nil, fmt.Errorf("scan %s: %w", s.root, lastErr)
-	}
-	return nil, fmt.Errorf("scan %s: %w after %d attempts", s.root, errUnstable, maxKubeletAttempts)
-}
-
-// readDataLink returns the directory `..data` names and its identity. Kubelet
-// always points it at a sibling `..<timestamp>` directory; anything else is
-// refused rather than followed.
-func readDataLink(rootFD int) (string, devIno, error) {
-	buf := make([]byte, 256)
-	n, err := unix.Readlinkat(rootFD, "..data", buf)
-	if err != nil {
-		return "", devIno{}, fmt.Errorf("readlink ..data: %w", err)
-	}
-	target := string(buf[:n])
-	if target == "" || target == "." || target == ".." || strings.ContainsRune(target, '/') {
-		return "", devIno{}, fmt.Errorf("..data points to %q, not a directory beside it", target)
-	}
-	var st unix.Stat_t
-	if err := unix.Fstatat(rootFD, target, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		// Swapped and deleted between the two calls: the caller retries.
-		return target, devIno{}, nil
-	}
-	return target, devIno{st.Dev, st.Ino}, nil
-}
-
-// walkData walks the timestamped directory target. Symlinks inside it are
-// contained to it, not to the volume.
-func (s *scan) walkData(rootDir *os.Root, target string) error {
-	data, err := rootDir.OpenRoot(target)
-	if err != nil {
-		return err
-	}
-	defer data.Close()
-	dir, err := data.Open(".")
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	fd := int(dir.Fd())
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return err
-	}
-	s.osRoot = data
-	s.ancestors = append(s.ancestors, devIno{st.Dev, st.Ino})
-	return s.walkDir(fd, "")
 }
 
 // scanFile hashes a root that is a single regular file, framed with its base
@@ -385,6 +276,7 @@ func (s *scan) finish(snap *Snapshot) {
 	snap.BytesRead = s.bytesRead
 	snap.Errors = slices.Clone(s.errors)
 	snap.Skipped = slices.Clone(s.skipped)
+	s.rs.files = s.files[:0]
 
 	for p, e := range s.rs.cache {
 		if e.gen != s.rs.gen {
@@ -421,37 +313,6 @@ func (s *scan) report() {
 	s.rs.reported = seen
 }
 
-// hashOpen hashes the open regular file fd whose signature is st, unless the
-// cache already holds a trusted digest for it.
-func (s *scan) hashOpen(fd int, rel string, st *unix.Stat_t) error {
-	sig := signatureOf(st)
-	e := s.rs.cache[rel]
-	if e != nil && e.trusted(sig, s.h.racyMargin) {
-		s.keep(e)
-		return nil
-	}
-	if max := s.h.opts.MaxFileSize; max > 0 && st.Size > max {
-		s.fail(rel, false, fmt.Errorf("%d bytes: %w", st.Size, errFileTooLarge))
-		return nil
-	}
-	size, digest, err := s.readAll(fd)
-	if err != nil {
-		return err
-	}
-	var after unix.Stat_t
-	reusable := unix.Fstat(fd, &after) == nil && signatureOf(&after) == sig
-	if e == nil {
-		e = &entry{path: rel}
-		s.rs.cache[rel] = e
-	}
-	e.sig = sig
-	e.file = File{Size: size, Digest: digest}
-	e.hashedAt = s.start
-	e.reusable = reusable
-	s.keep(e)
-	return nil
-}
-
 // keep adds e to this attempt's files.
 func (s *scan) keep(e *entry) {
 	if e.gen == s.rs.gen {
@@ -459,33 +320,6 @@ func (s *scan) keep(e *entry) {
 	}
 	e.gen = s.rs.gen
 	s.files = append(s.files, e)
-}
-
-// readAll streams fd through the fixed buffer.
-func (s *scan) readAll(fd int) (int64, uint64, error) {
-	d := s.rs.digest
-	d.Reset()
-	var size int64
-	for {
-		n, err := unix.Read(fd, s.rs.buf)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return 0, 0, err
-		}
-		if n <= 0 {
-			break
-		}
-		d.Write(s.rs.buf[:n])
-		size += int64(n)
-		s.bytesRead += int64(n)
-		// A multi-gigabyte file should not hold up shutdown.
-		if size&(64<<20-1) < int64(n) && s.ctx.Err() != nil {
-			return 0, 0, s.ctx.Err()
-		}
-	}
-	return size, d.Sum64(), nil
 }
 
 // fail records a read error for rel and carries its last good entry into

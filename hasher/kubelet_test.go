@@ -7,27 +7,27 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/pollreload/pollreload/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
 func TestScanKubeletVolume(t *testing.T) {
 	payload := map[string]string{"app.conf": "listen 80\n", "tls/key.pem": "KEY\n", "tls/cert.pem": "CERT\n"}
-	v := newKubeletVolume(t, 1, payload)
+	v := newKubeletVolume(t, payload)
 	// Leftovers kubelet can leave behind; none of them is part of the volume.
-	writeFile(t, filepath.Join(v.dir, "..2020_01_01_00_00_00.9", "app.conf"), "old\n")
-	if err := os.Symlink("..2020_01_01_00_00_00.9", filepath.Join(v.dir, "..data_tmp")); err != nil {
+	writeFile(t, filepath.Join(v.Dir, "..2020_01_01_00_00_00.9", "app.conf"), "old\n")
+	if err := os.Symlink("..2020_01_01_00_00_00.9", filepath.Join(v.Dir, "..data_tmp")); err != nil {
 		t.Fatal(err)
 	}
 
 	h := New(Options{})
-	snap := mustScan(t, h, v.dir)
+	snap := mustScan(t, h, v.Dir)
 	if snap.Kind != KindKubelet {
 		t.Errorf("Kind = %v; want kubelet", snap.Kind)
 	}
@@ -39,7 +39,7 @@ func TestScanKubeletVolume(t *testing.T) {
 			t.Errorf("digest of %s = %x; want %x", rel, got, want)
 		}
 	}
-	link, _ := os.Readlink(filepath.Join(v.dir, "..data"))
+	link, _ := os.Readlink(filepath.Join(v.Dir, "..data"))
 	if snap.DataDir != link {
 		t.Errorf("DataDir = %q; want %q", snap.DataDir, link)
 	}
@@ -47,14 +47,14 @@ func TestScanKubeletVolume(t *testing.T) {
 		t.Errorf("errors %v, skipped %v; want none", snap.Errors, snap.Skipped)
 	}
 
-	must(t, os.Remove(filepath.Join(v.dir, "..data_tmp")))
+	must(t, os.Remove(filepath.Join(v.Dir, "..data_tmp")))
 
 	// An identical-content swap is a new directory and new inodes, but the
 	// same content: the digest must not move.
-	if err := v.update(2, payload); err != nil {
+	if _, err := v.Write(payload); err != nil {
 		t.Fatal(err)
 	}
-	same := mustScan(t, h, v.dir)
+	same := mustScan(t, h, v.Dir)
 	if same.DataDir == snap.DataDir {
 		t.Fatalf("DataDir did not change across the swap: %q", same.DataDir)
 	}
@@ -63,10 +63,10 @@ func TestScanKubeletVolume(t *testing.T) {
 	}
 
 	next := map[string]string{"app.conf": "listen 81\n", "tls/key.pem": "KEY\n", "extra": "x"}
-	if err := v.update(3, next); err != nil {
+	if _, err := v.Write(next); err != nil {
 		t.Fatal(err)
 	}
-	changed := mustScan(t, h, v.dir)
+	changed := mustScan(t, h, v.Dir)
 	added, modified, removed := Diff(same, changed)
 	if !slices.Equal(added, []string{"extra"}) || !slices.Equal(modified, []string{"app.conf"}) || !slices.Equal(removed, []string{"tls/cert.pem"}) {
 		t.Errorf("Diff = %q, %q, %q; want [extra], [app.conf], [tls/cert.pem]", added, modified, removed)
@@ -76,7 +76,7 @@ func TestScanKubeletVolume(t *testing.T) {
 func TestScanKubeletRescansWhenDataMoves(t *testing.T) {
 	v1 := map[string]string{"a": "one-a", "b": "one-b"}
 	v2 := map[string]string{"a": "two-a", "c": "two-c"}
-	v := newKubeletVolume(t, 1, v1)
+	v := newKubeletVolume(t, v1)
 	h := New(Options{})
 	walks := 0
 	h.afterList = func(dirRel string) {
@@ -87,12 +87,12 @@ func TestScanKubeletRescansWhenDataMoves(t *testing.T) {
 		if walks == 1 {
 			// The swap lands after the listing of version 1: its files
 			// vanish under the walk.
-			if err := v.update(2, v2); err != nil {
+			if _, err := v.Write(v2); err != nil {
 				t.Error(err)
 			}
 		}
 	}
-	snap := mustScan(t, h, v.dir)
+	snap := mustScan(t, h, v.Dir)
 	if walks != 2 {
 		t.Errorf("walked the data directory %d times; want 2", walks)
 	}
@@ -110,18 +110,18 @@ func TestScanKubeletRescansWhenDataMoves(t *testing.T) {
 }
 
 func TestScanKubeletGivesUpWhenDataNeverSettles(t *testing.T) {
-	v := newKubeletVolume(t, 0, map[string]string{"a": "0"})
+	v := newKubeletVolume(t, map[string]string{"a": "0"})
 	h := New(Options{})
 	n := 0
 	h.afterList = func(dirRel string) {
 		if dirRel == "" {
 			n++
-			if err := v.update(n, map[string]string{"a": strconv.Itoa(n)}); err != nil {
+			if _, err := v.Write(map[string]string{"a": strconv.Itoa(n)}); err != nil {
 				t.Error(err)
 			}
 		}
 	}
-	_, err := h.Scan(context.Background(), v.dir)
+	_, err := h.Scan(context.Background(), v.Dir)
 	if err == nil {
 		t.Fatal("Scan of a volume swapped during every walk succeeded; want an error")
 	}
@@ -157,11 +157,20 @@ func TestScanKubeletSwapStress(t *testing.T) {
 	}
 	// Secret and ConfigMap volumes live on tmpfs; use one when there is one,
 	// which also lets the writer replay many more updates per second.
-	v := &kubeletVolume{dir: tmpfsDir(t)}
-	if err := v.update(0, stressVersion(0)); err != nil {
+	v := testenv.NewKubeletWriter(tmpfsDir(t))
+	var versionOf sync.Map // timestamped directory name -> version
+	name, err := v.Write(stressVersion(0))
+	if err != nil {
 		t.Fatal(err)
 	}
+	versionOf.Store(name, 0)
 	h := New(Options{})
+	versionByDigest := make(map[uint64]int)
+	for n := range maxUpdates + 1 {
+		for _, content := range stressVersion(n) {
+			versionByDigest[xxhash.Sum64String(content)] = n
+		}
+	}
 
 	var done atomic.Bool
 	var updates int
@@ -172,10 +181,12 @@ func TestScanKubeletSwapStress(t *testing.T) {
 		defer done.Store(true)
 		deadline := time.Now().Add(budget)
 		for n := 1; n <= maxUpdates && time.Now().Before(deadline); n++ {
-			if err := v.update(n, stressVersion(n)); err != nil {
+			name, err := v.Write(stressVersion(n))
+			if err != nil {
 				t.Errorf("update %d: %v", n, err)
 				return
 			}
+			versionOf.Store(name, n)
 			updates = n
 		}
 	}()
@@ -183,15 +194,25 @@ func TestScanKubeletSwapStress(t *testing.T) {
 	var snapshots, mixed, gaveUp int
 	versions := make(map[int]bool)
 	for !done.Load() {
-		snap, err := h.Scan(context.Background(), v.dir)
+		snap, err := h.Scan(context.Background(), v.Dir)
 		if err != nil {
 			gaveUp++
 			continue
 		}
 		snapshots++
-		n, err := strconv.Atoi(snap.DataDir[strings.LastIndexByte(snap.DataDir, '.')+1:])
-		if err != nil {
-			t.Fatalf("DataDir %q: %v", snap.DataDir, err)
+		// The version comes from the content, not from DataDir: every
+		// file must name the same one.
+		n := -1
+		for _, f := range snap.Files {
+			if v, ok := versionByDigest[f.Digest]; ok {
+				n = v
+			}
+			break
+		}
+		// The name is recorded just after the swap, so a scan may win
+		// the race against the bookkeeping; when known it must agree.
+		if vn, ok := versionOf.Load(snap.DataDir); ok && vn.(int) != n {
+			t.Errorf("DataDir %s is version %d; content says %d", snap.DataDir, vn, n)
 		}
 		versions[n] = true
 		if problem := checkVersion(snap, n); problem != "" {
@@ -247,4 +268,71 @@ func tmpfsDir(t *testing.T) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
+}
+
+// TestScanKubeletBrokenData covers volumes whose `..data` cannot be used: the
+// scan fails (the caller keeps its last good state) instead of reporting an
+// empty volume.
+func TestScanKubeletBrokenData(t *testing.T) {
+	tests := []struct {
+		name, target, kind string
+	}{
+		{"dangling", "..2026_01_01_00_00_00.1", "not_found"},
+		{"points outside", "../elsewhere", "other"},
+		{"points at a file", "..file", "other"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, "..file"), "x")
+			must(t, os.Symlink(tt.target, filepath.Join(dir, "..data")))
+			_, err := New(Options{}).Scan(context.Background(), dir)
+			if got := ErrorKind(err); got != tt.kind {
+				t.Errorf("err %v, kind %q; want kind %q", err, got, tt.kind)
+			}
+		})
+	}
+}
+
+// newKubeletVolume returns a kubelet-style volume in a new temporary
+// directory, holding payload.
+func newKubeletVolume(t *testing.T, payload map[string]string) *testenv.KubeletWriter {
+	t.Helper()
+	v := testenv.NewKubeletWriter(t.TempDir())
+	if _, err := v.Write(payload); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestScanKubeletSubdirectory watches one directory key of a volume. The
+// scan must pin `..data` as for the whole volume: following `tls ->
+// ..data/tls` once would walk a version that kubelet deletes mid-walk.
+func TestScanKubeletSubdirectory(t *testing.T) {
+	v1 := map[string]string{"tls/cert.pem": "cert-1", "tls/key.pem": "key-1", "app.conf": "app-1"}
+	v2 := map[string]string{"tls/cert.pem": "cert-2", "tls/ca.pem": "ca-2", "app.conf": "app-2"}
+	v := newKubeletVolume(t, v1)
+	root := filepath.Join(v.Dir, "tls")
+	h := New(Options{})
+	first := mustScan(t, h, root)
+	if first.Kind != KindKubelet || !slices.Equal(paths(first), []string{"cert.pem", "key.pem"}) {
+		t.Fatalf("kind %v, files %q; want kubelet, [cert.pem key.pem]", first.Kind, paths(first))
+	}
+	walks := 0
+	h.afterList = func(dirRel string) {
+		if dirRel == "" {
+			if walks++; walks == 1 {
+				if _, err := v.Write(v2); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+	}
+	snap := mustScan(t, h, root)
+	if got, want := paths(snap), []string{"ca.pem", "cert.pem"}; !slices.Equal(got, want) {
+		t.Errorf("files = %q; want %q", got, want)
+	}
+	if snap.Files["cert.pem"].Digest != xxhash.Sum64String("cert-2") || len(snap.Errors) != 0 {
+		t.Errorf("not version 2: %+v, errors %v", snap.Files, snap.Errors)
+	}
 }

@@ -3,8 +3,10 @@ package hasher
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/pollreload/pollreload/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -360,5 +363,27 @@ func TestScanMaxFileSize(t *testing.T) {
 	}
 	if snap.BytesRead != 0 {
 		t.Errorf("BytesRead = %d; want 0", snap.BytesRead)
+	}
+}
+
+// TestFileDigestMatchesXxhsum checks File.Digest against the reference
+// implementation's command line tool, so digests can be checked by hand.
+func TestFileDigestMatchesXxhsum(t *testing.T) {
+	xxhsum := testenv.RequireTool(t, "xxhsum", "xxhash")
+	dir := t.TempDir()
+	big := make([]byte, 3<<20+17)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	writeTree(t, dir, map[string]string{"empty": "", "small": "hello\n", "big": string(big)})
+	snap := mustScan(t, New(Options{}), dir)
+	for rel, f := range snap.Files {
+		out, err := exec.Command(xxhsum, "-H1", filepath.Join(dir, rel)).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := fmt.Sprintf("%016x", f.Digest), strings.Fields(string(out))[0]; got != want {
+			t.Errorf("%s: digest %s; xxhsum -H1 says %s", rel, got, want)
+		}
 	}
 }

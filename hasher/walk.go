@@ -50,11 +50,7 @@ func (s *scan) walkDir(fd int, dirRel string) error {
 	end := len(s.names)
 	for i := start; i < end; i++ {
 		de := s.names[i]
-		rel := de.name
-		if dirRel != "" {
-			rel = dirRel + "/" + de.name
-		}
-		if err := s.visit(fd, de, rel); err != nil {
+		if err := s.visit(fd, de, dirRel); err != nil {
 			return err
 		}
 	}
@@ -62,7 +58,7 @@ func (s *scan) walkDir(fd int, dirRel string) error {
 }
 
 // visit handles one directory entry.
-func (s *scan) visit(fd int, de dirent, rel string) error {
+func (s *scan) visit(fd int, de dirent, dirRel string) error {
 	typ := de.typ
 	var st unix.Stat_t
 	haveStat := false
@@ -70,12 +66,30 @@ func (s *scan) visit(fd int, de dirent, rel string) error {
 	// a regular file's signature comes from openat+fstat instead.
 	if typ != unix.DT_DIR && !(s.openStat && typ == unix.DT_REG) {
 		if err := unix.Fstatat(fd, de.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			s.fail(rel, typ != unix.DT_REG, err)
+			s.fail(joinRel(dirRel, de.name), typ != unix.DT_REG, err)
 			return nil
 		}
 		typ = modeType(st.Mode)
 		haveStat = true
 	}
+	if typ == unix.DT_REG && haveStat && !s.openStat && len(s.h.opts.Include)+len(s.h.opts.Exclude) == 0 {
+		// The steady-state path, taken for almost every file of every
+		// tick: one fstatat, a map lookup by a reused buffer, no
+		// allocation, no open, no read.
+		s.key = append(s.key[:0], dirRel...)
+		if dirRel != "" {
+			s.key = append(s.key, '/')
+		}
+		s.key = append(s.key, de.name...)
+		if e := s.rs.cache[string(s.key)]; e != nil && s.trusted(e, signatureOf(&st)) {
+			if err := s.count(); err != nil {
+				return err
+			}
+			s.keep(e)
+			return nil
+		}
+	}
+	rel := joinRel(dirRel, de.name)
 	switch typ {
 	case unix.DT_REG:
 		var stp *unix.Stat_t
@@ -128,7 +142,7 @@ func (s *scan) regular(fd int, name, rel string, st *unix.Stat_t) error {
 	}
 	if st != nil {
 		// The steady-state path: no open, no read.
-		if e := s.rs.cache[rel]; e != nil && e.trusted(signatureOf(st), s.h.racyMargin) {
+		if e := s.rs.cache[rel]; e != nil && s.trusted(e, signatureOf(st)) {
 			s.keep(e)
 			return nil
 		}
@@ -249,7 +263,7 @@ func (s *scan) symlink(fd int, name, rel string) error {
 		if sys, ok := fi.Sys().(*syscall.Stat_t); ok && !s.openStat {
 			st := unix.Stat_t{Dev: sys.Dev, Ino: sys.Ino, Size: sys.Size,
 				Mtim: unix.Timespec(sys.Mtim), Ctim: unix.Timespec(sys.Ctim)}
-			if e := s.rs.cache[rel]; e != nil && e.trusted(signatureOf(&st), s.h.racyMargin) {
+			if e := s.rs.cache[rel]; e != nil && s.trusted(e, signatureOf(&st)) {
 				s.keep(e)
 				return nil
 			}
@@ -312,6 +326,13 @@ func (s *scan) list(fd int) error {
 			s.names = append(s.names, dirent{name: string(name), typ: typ})
 		}
 	}
+}
+
+func joinRel(dirRel, name string) string {
+	if dirRel == "" {
+		return name
+	}
+	return dirRel + "/" + name
 }
 
 func openat(dirfd int, name string, flags int) (int, error) {

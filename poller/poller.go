@@ -78,16 +78,20 @@ type Loop struct {
 	backoffFor time.Duration
 
 	// Owned by the Run goroutine.
-	delivered  state // what the application has (or the baseline)
-	pending    *change
-	candidate  *change
-	retry      time.Duration
-	nextTry    time.Time
-	scanErrs   int             // consecutive scans with an unreadable root
-	logged     map[string]bool // kinds of root errors logged since the last good scan
-	stretched  bool
-	phased     bool   // the random first phase has been applied
-	blockedWhy string // last delivery failure reason logged for pending
+	delivered state // what the application has (or the baseline)
+	pending   *change
+	candidate *change
+	retry     time.Duration
+	nextTry   time.Time
+	scanErrs  int             // consecutive scans with an unreadable root
+	logged    map[string]bool // kinds of root errors logged since the last good scan
+	stretched bool
+	phased    bool // the random first phase has been applied
+	// verify asks for a scan right after a delivery, to catch content that
+	// changed between the scan that was delivered and the signal.
+	verify      bool
+	deliveredAt time.Time
+	blockedWhy  string // last delivery failure reason logged for pending
 }
 
 // state is the combined content of all roots at one scan.
@@ -99,8 +103,11 @@ type state struct {
 // change is content that differs from what was delivered.
 type change struct {
 	state
-	seen  time.Time // first scan that saw this content
-	since time.Time // first undelivered change, for the latency histogram
+	seen time.Time // start of the first scan that saw this content
+	// seenBy is when that scan ended: a target started later read this
+	// content (or newer) at its start and needs no signal.
+	seenBy time.Time
+	since  time.Time // first undelivered change, for the latency histogram
 }
 
 type scanResult struct {
@@ -230,7 +237,7 @@ func (l *Loop) handle(ctx context.Context, res scanResult) {
 		}
 		l.scanErrs = 0
 		l.record(res)
-		l.decide(l.combine(res.snaps), res.start)
+		l.decide(l.combine(res.snaps), res.start, res.start.Add(res.dur))
 	}
 	l.deliver(ctx)
 }
@@ -272,7 +279,7 @@ func (l *Loop) combine(snaps []*hasher.Snapshot) state {
 
 // decide compares the scan with what was delivered (or is pending) and
 // confirms a change once it has settled.
-func (l *Loop) decide(cur state, at time.Time) {
+func (l *Loop) decide(cur state, at, end time.Time) {
 	if !l.isReady() {
 		l.delivered = cur
 		l.setReady()
@@ -281,10 +288,23 @@ func (l *Loop) decide(cur state, at time.Time) {
 			// Nothing counts as delivered yet, so the baseline itself is
 			// the pending change.
 			l.delivered = state{}
-			l.pending = &change{state: cur, seen: at, since: at}
+			l.pending = &change{state: cur, seen: at, seenBy: end, since: at}
 			l.m.ReloadPending.Set(1)
 		}
 		return
+	}
+	if l.verify && at.After(l.deliveredAt) {
+		l.verify = false
+		if cur.digest == l.delivered.digest && swapped(l.delivered, cur) {
+			// The application reads its files when the signal arrives, so it
+			// may hold a version that came and went between the scan that was
+			// delivered and the signal. Nothing tells which: reload again.
+			l.log.Info("the volume was swapped while the reload was being delivered; reloading again so the application holds the current version")
+			l.delivered = state{}
+			l.pending = &change{state: cur, seen: at, seenBy: end, since: at}
+			l.m.ReloadPending.Set(1)
+			return
+		}
 	}
 	switch {
 	case cur.digest == l.delivered.digest:
@@ -299,12 +319,13 @@ func (l *Loop) decide(cur state, at time.Time) {
 		}
 		return
 	case l.pending != nil && cur.digest == l.pending.digest:
+		l.pending.state = cur // the latest scan of it, for swapped
 		l.candidate = nil
 		return
 	}
 	if l.needsSettle(cur) {
 		if l.candidate == nil || l.candidate.digest != cur.digest {
-			l.candidate = &change{state: cur, seen: at}
+			l.candidate = &change{state: cur, seen: at, seenBy: end}
 			l.log.Debug("content changed; waiting for it to settle", "settle", l.opts.Settle)
 			return
 		}
@@ -314,7 +335,7 @@ func (l *Loop) decide(cur state, at time.Time) {
 		at = l.candidate.seen
 	}
 	l.candidate = nil
-	l.confirm(cur, at)
+	l.confirm(cur, at, end)
 }
 
 // needsSettle reports whether a root that differs from the last known state
@@ -338,7 +359,7 @@ func (l *Loop) needsSettle(cur state) bool {
 	return false
 }
 
-func (l *Loop) confirm(cur state, seen time.Time) {
+func (l *Loop) confirm(cur state, seen, seenBy time.Time) {
 	prev := l.delivered
 	since := seen
 	if l.pending != nil {
@@ -360,7 +381,7 @@ func (l *Loop) confirm(cur state, seen time.Time) {
 			"added", limitList(added), "changed", limitList(changed), "removed", limitList(removed),
 			"digest", l.fingerprint(s.Digest))
 	}
-	l.pending = &change{state: cur, seen: seen, since: since}
+	l.pending = &change{state: cur, seen: seen, seenBy: seenBy, since: since}
 	l.retry, l.nextTry, l.blockedWhy = 0, time.Time{}, ""
 	l.m.ReloadPending.Set(1)
 }
@@ -370,7 +391,7 @@ func (l *Loop) deliver(ctx context.Context) {
 	if l.pending == nil || time.Now().Before(l.nextTry) || ctx.Err() != nil {
 		return
 	}
-	out, err := l.opts.Reloader.Reload(ctx, l.pending.seen)
+	out, err := l.opts.Reloader.Reload(ctx, l.pending.seenBy)
 	if ctx.Err() != nil {
 		return // shutting down; the error, if any, is ours
 	}
@@ -405,6 +426,18 @@ func (l *Loop) deliver(ctx context.Context) {
 	l.delivered = l.pending.state
 	l.pending = nil
 	l.retry, l.nextTry, l.blockedWhy = 0, time.Time{}, ""
+	l.verify, l.deliveredAt = true, now
+}
+
+// swapped reports whether a kubelet volume of b names another `..data`
+// directory than in a: it was swapped in between, maybe more than once.
+func swapped(a, b state) bool {
+	for i, s := range b.snaps {
+		if i < len(a.snaps) && s.Kind == hasher.KindKubelet && s.DataDir != a.snaps[i].DataDir {
+			return true
+		}
+	}
+	return false
 }
 
 // nextWait picks the time to the next scan: the interval (stretched when
@@ -431,9 +464,10 @@ func (l *Loop) nextWait(res scanResult) time.Duration {
 	l.m.PollInterval.Set(base.Seconds())
 
 	wait := base + backoff
-	if res.err == nil && l.candidate == nil && l.pending == nil && l.lastWasBaseline() {
-		// The first tick after the baseline lands at a random phase so that
-		// replicas started together do not poll a shared server in step.
+	if !l.phased {
+		// The first tick after the first scan lands at a random phase so
+		// that replicas started together do not poll a shared server in step.
+		l.phased = true
 		wait = time.Duration(rand.Int64N(int64(base))) + minWait
 	} else {
 		j := int64(base) / jitterShare
@@ -447,13 +481,10 @@ func (l *Loop) nextWait(res scanResult) time.Duration {
 	if l.pending != nil {
 		wait = min(wait, time.Until(l.nextTry))
 	}
+	if l.verify {
+		wait = 0
+	}
 	return max(wait, minWait)
-}
-
-func (l *Loop) lastWasBaseline() bool {
-	first := !l.phased
-	l.phased = true
-	return first
 }
 
 func (l *Loop) fingerprint(d uint64) string {

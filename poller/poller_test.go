@@ -430,3 +430,64 @@ func TestNewRejectsBadOptions(t *testing.T) {
 }
 
 var _ = errors.New
+
+// TestSwapDuringDeliveryReloadsAgain swaps a kubelet volume away and back
+// while the reload is being delivered: the application, reading at the
+// signal, may hold the intermediate version, so a second reload follows.
+func TestSwapDuringDeliveryReloadsAgain(t *testing.T) {
+	dir := t.TempDir()
+	kubeletUpdate(t, dir, 1, map[string]string{"app.conf": "v1"})
+	var once sync.Once
+	rec := &recorder{fail: func(int) error {
+		once.Do(func() {
+			kubeletUpdate(t, dir, 3, map[string]string{"app.conf": "intermediate"})
+			kubeletUpdate(t, dir, 4, map[string]string{"app.conf": "v2"})
+		})
+		return nil
+	}}
+	h := start(t, Options{Roots: []string{dir}, Reloader: rec})
+	kubeletUpdate(t, dir, 2, map[string]string{"app.conf": "v2"})
+	h.waitFor("two reloads", func() bool { return h.rec.count() == 2 })
+	h.scans(5)
+	if got := h.rec.count(); got != 2 {
+		t.Errorf("reloads = %d; want 2 (the change, then once more for the swap during delivery)", got)
+	}
+}
+
+// TestChangeDuringDeliveryIsDelivered changes a plain file while the reload
+// is being delivered; the change must be delivered too.
+func TestChangeDuringDeliveryIsDelivered(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "a.conf")
+	write(t, conf, "v1")
+	var once sync.Once
+	rec := &recorder{fail: func(int) error {
+		once.Do(func() { write(t, conf, "v3") })
+		return nil
+	}}
+	h := start(t, Options{Roots: []string{dir}, Reloader: rec})
+	write(t, conf, "v2")
+	h.waitFor("two reloads", func() bool { return h.rec.count() == 2 })
+	h.scans(5)
+	if got := h.rec.count(); got != 2 {
+		t.Errorf("reloads = %d; want 2", got)
+	}
+}
+
+// TestIdenticalSwapsAfterDeliveryAreNoChange makes sure the check after a
+// delivery does not turn later identical-content swaps into reloads.
+func TestIdenticalSwapsAfterDeliveryAreNoChange(t *testing.T) {
+	dir := t.TempDir()
+	kubeletUpdate(t, dir, 1, map[string]string{"app.conf": "v1"})
+	h := start(t, Options{Roots: []string{dir}})
+	kubeletUpdate(t, dir, 2, map[string]string{"app.conf": "v2"})
+	h.waitFor("the reload", func() bool { return h.rec.count() == 1 })
+	h.scans(3)
+	for v := 3; v < 8; v++ {
+		kubeletUpdate(t, dir, v, map[string]string{"app.conf": "v2"})
+		h.scans(2)
+	}
+	if got := h.rec.count(); got != 1 {
+		t.Errorf("reloads = %d; want 1", got)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -61,6 +62,9 @@ func StartChild(name string, args []string, opts ChildOptions) (*Child, error) {
 	if sig == 0 {
 		sig = syscall.SIGHUP
 	}
+	if _, err := ParseSignal(strconv.Itoa(int(sig))); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
 	procDir := opts.ProcDir
 	if procDir == "" {
 		procDir = "/proc"
@@ -112,7 +116,7 @@ func (c *Child) Reload(_ context.Context, changedAt time.Time) (Outcome, error) 
 	if c.exited() {
 		return Outcome{}, fmt.Errorf("%w: child %s (pid %d) has exited", ErrNoTarget, c.name, c.PID())
 	}
-	if !c.startTime.IsZero() && c.startTime.After(changedAt.Add(startSlack)) {
+	if startedAfter(c.startTime, changedAt) {
 		return Outcome{UpToDate: []Target{target}}, nil
 	}
 	st, err := readStat(c.procDir, c.PID())

@@ -196,3 +196,10 @@ func TestChildReloadUpToDate(t *testing.T) {
 		t.Errorf("child received %d SIGHUP; want 0", n)
 	}
 }
+
+func TestStartChildRejectsUncatchableSignal(t *testing.T) {
+	_, err := StartChild("sh", []string{"-c", "exit 0"}, ChildOptions{Signal: syscall.SIGKILL})
+	if err == nil || !strings.Contains(err.Error(), "SIGKILL cannot be caught") {
+		t.Errorf("StartChild with SIGKILL = %v; want an error saying it cannot be caught", err)
+	}
+}

@@ -56,23 +56,28 @@ type process struct {
 func (p process) name() string { return p.Comm }
 
 // matchName reports whether one of names is the process's comm (compared on
-// the first 15 bytes, where the kernel cuts it), argv[0]'s base name or its
-// executable's base name.
-func matchName(p process, names []string) bool {
+// the first 15 bytes, where the kernel cuts it), argv[0]'s base name or, when
+// exe is not nil, the base name of the executable it returns. exe is called
+// only when nothing cheaper matched: readlink is the costliest of the reads.
+func matchName(p process, names []string, exe func() string) bool {
 	for _, n := range names {
-		if n == "" {
-			continue
-		}
 		comm := n
 		if len(comm) > commLen {
 			comm = comm[:commLen]
 		}
-		switch {
-		case p.Comm == comm:
+		if n != "" && (p.Comm == comm || p.Argv0 != "" && filepath.Base(p.Argv0) == n) {
 			return true
-		case p.Argv0 != "" && filepath.Base(p.Argv0) == n:
-			return true
-		case p.Exe != "" && filepath.Base(p.Exe) == n:
+		}
+	}
+	if exe == nil {
+		return false
+	}
+	path := exe()
+	if path == "" {
+		return false
+	}
+	for _, n := range names {
+		if n != "" && filepath.Base(path) == n {
 			return true
 		}
 	}
@@ -120,13 +125,20 @@ func findByName(procDir string, names []string, self int) (scanResult, error) {
 			PPID:       st.PPID,
 			Comm:       st.Comm,
 			Argv0:      argv0,
-			Exe:        readExe(procDir, pid),
 			StartTicks: st.StartTicks,
 			StartTime:  clock.startTime(st.StartTicks),
 		}
-		if !matchName(p, names) {
+		exeRead := false
+		exe := func() string {
+			if !exeRead {
+				p.Exe, exeRead = readExe(procDir, pid), true
+			}
+			return p.Exe
+		}
+		if !matchName(p, names, exe) {
 			continue
 		}
+		exe() // for Inspect, which shows it
 		if pid == 1 {
 			res.pid1 = true
 			continue

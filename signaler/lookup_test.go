@@ -276,3 +276,18 @@ func waitState(t *testing.T, pid int, state byte) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// BenchmarkFindByName measures one /proc scan, the cost of each reload
+// attempt by name; ns/op scales with the number of processes visible.
+func BenchmarkFindByName(b *testing.B) {
+	pids, err := listPIDs("/proc")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := findByName("/proc", []string{"no-such-process"}, os.Getpid()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(pids)), "procs")
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -76,7 +77,7 @@ func NewProcess(opts ProcessOptions) (*Process, error) {
 	if sig == 0 {
 		sig = syscall.SIGHUP
 	}
-	if _, err := ParseSignal(fmt.Sprint(int(sig))); err != nil {
+	if _, err := ParseSignal(strconv.Itoa(int(sig))); err != nil {
 		return nil, fmt.Errorf("new process reloader: %w", err)
 	}
 	procDir := opts.ProcDir
@@ -101,7 +102,7 @@ func NewProcess(opts ProcessOptions) (*Process, error) {
 
 // Reload signals every selected target that started before changedAt.
 // Targets that started later already read the new configuration and are
-// listed in Outcome.UpToDate. Errors for several targets are joined; Reason
+// listed in Outcome.UpToDate; a zero changedAt signals every target. Errors for several targets are joined; Reason
 // reduces them to one metric label.
 func (p *Process) Reload(ctx context.Context, changedAt time.Time) (Outcome, error) {
 	targets, err := p.targets()
@@ -116,7 +117,7 @@ func (p *Process) Reload(ctx context.Context, changedAt time.Time) (Outcome, err
 			break
 		}
 		target := Target{PID: t.PID, Name: t.name()}
-		if t.StartTime.After(changedAt.Add(startSlack)) {
+		if startedAfter(t.StartTime, changedAt) {
 			p.log.Debug("target started after the change; not signalled", "pid", t.PID, "name", t.name(), "started", t.StartTime)
 			out.UpToDate = append(out.UpToDate, target)
 			continue
@@ -131,28 +132,34 @@ func (p *Process) Reload(ctx context.Context, changedAt time.Time) (Outcome, err
 	return out, errors.Join(errs...)
 }
 
-// signal runs the safety check and delivers the signal to one target.
+// signal delivers the signal to one target, running the safety check on
+// the process the signal will really reach.
 func (p *Process) signal(t process) error {
-	st, err := readStatus(p.procDir, t.PID)
-	if err != nil {
-		if isGone(err) {
-			return fmt.Errorf("%w: pid %d exited after lookup", ErrNoTarget, t.PID)
+	targetUID := -1
+	ready := func() error {
+		st, err := readStatus(p.procDir, t.PID)
+		if err != nil {
+			if isGone(err) {
+				return fmt.Errorf("%w: pid %d exited after lookup", ErrNoTarget, t.PID)
+			}
+			return err // wrapped below with the pid and name
 		}
-		return fmt.Errorf("check pid %d: %w", t.PID, err)
-	}
-	if err := checkCatches(t.PID, t.name(), st, p.sig); err != nil {
-		if !p.force {
-			return err
+		targetUID = st.UID
+		if err := checkCatches(t.PID, t.name(), st, p.sig); err != nil {
+			if !p.force {
+				return err
+			}
+			p.log.Warn("sending anyway because RELOAD_FORCE is set", "pid", t.PID, "signal", signalName(p.sig), "err", err)
 		}
-		p.log.Warn("sending anyway because RELOAD_FORCE is set", "pid", t.PID, "signal", signalName(p.sig), "err", err)
+		return nil
 	}
-	err = deliverSignal(p.procDir, t.PID, t.StartTicks, p.sig)
+	err := deliverSignal(p.procDir, t.PID, t.StartTicks, p.sig, ready)
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, unix.EPERM):
-		return &PermissionError{PID: t.PID, Name: t.name(), Signal: p.sig, UID: os.Geteuid(), TargetUID: st.UID, Err: err}
-	case errors.Is(err, ErrNoTarget):
+		return &PermissionError{PID: t.PID, Name: t.name(), Signal: p.sig, UID: os.Geteuid(), TargetUID: targetUID, Err: err}
+	case errors.Is(err, ErrNoTarget), errors.Is(err, ErrNotCatching):
 		return err
 	}
 	return fmt.Errorf("send %s to pid %d (%s): %w", signalName(p.sig), t.PID, t.name(), err)
@@ -238,6 +245,13 @@ func (p *Process) Inspect() ([]Candidate, error) {
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// startedAfter reports whether a process that started at start has surely
+// read configuration that changed at changedAt. A zero changedAt (time not
+// known) never counts: an extra signal is harmless, a missed one is not.
+func startedAfter(start, changedAt time.Time) bool {
+	return !changedAt.IsZero() && !start.IsZero() && start.After(changedAt.Add(startSlack))
 }
 
 // isGone reports whether a /proc read failed because the process exited.

@@ -148,15 +148,18 @@ func TestProcessReloadSkipsTargetsStartedAfterChange(t *testing.T) {
 		t.Errorf("up-to-date target received %d SIGHUP; want 0", n)
 	}
 
-	// A change after the start does need the signal.
-	got, err = p.Reload(t.Context(), time.Now())
-	if err != nil {
-		t.Fatalf("Reload: %v", err)
+	// A change after the start does need the signal, and so does one at an
+	// unknown (zero) time.
+	for i, at := range []time.Time{time.Now(), {}} {
+		got, err = p.Reload(t.Context(), at)
+		if err != nil {
+			t.Fatalf("Reload(%s): %v", at, err)
+		}
+		if !slices.Equal(pids(got.Signalled), []int{h.pid()}) || len(got.UpToDate) != 0 {
+			t.Errorf("Reload(%s) = %+v; want pid %d signalled", at, got, h.pid())
+		}
+		waitLine(t, h.out, "SIGHUP", i+1)
 	}
-	if !slices.Equal(pids(got.Signalled), []int{h.pid()}) || len(got.UpToDate) != 0 {
-		t.Errorf("Outcome = %+v; want pid %d signalled", got, h.pid())
-	}
-	waitLine(t, h.out, "SIGHUP", 1)
 }
 
 // lateHandlerScript is a shell that installs its SIGHUP handler only once
@@ -198,8 +201,8 @@ func TestProcessReloadWaitsForHandler(t *testing.T) {
 	if !alive(h.pid()) {
 		t.Fatalf("pid %d died: the refused signal was sent anyway", h.pid())
 	}
-	if cands, err := p.Inspect(); err != nil || len(cands) != 1 || cands[0].Catches {
-		t.Errorf("Inspect before the handler = %+v, %v; want one candidate that does not catch", cands, err)
+	if c := inspectPID(t, p, h.pid()); c.Catches || !c.Selected {
+		t.Errorf("Inspect before the handler = %+v; want selected, not catching", c)
 	}
 
 	// Had the first SIGHUP gone out, the shell would be dead and never
@@ -208,8 +211,8 @@ func TestProcessReloadWaitsForHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLine(t, out, "ready", 1)
-	if cands, err := p.Inspect(); err != nil || len(cands) != 1 || !cands[0].Catches {
-		t.Errorf("Inspect after the handler = %+v, %v; want one candidate that catches", cands, err)
+	if c := inspectPID(t, p, h.pid()); !c.Catches || !c.Selected {
+		t.Errorf("Inspect after the handler = %+v; want selected and catching", c)
 	}
 	got, err := p.Reload(t.Context(), time.Now())
 	if err != nil {
@@ -223,6 +226,24 @@ func TestProcessReloadWaitsForHandler(t *testing.T) {
 	if n := count(out, "SIGHUP"); n != 1 {
 		t.Errorf("received %d SIGHUP; want 1", n)
 	}
+}
+
+// inspectPID returns the Inspect candidate for pid. The shell helpers fork
+// for each sleep, and until it execs, a fork is a match too (a child of a
+// match, so never selected under roots); tests look for the shell itself.
+func inspectPID(t *testing.T, p *Process, pid int) Candidate {
+	t.Helper()
+	cands, err := p.Inspect()
+	if err != nil {
+		t.Fatalf("Inspect: %v", err)
+	}
+	for _, c := range cands {
+		if c.PID == pid {
+			return c
+		}
+	}
+	t.Fatalf("Inspect = %+v; want pid %d among them", cands, pid)
+	return Candidate{}
 }
 
 // TestProcessReloadForce checks RELOAD_FORCE sends to a process without a
@@ -354,7 +375,7 @@ func TestDeliverSignalRefusesRecycledPID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = deliverSignal("/proc", h.pid(), st.StartTicks+1, syscall.SIGHUP)
+	err = deliverSignal("/proc", h.pid(), st.StartTicks+1, syscall.SIGHUP, nil)
 	if !errors.Is(err, ErrNoTarget) || !strings.Contains(err.Error(), "another process") {
 		t.Errorf("deliverSignal with a different start time = %v; want ErrNoTarget naming another process", err)
 	}
@@ -362,7 +383,7 @@ func TestDeliverSignalRefusesRecycledPID(t *testing.T) {
 	if n := count(h.out, "SIGHUP"); n != 0 {
 		t.Errorf("received %d SIGHUP; want 0", n)
 	}
-	if err := deliverSignal("/proc", h.pid(), st.StartTicks, syscall.SIGHUP); err != nil {
+	if err := deliverSignal("/proc", h.pid(), st.StartTicks, syscall.SIGHUP, nil); err != nil {
 		t.Fatalf("deliverSignal with the right start time: %v", err)
 	}
 	waitLine(t, h.out, "SIGHUP", 1)
@@ -381,7 +402,7 @@ func TestDeliverSignalFallsBackToKill(t *testing.T) {
 				t.Fatal(err)
 			}
 			noPidfd := func(int, int) (int, error) { return -1, errno }
-			err = deliverSignalWith(noPidfd, "/proc", h.pid(), st.StartTicks+1, syscall.SIGHUP)
+			err = deliverSignalWith(noPidfd, "/proc", h.pid(), st.StartTicks+1, syscall.SIGHUP, nil)
 			if !errors.Is(err, ErrNoTarget) {
 				t.Errorf("kill path with a different start time = %v; want ErrNoTarget", err)
 			}
@@ -389,7 +410,7 @@ func TestDeliverSignalFallsBackToKill(t *testing.T) {
 			if n := count(h.out, "SIGHUP"); n != 0 {
 				t.Fatalf("received %d SIGHUP before the real delivery; want 0", n)
 			}
-			if err := deliverSignalWith(noPidfd, "/proc", h.pid(), st.StartTicks, syscall.SIGHUP); err != nil {
+			if err := deliverSignalWith(noPidfd, "/proc", h.pid(), st.StartTicks, syscall.SIGHUP, nil); err != nil {
 				t.Fatalf("kill path: %v", err)
 			}
 			waitLine(t, h.out, "SIGHUP", 1)
@@ -455,5 +476,26 @@ func TestPermissionErrorReason(t *testing.T) {
 	want := "send SIGHUP to pid 5 (app): operation not permitted: pollreload runs as uid 1 but the process runs as an unknown uid; set the sidecar's securityContext runAsUser to the app's UID, or add the CAP_KILL capability"
 	if unknown != want {
 		t.Errorf("Error() with unknown target uid:\ngot  %s\nwant %s", unknown, want)
+	}
+}
+
+func TestNewProcessRejects(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    ProcessOptions
+		wantErr string
+	}{
+		{"nothing to find", ProcessOptions{Names: []string{" ", ""}}, "set PROCESS_NAME or PID_FILE"},
+		{"both", ProcessOptions{Names: []string{"nginx"}, PIDFile: "/run/nginx.pid"}, "not both"},
+		{"bad policy", ProcessOptions{Names: []string{"nginx"}, Policy: "youngest"}, `invalid target policy "youngest"`},
+		{"uncatchable signal", ProcessOptions{Names: []string{"nginx"}, Signal: syscall.SIGSTOP}, "SIGSTOP cannot be caught"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := NewProcess(tt.opts)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("NewProcess error = %v; want one containing %q", err, tt.wantErr)
+			}
+		})
 	}
 }

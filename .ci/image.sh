@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# .ci/image.sh builds the project's Dockerfile with buildah, checks the image
+# size, and runs the image: --version, then a short watch of a mounted
+# directory that must end in an HTTP reload request.
+#
+# No registry is reachable here, so the base images the Dockerfile names are
+# made locally first: the build image from the host's Go toolchain, busybox
+# (for the shell RUN needs), the CA bundle and a module cache filled from the
+# host (the build runs with GOPROXY=off). The Dockerfile itself is unchanged and
+# builds the same way against the real images elsewhere.
+#
+# Needs: Go at /usr/local/go, root, apt-get (installs buildah, busybox-static,
+# ca-certificates and python3 when missing).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:$PATH
+
+image=localhost/pollreload:ci
+limit_bytes=$((12 * 1000 * 1000))
+start=$(date +%s)
+
+log() { printf '== %s\n' "$*"; }
+
+# install_missing installs the Debian packages whose marker file is absent.
+install_missing() {
+	local missing=() pair
+	for pair in "$@"; do
+		[[ -e ${pair#*=} ]] || missing+=("${pair%%=*}")
+	done
+	((${#missing[@]} == 0)) && return
+	log "installing ${missing[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+install_missing buildah=/usr/bin/buildah busybox-static=/bin/busybox \
+	ca-certificates=/etc/ssl/certs/ca-certificates.crt python3=/usr/bin/python3
+
+# The stand-in must carry the exact name the Dockerfile's build stage uses.
+go_base=$(awk 'toupper($1) == "FROM" && toupper($3) == "AS" && $4 == "build" { print $2 }' Dockerfile)
+[[ -n $go_base ]] || { echo "image.sh: no 'FROM ... AS build' line in Dockerfile" >&2; exit 1; }
+
+work=$(mktemp -d)
+containers=()
+listener_pid=
+cleanup() {
+	[[ -n $listener_pid ]] && kill "$listener_pid" 2>/dev/null || true
+	local c
+	for c in "${containers[@]}"; do buildah rm "$c" >/dev/null 2>&1 || true; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+log "making stand-in $go_base"
+# Drop what an earlier run left, so the store does not fill with old layers.
+buildah rmi "$image" "localhost/$go_base" "docker.io/library/$go_base" >/dev/null 2>&1 || true
+root=$work/rootfs
+mkdir -p "$root"/{bin,etc/ssl/certs,root,go/pkg/mod} "$root/tmp"
+chmod 1777 "$root/tmp"
+cp /bin/busybox "$root/bin/busybox"
+for applet in $(/bin/busybox --list); do
+	[[ $applet == busybox ]] || ln -s busybox "$root/bin/$applet"
+done
+cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
+printf 'root:x:0:\n' >"$root/etc/group"
+# Fill the module cache the build will use offline: from the host's cache when
+# it has the modules, from the module proxy otherwise.
+GOMODCACHE=$root/go/pkg/mod GOFLAGS=-modcacherw \
+	GOPROXY="file://$(go env GOMODCACHE)/cache/download,$(go env GOPROXY)" \
+	go mod download
+
+ctr=$(buildah from scratch)
+containers+=("$ctr")
+buildah copy --quiet "$ctr" "$root" / >/dev/null
+buildah copy --quiet "$ctr" /usr/local/go /usr/local/go >/dev/null
+buildah config \
+	--env PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+	--env GOPATH=/go --env GOTOOLCHAIN=local --env GOPROXY=off \
+	--workingdir /go "$ctr"
+# Short names resolve to docker.io/library/..., so commit under that name too.
+buildah commit --quiet --rm "$ctr" "$go_base" >/dev/null
+buildah tag "$go_base" "docker.io/library/$go_base"
+containers=()
+
+version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
+commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+log "building $image (version $version)"
+build_start=$(date +%s)
+buildah build --quiet --pull=never --isolation chroot \
+	--build-arg "VERSION=$version" --build-arg "COMMIT=$commit" \
+	-t "$image" . >/dev/null
+echo "build time: $(($(date +%s) - build_start)) s"
+
+ctr=$(buildah from --pull=never "$image")
+containers+=("$ctr")
+size=$(du -sb "$(buildah mount "$ctr")" | cut -f1)
+buildah umount "$ctr" >/dev/null
+echo "image size: $size bytes (limit 12 MB)"
+if ((size > limit_bytes)); then
+	echo "image.sh: image is $size bytes, over the $limit_bytes byte limit" >&2
+	exit 1
+fi
+
+user=$(buildah inspect --type image --format '{{.OCIv1.Config.User}}' "$image")
+entrypoint=$(buildah inspect --type image --format '{{.OCIv1.Config.Entrypoint}}' "$image")
+echo "image user: $user, entrypoint: $entrypoint"
+[[ $user == 65532:65532 ]] || { echo "image.sh: image user is '$user'; want 65532:65532" >&2; exit 1; }
+
+log "pollreload --version"
+out=$(buildah run --isolation chroot "$ctr" -- /pollreload --version)
+echo "$out"
+[[ $out == *"$version"* ]] || { echo "image.sh: --version printed '$out'; want it to contain $version" >&2; exit 1; }
+
+log "pollreload without configuration"
+# A configuration error must reach the container log as one line, exit code 2.
+set +e
+out=$(buildah run --isolation chroot "$ctr" -- /pollreload 2>&1)
+code=$?
+set -e
+echo "$out" | grep '^pollreload:' || true
+((code == 2)) && [[ $out == *CONFIG_DIR* ]] ||
+	{ echo "image.sh: got exit $code and '$out'; want exit 2 naming CONFIG_DIR" >&2; exit 1; }
+
+log "watching mounted directories"
+# Two roots: one laid out as the kubelet lays out a ConfigMap volume (files
+# behind a ..data symlink that is swapped atomically), one a plain tree.
+cfg=$work/config
+mkdir -p "$cfg/kube/..2026_01_01" "$cfg/plain"
+echo 'worker_processes 1;' >"$cfg/kube/..2026_01_01/app.conf"
+ln -s ..2026_01_01 "$cfg/kube/..data"
+ln -s ..data/app.conf "$cfg/kube/app.conf"
+echo 'listen 8080;' >"$cfg/plain/site.conf"
+chmod -R a+rX "$cfg"
+hits=$work/hits
+: >"$hits"
+# A reload endpoint on loopback; chroot isolation shares the host's network.
+python3 - "$hits" "$work/port" <<'EOF' &
+import http.server, os, sys
+
+class Reload(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        with open(sys.argv[1], "a") as f:
+            f.write(f"{self.command} {self.path}\n")
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+server = http.server.HTTPServer(("127.0.0.1", 0), Reload)
+with open(sys.argv[2] + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+server.serve_forever()
+EOF
+listener_pid=$!
+for _ in $(seq 50); do [[ -s $work/port ]] && break; sleep 0.1; done
+port=$(cat "$work/port")
+
+buildah run --isolation chroot -v "$cfg:/config:ro" \
+	--env CONFIG_DIR=/config/kube,/config/plain \
+	--env "RELOAD_URL=http://127.0.0.1:$port/-/reload" \
+	--env POLL_INTERVAL=200ms \
+	--env SETTLE_TIME=500ms \
+	--env METRICS_ADDR= \
+	"$ctr" -- /pollreload >"$work/daemon.log" 2>&1 &
+daemon_pid=$!
+
+fail() {
+	echo "--- pollreload's log:" >&2
+	cat "$work/daemon.log" >&2
+	echo "image.sh: $*" >&2
+	exit 1
+}
+
+# Let a few polls pass: unchanged directories must not cause a reload.
+sleep 2
+[[ -s $hits ]] && fail "reload requested before any change: $(cat "$hits")"
+kill -0 "$daemon_pid" 2>/dev/null || fail "pollreload exited early"
+
+# wait_for_reload waits until the listener has seen $1 requests in all and
+# prints how long after the change (at time $2) the last one came.
+wait_for_reload() {
+	local want=$1 changed=$2 what=$3
+	for _ in $(seq 150); do
+		(($(wc -l <"$hits") >= want)) && break
+		sleep 0.1
+	done
+	(($(wc -l <"$hits") >= want)) || fail "no reload request within 15 s of the $what change"
+	printf 'reload after the %s change: %s, %.1f s later\n' "$what" "$(sed -n "${want}p" "$hits")" \
+		"$(awk -v a="$changed" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')"
+}
+
+# The kubelet's update: a new timestamped directory, then ..data renamed over.
+mkdir "$cfg/kube/..2026_01_02"
+echo 'worker_processes 2;' >"$cfg/kube/..2026_01_02/app.conf"
+chmod -R a+rX "$cfg/kube/..2026_01_02"
+ln -s ..2026_01_02 "$cfg/kube/..data_tmp"
+changed=$(date +%s.%N)
+mv -T "$cfg/kube/..data_tmp" "$cfg/kube/..data"
+wait_for_reload 1 "$changed" kubelet-style
+
+changed=$(date +%s.%N)
+echo 'listen 8081;' >"$cfg/plain/site.conf"
+wait_for_reload 2 "$changed" plain-tree
+
+kill "$daemon_pid" 2>/dev/null || true
+wait "$daemon_pid" 2>/dev/null || true
+(($(wc -l <"$hits") == 2)) || fail "got $(wc -l <"$hits") reload requests; want 2"
+
+echo "image.sh: ok in $(($(date +%s) - start)) s"

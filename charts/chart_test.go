@@ -1,0 +1,376 @@
+package charts
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// TestChartRendersValidObjects lints and renders the chart with its default
+// values and each ci/*-values.yaml, then decodes every object strictly and
+// checks every pod spec against "restricted" and for broken wiring.
+func TestChartRendersValidObjects(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+	}{{name: "default"}}
+	for _, file := range ciValuesFiles(t) {
+		cases = append(cases, struct {
+			name string
+			args []string
+		}{name: strings.TrimSuffix(filepath.Base(file), "-values.yaml"), args: []string{"-f", file}})
+	}
+
+	objects, pods := 0, 0
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if out, errOut, err := helm(t, append([]string{"lint", "--strict", chartDir}, tc.args...)...); err != nil {
+				t.Fatalf("helm lint --strict %v: %v\n%s%s", tc.args, err, out, errOut)
+			}
+			decoded := decodeStrict(t, tc.name, render(t, chartDir, tc.args...))
+			passed := checkObjects(t, tc.name, decoded)
+			for _, p := range selectorProblems(decoded) {
+				t.Errorf("%s: %s", tc.name, p)
+			}
+			t.Logf("%d objects, %d pod specs pass restricted", len(decoded), passed)
+			objects += len(decoded)
+			pods += passed
+		})
+	}
+	t.Logf("summary: %d rendered objects decoded strictly; %d pod specs pass Pod Security restricted", objects, pods)
+}
+
+// TestSidecarRendersOnlyWhenEnabled checks the "pollreload.sidecar" and
+// "pollreload.shareProcessNamespace" templates in each mode: a template that
+// never renders, or renders when disabled, fails here.
+func TestSidecarRendersOnlyWhenEnabled(t *testing.T) {
+	cases := []struct {
+		name          string
+		args          []string
+		wantSidecar   bool
+		wantSharedPID bool
+		wantEnv       map[string]string // "" means absent
+		wantProbes    bool
+	}{
+		{
+			name:          "enabled by default, signal mode",
+			wantSidecar:   true,
+			wantSharedPID: true,
+			wantEnv:       map[string]string{"CONFIG_DIR": "/etc/nginx/conf.d", "PROCESS_NAME": "nginx", "RELOAD_SIGNAL": "SIGHUP", "METRICS_ADDR": ":9533", "RELOAD_URL": ""},
+			wantProbes:    true,
+		},
+		{
+			name: "disabled",
+			args: []string{"--set", "sidecar.enabled=false"},
+		},
+		{
+			name:        "HTTP mode needs no shared PID namespace",
+			args:        []string{"-f", "pollreload/ci/http-reload-values.yaml"},
+			wantSidecar: true,
+			wantEnv:     map[string]string{"RELOAD_URL": "http://127.0.0.1:8080/-/reload", "RELOAD_METHOD": "POST", "PROCESS_NAME": "", "RELOAD_SIGNAL": ""},
+			wantProbes:  true,
+		},
+		{
+			name:          "metrics disabled drops port and probes",
+			args:          []string{"-f", "pollreload/ci/no-metrics-values.yaml"},
+			wantSidecar:   true,
+			wantSharedPID: true,
+			wantEnv:       map[string]string{"CONFIG_DIR": "/etc/nginx/conf.d,/etc/nginx/extra", "RELOAD_TARGETS": "oldest"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			deployment := onlyDeployment(t, decodeStrict(t, tc.name, render(t, chartDir, tc.args...)))
+			spec := &deployment.Spec.Template.Spec
+			if got := containerNames(spec); !strings.Contains(got, "nginx") {
+				t.Errorf("got containers %s; want nginx among them", got)
+			}
+			sidecar := sidecarOf(spec)
+			if got := sidecar != nil; got != tc.wantSidecar {
+				t.Fatalf("got sidecar rendered %v (containers %s); want %v", got, containerNames(spec), tc.wantSidecar)
+			}
+			if got := spec.ShareProcessNamespace != nil && *spec.ShareProcessNamespace; got != tc.wantSharedPID {
+				t.Errorf("got shareProcessNamespace %v; want %v", got, tc.wantSharedPID)
+			}
+			if sidecar == nil {
+				return
+			}
+			env := envOf(sidecar)
+			for name, want := range tc.wantEnv {
+				if got, ok := env[name]; want == "" && ok {
+					t.Errorf("got %s=%q; want it unset", name, got)
+				} else if want != "" && got != want {
+					t.Errorf("got %s=%q; want %q", name, got, want)
+				}
+			}
+			if got := sidecar.LivenessProbe != nil && sidecar.ReadinessProbe != nil; got != tc.wantProbes {
+				t.Errorf("got probes %v; want %v", got, tc.wantProbes)
+			}
+			if got := len(sidecar.Ports) > 0; got != tc.wantProbes {
+				t.Errorf("got metrics port %v; want %v", got, tc.wantProbes)
+			}
+		})
+	}
+}
+
+// TestIncludedByAnotherChart renders testdata/pgbouncer, a chart that lists
+// this one as a dependency and includes its templates in its own pod: the
+// chart's first use.
+func TestIncludedByAnotherChart(t *testing.T) {
+	chart := filepath.Join(t.TempDir(), "pgbouncer")
+	copyDir(t, filepath.Join("testdata", "pgbouncer"), chart)
+	copyDir(t, chartDir, filepath.Join(chart, "charts", "pollreload"))
+
+	cases := []struct {
+		name        string
+		args        []string
+		wantSidecar bool
+	}{
+		{name: "enabled", wantSidecar: true},
+		{name: "disabled", args: []string{"--set", "pollreload.sidecar.enabled=false"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			objects := decodeStrict(t, tc.name, render(t, chart, tc.args...))
+			var kinds []string
+			for _, o := range objects {
+				kinds = append(kinds, o.Kind)
+			}
+			// app.enabled=false: none of the nginx example may leak into the parent.
+			if got, want := strings.Join(kinds, ","), "Secret,Deployment"; got != want {
+				t.Errorf("got kinds %s; want %s", got, want)
+			}
+			checkObjects(t, tc.name, objects)
+			spec := &onlyDeployment(t, objects).Spec.Template.Spec
+			sidecar := sidecarOf(spec)
+			if got := sidecar != nil; got != tc.wantSidecar {
+				t.Fatalf("got sidecar rendered %v (containers %s); want %v", got, containerNames(spec), tc.wantSidecar)
+			}
+			if got := spec.ShareProcessNamespace != nil; got != tc.wantSidecar {
+				t.Errorf("got shareProcessNamespace set %v; want %v", got, tc.wantSidecar)
+			}
+			if sidecar == nil {
+				return
+			}
+			env := envOf(sidecar)
+			if got, want := env["CONFIG_DIR"]+" "+env["PROCESS_NAME"], "/etc/pgbouncer pgbouncer"; got != want {
+				t.Errorf("got CONFIG_DIR and PROCESS_NAME %q; want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestValuesRejected checks that values.schema.json and the templates'
+// own checks make helm fail, with a message naming the problem.
+func TestValuesRejected(t *testing.T) {
+	cases := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"unknown key", []string{"--set", "sidecar.pollIntervall=5s"}, "Additional property pollIntervall is not allowed"},
+		{"unknown top-level key", []string{"--set", "sidecars.enabled=true"}, "Additional property sidecars is not allowed"},
+		{"wrong type", []string{"--set", "sidecar.enabled=yes"}, "sidecar.enabled: Invalid type. Expected: boolean, given: string"},
+		{"port not a number", []string{"--set", "sidecar.metrics.port=metrics"}, "sidecar.metrics.port: Invalid type. Expected: integer, given: string"},
+		{"bad log format", []string{"--set", "sidecar.logFormat=xml"}, "sidecar.logFormat"},
+		{"bad HTTP method", []string{"--set", "sidecar.reloadMethod=DELETE"}, "sidecar.reloadMethod"},
+		{"bad duration", []string{"--set", "sidecar.pollInterval=2"}, "sidecar.pollInterval"},
+		{"no directory", []string{"--set-json", "sidecar.configDirs=[]"}, "sidecar.configDirs"},
+		{"no reload target", []string{"--set", "sidecar.processName="}, "set sidecar.processName or sidecar.pidFile"},
+		{"UIDs differ in signal mode", []string{"--set", "sidecar.securityContext.runAsUser=1000"}, "must equal app.securityContext.runAsUser"},
+		{"monitor without metrics", []string{"--set", "podMonitor.enabled=true", "--set", "sidecar.metrics.enabled=false"}, "podMonitor.enabled needs"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, err := helm(t, append([]string{"template", "test", chartDir}, tc.args...)...)
+			if err == nil {
+				t.Fatalf("helm template %v succeeded; want it to fail with %q\n%s", tc.args, tc.wantErr, out)
+			}
+			if !strings.Contains(string(errOut), tc.wantErr) {
+				t.Errorf("got error %s; want it to contain %q", errOut, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestPolicyCheckCatchesViolations weakens one setting at a time and expects
+// the Pod Security check to name it, so a passing check means something.
+func TestPolicyCheckCatchesViolations(t *testing.T) {
+	cases := []struct {
+		name       string
+		args       []string
+		wantReason string
+	}{
+		{"privilege escalation", []string{"--set", "sidecar.securityContext.allowPrivilegeEscalation=true"}, "allowPrivilegeEscalation != false"},
+		{"capabilities kept", []string{"--set-json", `sidecar.securityContext.capabilities={"add":["KILL"]}`}, "capabilities"},
+		{"root allowed", []string{"--set", "sidecar.securityContext.runAsNonRoot=false", "--set", "podSecurityContext.runAsNonRoot=false"}, "runAsNonRoot != true"},
+		{"no seccomp", []string{"--set", "sidecar.securityContext.seccompProfile.type=Unconfined"}, "seccompProfile"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			deployment := onlyDeployment(t, decodeStrict(t, tc.name, render(t, chartDir, tc.args...)))
+			violations := strings.Join(restrictedViolations(t, &deployment.Spec.Template.ObjectMeta, &deployment.Spec.Template.Spec), "\n")
+			if !strings.Contains(violations, tc.wantReason) {
+				t.Errorf("got violations %q; want one containing %q", violations, tc.wantReason)
+			}
+		})
+	}
+}
+
+// TestImageTagIsAppVersion keeps the sidecar's default tag (which a parent
+// chart sees) equal to the chart's appVersion.
+func TestImageTagIsAppVersion(t *testing.T) {
+	var chart struct {
+		AppVersion string `json:"appVersion"`
+	}
+	var values struct {
+		Sidecar struct {
+			Image struct {
+				Tag string `json:"tag"`
+			} `json:"image"`
+		} `json:"sidecar"`
+	}
+	readYAML(t, filepath.Join(chartDir, "Chart.yaml"), &chart)
+	readYAML(t, filepath.Join(chartDir, "values.yaml"), &values)
+	if got, want := values.Sidecar.Image.Tag, chart.AppVersion; got != want {
+		t.Errorf("got sidecar.image.tag %q; want appVersion %q", got, want)
+	}
+}
+
+// TestEveryValueHasComment requires a comment line directly above every leaf
+// value in values.yaml, or above one of its parents below the top level
+// (so `resources:` may document its requests and limits at once).
+func TestEveryValueHasComment(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(chartDir, "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, missing := range uncommentedValues(string(data)) {
+		t.Errorf("values.yaml: %s has no comment", missing)
+	}
+}
+
+// keyLine matches a mapping key line of values.yaml.
+var keyLine = regexp.MustCompile(`^(\s*)([A-Za-z][A-Za-z0-9_-]*):\s*(.*)$`)
+
+// uncommentedValues returns the dotted paths of leaf values with no comment
+// on themselves or on a parent below the top level.
+func uncommentedValues(text string) []string {
+	lines := strings.Split(text, "\n")
+	type parent struct {
+		indent    int
+		key       string
+		commented bool
+	}
+	var stack []parent
+	var missing []string
+	isContent := func(s string) bool {
+		s = strings.TrimSpace(s)
+		return s != "" && !strings.HasPrefix(s, "#")
+	}
+	indentOf := func(s string) int { return len(s) - len(strings.TrimLeft(s, " ")) }
+	for i := 0; i < len(lines); i++ {
+		m := keyLine.FindStringSubmatch(lines[i])
+		if m == nil || !isContent(lines[i]) {
+			continue
+		}
+		indent, key, rest := len(m[1]), m[2], m[3]
+		for len(stack) > 0 && stack[len(stack)-1].indent >= indent {
+			stack = stack[:len(stack)-1]
+		}
+		commented := i > 0 && strings.HasPrefix(strings.TrimSpace(lines[i-1]), "#")
+		next := i + 1
+		for next < len(lines) && !isContent(lines[next]) {
+			next++
+		}
+		isMap := rest == "" && next < len(lines) && indentOf(lines[next]) > indent &&
+			!strings.HasPrefix(strings.TrimSpace(lines[next]), "- ")
+		if isMap {
+			stack = append(stack, parent{indent: indent, key: key, commented: commented})
+			continue
+		}
+		documented := commented
+		var path []string
+		for depth, p := range stack {
+			path = append(path, p.key)
+			if depth > 0 && p.commented {
+				documented = true
+			}
+		}
+		if !documented {
+			missing = append(missing, strings.Join(append(path, key), "."))
+		}
+		// Skip the body of a block value (a list or a literal).
+		for next < len(lines) && (!isContent(lines[next]) || indentOf(lines[next]) > indent ||
+			(indentOf(lines[next]) == indent && strings.HasPrefix(strings.TrimSpace(lines[next]), "- "))) {
+			next++
+		}
+		i = next - 1
+	}
+	return missing
+}
+
+// TestUncommentedValues checks the comment rule itself on small inputs.
+func TestUncommentedValues(t *testing.T) {
+	cases := []struct {
+		name string
+		text string
+		want string
+	}{
+		{"commented leaf", "# a\na: 1\n", ""},
+		{"bare leaf", "a: 1\n", "a"},
+		{"top-level comment does not cover children", "# s\ns:\n  a: 1\n", "s.a"},
+		{"commented parent covers children", "s:\n  # r\n  r:\n    x:\n      cpu: 1\n", ""},
+		{"list body skipped", "# l\nl:\n  - name: x\n    value: y\nb: 2\n", "b"},
+		{"literal body skipped", "# c\nc: |\n  k: v\n# d\nd: 1\n", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := strings.Join(uncommentedValues(tc.text), ","); got != tc.want {
+				t.Errorf("got %q; want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// onlyDeployment returns the single Deployment among objects.
+func onlyDeployment(t *testing.T, objects []object) *appsv1.Deployment {
+	t.Helper()
+	var found []*appsv1.Deployment
+	for _, o := range objects {
+		if d, ok := o.Value.(*appsv1.Deployment); ok {
+			found = append(found, d)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("got %d Deployments; want 1", len(found))
+	}
+	return found[0]
+}
+
+// containerNames lists a pod's container names for messages.
+func containerNames(spec *corev1.PodSpec) string {
+	var names []string
+	for _, c := range spec.Containers {
+		names = append(names, c.Name)
+	}
+	return "[" + strings.Join(names, " ") + "]"
+}
+
+// readYAML decodes a YAML file into v.
+func readYAML(t *testing.T, path string, v any) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(data, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}

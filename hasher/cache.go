@@ -1,0 +1,117 @@
+package hasher
+
+import (
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// defaultRacyMargin is how close to the start of the hashing scan a file's
+// mtime or ctime may be before its cached digest is distrusted. Coarse
+// timestamps (FAT: 2 s, many NFS servers: 1 s, kernels without fine-grained
+// timestamps: one jiffy) let a write land in the same tick as the stat that
+// saw the old content; git calls this the racy-git problem.
+const defaultRacyMargin = 2 * time.Second
+
+// readBufferSize is the fixed buffer file content is streamed through.
+const readBufferSize = 128 << 10
+
+// signature is what must stay equal for a cached digest to be reused.
+type signature struct {
+	dev, ino     uint64
+	size         int64
+	mtime, ctime int64 // ns since the epoch
+}
+
+func signatureOf(st *unix.Stat_t) signature {
+	return signature{
+		dev:   st.Dev,
+		ino:   st.Ino,
+		size:  st.Size,
+		mtime: st.Mtim.Nano(),
+		ctime: st.Ctim.Nano(),
+	}
+}
+
+// entry is the cached state of one file.
+type entry struct {
+	path     string
+	sig      signature
+	file     File
+	hashedAt int64  // ns; start of the scan that read the content
+	gen      uint64 // last attempt that saw the file
+	reusable bool   // false when the file changed while it was being read
+}
+
+// trusted reports whether e's digest may stand in for content with the given
+// signature during scan s: the signature is unchanged, was not racy when
+// hashed, and the digest is younger than Options.VerifyAfter.
+func (s *scan) trusted(e *entry, sig signature) bool {
+	if !e.reusable || e.sig != sig {
+		return false
+	}
+	if v := s.h.opts.VerifyAfter; v > 0 && s.start-e.hashedAt >= int64(v) {
+		return false
+	}
+	newest := max(sig.mtime, sig.ctime)
+	return newest < e.hashedAt-int64(s.h.racyMargin)
+}
+
+// hashOpen hashes the open regular file fd whose signature is st, unless the
+// cache already holds a trusted digest for it.
+func (s *scan) hashOpen(fd int, rel string, st *unix.Stat_t) error {
+	sig := signatureOf(st)
+	e := s.rs.cache[rel]
+	if e != nil && s.trusted(e, sig) {
+		s.keep(e)
+		return nil
+	}
+	if max := s.h.opts.MaxFileSize; max > 0 && st.Size > max {
+		s.fail(rel, false, fmt.Errorf("%d bytes: %w", st.Size, errFileTooLarge))
+		return nil
+	}
+	size, digest, err := s.readAll(fd)
+	if err != nil {
+		return err
+	}
+	var after unix.Stat_t
+	reusable := unix.Fstat(fd, &after) == nil && signatureOf(&after) == sig
+	if e == nil {
+		e = &entry{path: rel}
+		s.rs.cache[rel] = e
+	}
+	e.sig = sig
+	e.file = File{Size: size, Digest: digest}
+	e.hashedAt = s.start
+	e.reusable = reusable
+	s.keep(e)
+	return nil
+}
+
+// readAll streams fd through the fixed buffer.
+func (s *scan) readAll(fd int) (int64, uint64, error) {
+	d := s.rs.digest
+	d.Reset()
+	var size int64
+	for {
+		n, err := unix.Read(fd, s.rs.buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+		if n <= 0 {
+			break
+		}
+		d.Write(s.rs.buf[:n])
+		size += int64(n)
+		s.bytesRead += int64(n)
+		// A multi-gigabyte file should not hold up shutdown.
+		if size&(64<<20-1) < int64(n) && s.ctx.Err() != nil {
+			return 0, 0, s.ctx.Err()
+		}
+	}
+	return size, d.Sum64(), nil
+}

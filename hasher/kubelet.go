@@ -1,0 +1,118 @@
+package hasher
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxKubeletAttempts bounds how often one Scan rereads a kubelet volume whose
+// `..data` link moved while it was being walked.
+const maxKubeletAttempts = 10
+
+// scanKubelet reads the directory `..data` names, and only that, then checks
+// that `..data` still names the same directory; if kubelet swapped it in the
+// meantime the attempt is thrown away, so old and new files never mix.
+//
+// sub, if not empty, is the directory key below `..data` that is the root
+// being scanned (see kubeletSubdir).
+func (s *scan) scanKubelet(rootDir *os.Root, rootFD int, sub string) (*Snapshot, error) {
+	var lastErr error
+	for attempt := 1; attempt <= maxKubeletAttempts; attempt++ {
+		if err := s.ctx.Err(); err != nil {
+			return nil, err
+		}
+		target, dataID, err := readDataLink(rootFD)
+		if err != nil {
+			return nil, fmt.Errorf("scan %s: %w", s.root, err)
+		}
+		s.reset()
+		err = s.walkData(rootDir, target, sub)
+		if errors.Is(err, ErrTooManyFiles) || s.ctx.Err() != nil {
+			return nil, err
+		}
+		again, againID, rerr := readDataLink(rootFD)
+		if rerr != nil {
+			return nil, fmt.Errorf("scan %s: %w", s.root, rerr)
+		}
+		if again == target && againID == dataID {
+			if err != nil {
+				// Not a swap: the directory itself is unreadable.
+				return nil, fmt.Errorf("scan %s: %w", s.root, err)
+			}
+			return &Snapshot{Root: s.root, Kind: KindKubelet, DataDir: target}, nil
+		}
+		lastErr = err
+		s.h.log.Debug("kubelet volume changed during scan, rescanning",
+			"path", s.root, "dir", target, "now", again, "attempt", attempt)
+	}
+	if lastErr != nil {
+		return nil, fmt.Errorf("scan %s: %w", s.root, lastErr)
+	}
+	return nil, fmt.Errorf("scan %s: %w after %d attempts", s.root, errUnstable, maxKubeletAttempts)
+}
+
+// readDataLink returns the directory `..data` names and its identity. Kubelet
+// always points it at a sibling `..<timestamp>` directory; anything else is
+// refused rather than followed.
+func readDataLink(rootFD int) (string, devIno, error) {
+	buf := make([]byte, 256)
+	n, err := unix.Readlinkat(rootFD, "..data", buf)
+	if err != nil {
+		return "", devIno{}, fmt.Errorf("readlink ..data: %w", err)
+	}
+	target := string(buf[:n])
+	if target == "" || target == "." || target == ".." || strings.ContainsRune(target, '/') {
+		return "", devIno{}, fmt.Errorf("..data points to %q, not a directory beside it", target)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(rootFD, target, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		// Swapped and deleted between the two calls: the caller retries.
+		return target, devIno{}, nil
+	}
+	return target, devIno{st.Dev, st.Ino}, nil
+}
+
+// walkData walks the timestamped directory target, or its subdirectory sub.
+// Symlinks inside are contained to what is walked, not to the volume.
+func (s *scan) walkData(rootDir *os.Root, target, sub string) error {
+	data, err := rootDir.OpenRoot(filepath.Join(target, sub))
+	if err != nil {
+		return err
+	}
+	defer data.Close()
+	dir, err := data.Open(".")
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	fd := int(dir.Fd())
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	s.osRoot = data
+	s.ancestors = append(s.ancestors, devIno{st.Dev, st.Ino})
+	return s.walkDir(fd, "")
+}
+
+// kubeletSubdir recognizes a root that is a directory key of a kubelet volume
+// (CONFIG_DIR=/etc/config/tls, where kubelet made `tls -> ..data/tls`). It
+// returns the volume and the key, so the scan can pin `..data` as for a
+// whole volume instead of following the link into one version that may be
+// deleted under the walk.
+func kubeletSubdir(root string) (volume, sub string) {
+	target, err := os.Readlink(root)
+	if err != nil {
+		return "", ""
+	}
+	sub, ok := strings.CutPrefix(target, "..data/")
+	if !ok || sub == "" || !filepath.IsLocal(sub) {
+		return "", ""
+	}
+	return filepath.Dir(root), filepath.Clean(sub)
+}

@@ -1,0 +1,64 @@
+package hasher
+
+import (
+	"fmt"
+	"path/filepath"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// errMountGone reports a watched root that was a mount point and no longer
+// is: the filesystem was unmounted (often lazily, after its server or FUSE
+// daemon died) and the directory underneath shows through. Hashing that
+// directory would read as "every file deleted", so it is an error of kind
+// not_connected instead, for as long as it lasts.
+var errMountGone = fmt.Errorf("the filesystem mounted here is gone and the directory underneath shows through: %w", syscall.ENOTCONN)
+
+// mountID returns the ID of the mount holding path (statx STATX_MNT_ID,
+// Linux 5.8+), or its device number where the kernel has no mount IDs. A bind
+// mount from the same filesystem keeps the device but gets its own mount ID.
+func mountID(path string) (uint64, error) {
+	var stx unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_STATX_DONT_SYNC, unix.STATX_MNT_ID|unix.STATX_INO, &stx); err != nil {
+		return 0, err
+	}
+	if stx.Mask&unix.STATX_MNT_ID != 0 {
+		return stx.Mnt_id, nil
+	}
+	return unix.Mkdev(stx.Dev_major, stx.Dev_minor), nil
+}
+
+// mountState remembers whether a root was a mount point when first seen.
+type mountState struct {
+	known      bool
+	mountPoint bool
+	id         uint64
+}
+
+// check compares root's mount with what was seen before. It returns
+// errMountGone when a root that was a mount point now sits on its parent's
+// mount. A root that is remounted (a new mount ID that is still not its
+// parent's) is accepted: its content is the new filesystem's.
+func (m *mountState) check(root string) error {
+	id, err := mountID(root)
+	if err != nil {
+		return nil // the scan itself reports an unreadable root
+	}
+	parent, err := mountID(filepath.Dir(root))
+	if err != nil {
+		return nil // cannot tell; nothing to compare against
+	}
+	onOwnMount := id != parent || root == filepath.Dir(root)
+	switch {
+	case !m.known:
+		*m = mountState{known: true, mountPoint: onOwnMount, id: id}
+	case m.mountPoint && !onOwnMount:
+		return errMountGone
+	case onOwnMount:
+		// Remounted, or mounted after pollreload started: from now on its
+		// disappearance is an error too.
+		m.mountPoint, m.id = true, id
+	}
+	return nil
+}
