@@ -56,9 +56,12 @@ func (s soakState) files() map[string]string {
 // Why only new states: no poller sees content that comes and goes between
 // two scans. If pollreload scans A and signals, and the writer puts B and
 // then A back before the next scan, an application that read during B runs
-// with B while A is on disk and A is what pollreload delivered. A new state
-// was never scanned before, so pollreload must notice it and signal after
-// it was written; with no write after it, the application then reads it.
+// with B while A is on disk and A is what pollreload delivered. (pollreload
+// narrows this by reloading again when the volume was swapped while a reload
+// was being delivered; an application slow to read can still land in it.) A
+// new state was never scanned before, so pollreload must notice it and
+// signal after it was written; with no write after it, the application
+// then reads it.
 const (
 	gapBurst      = "burst"      // 0-5ms
 	gapShort      = "short"      // 5-60ms
