@@ -3,14 +3,16 @@
 # template for the default values and each ci/*-values.yaml, then the chart
 # test module (charts/go.mod): strict decoding into the Kubernetes and
 # Prometheus Operator Go types, Pod Security "restricted", sidecar on/off,
-# schema rejections, and the plain manifests in examples/.
+# schema rejections, the plain manifests in examples/, the rendered sidecar
+# environments against the real daemon, and the example run with real nginx.
 #
-# Needs: Go at /usr/local/go; installs helm with `go install` when missing.
+# Needs: Go at /usr/local/go; installs helm with `go install` and nginx-light
+# with apt-get when missing.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
-export PATH=$PATH:$(go env GOPATH)/bin
+export PATH=$PATH:$(go env GOPATH)/bin:/usr/sbin
 # Tests that need helm fail instead of skipping when it is missing.
 export REQUIRE_TOOLS=1
 start=$(date +%s)
@@ -20,6 +22,13 @@ if ! command -v helm >/dev/null; then
 	go install helm.sh/helm/v3/cmd/helm@v3.16.3
 fi
 echo "helm: $(helm version --template '{{.Version}}')"
+if ! command -v nginx >/dev/null; then
+	echo "== installing nginx-light"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null
+	# Debian starts the service; the test runs its own nginx.
+	service nginx stop >/dev/null 2>&1 || true
+fi
 
 chart=charts/pollreload
 values=("")

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # .ci/image.sh builds the project's Dockerfile with buildah, checks the image
-# size, and runs the image: --version, then a short watch of a mounted
-# directory that must end in an HTTP reload request.
+# (size under 12 MB, non-root user) and runs it: --version, a configuration
+# error, then a short watch of two mounted directories (one laid out like a
+# kubelet ConfigMap volume, one plain) whose changes must each end in exactly
+# one HTTP reload request to a listener on the host.
 #
-# No registry is reachable here, so the base images the Dockerfile names are
-# made locally first: the build image from the host's Go toolchain, busybox
-# (for the shell RUN needs), the CA bundle and a module cache filled from the
-# host (the build runs with GOPROXY=off). The Dockerfile itself is unchanged and
-# builds the same way against the real images elsewhere.
+# No registry is reachable here, so the base image the Dockerfile's build stage
+# names is made locally first, under that exact name: the host's Go toolchain,
+# busybox (for the shell RUN needs), the CA bundle and a module cache filled
+# from the host (the build runs with GOPROXY=off). The final stage is scratch,
+# which needs no image. The Dockerfile itself is unchanged and builds the same
+# way against the real images elsewhere.
 #
 # Needs: Go at /usr/local/go, root, apt-get (installs buildah, busybox-static,
 # ca-certificates and python3 when missing).
@@ -21,6 +24,16 @@ limit_bytes=$((12 * 1000 * 1000))
 start=$(date +%s)
 
 log() { printf '== %s\n' "$*"; }
+
+# fail prints pollreload's log, if there is one yet, and the reason, and exits.
+fail() {
+	if [[ -s ${work:-}/daemon.log ]]; then
+		echo "--- pollreload's log:" >&2
+		cat "$work/daemon.log" >&2
+	fi
+	echo "image.sh: $*" >&2
+	exit 1
+}
 
 # install_missing installs the Debian packages whose marker file is absent.
 install_missing() {
@@ -38,13 +51,17 @@ install_missing buildah=/usr/bin/buildah busybox-static=/bin/busybox \
 
 # The stand-in must carry the exact name the Dockerfile's build stage uses.
 go_base=$(awk 'toupper($1) == "FROM" && toupper($3) == "AS" && $4 == "build" { print $2 }' Dockerfile)
-[[ -n $go_base ]] || { echo "image.sh: no 'FROM ... AS build' line in Dockerfile" >&2; exit 1; }
+[[ -n $go_base ]] || fail "no 'FROM ... AS build' line in Dockerfile"
 
 work=$(mktemp -d)
 containers=()
 listener_pid=
+daemon_pid=
 cleanup() {
-	[[ -n $listener_pid ]] && kill "$listener_pid" 2>/dev/null || true
+	local pid
+	for pid in $daemon_pid $listener_pid; do
+		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+	done
 	local c
 	for c in "${containers[@]}"; do buildah rm "$c" >/dev/null 2>&1 || true; done
 	rm -rf "$work"
@@ -89,7 +106,7 @@ log "building $image (version $version)"
 build_start=$(date +%s)
 buildah build --quiet --pull=never --isolation chroot \
 	--build-arg "VERSION=$version" --build-arg "COMMIT=$commit" \
-	-t "$image" . >/dev/null
+	-t "$image" .
 echo "build time: $(($(date +%s) - build_start)) s"
 
 ctr=$(buildah from --pull=never "$image")
@@ -97,30 +114,26 @@ containers+=("$ctr")
 size=$(du -sb "$(buildah mount "$ctr")" | cut -f1)
 buildah umount "$ctr" >/dev/null
 echo "image size: $size bytes (limit 12 MB)"
-if ((size > limit_bytes)); then
-	echo "image.sh: image is $size bytes, over the $limit_bytes byte limit" >&2
-	exit 1
-fi
+((size <= limit_bytes)) || fail "image is $size bytes, over the $limit_bytes byte limit"
 
 user=$(buildah inspect --type image --format '{{.OCIv1.Config.User}}' "$image")
 entrypoint=$(buildah inspect --type image --format '{{.OCIv1.Config.Entrypoint}}' "$image")
 echo "image user: $user, entrypoint: $entrypoint"
-[[ $user == 65532:65532 ]] || { echo "image.sh: image user is '$user'; want 65532:65532" >&2; exit 1; }
+[[ $user == 65532:65532 ]] || fail "image user is '$user'; want 65532:65532"
 
 log "pollreload --version"
-out=$(buildah run --isolation chroot "$ctr" -- /pollreload --version)
+out=$(timeout 60 buildah run --isolation chroot "$ctr" -- /pollreload --version)
 echo "$out"
-[[ $out == *"$version"* ]] || { echo "image.sh: --version printed '$out'; want it to contain $version" >&2; exit 1; }
+[[ $out == *"$version"* ]] || fail "--version printed '$out'; want it to contain $version"
 
 log "pollreload without configuration"
 # A configuration error must reach the container log as one line, exit code 2.
 set +e
-out=$(buildah run --isolation chroot "$ctr" -- /pollreload 2>&1)
+out=$(timeout 60 buildah run --isolation chroot "$ctr" -- /pollreload 2>&1)
 code=$?
 set -e
 echo "$out" | grep '^pollreload:' || true
-((code == 2)) && [[ $out == *CONFIG_DIR* ]] ||
-	{ echo "image.sh: got exit $code and '$out'; want exit 2 naming CONFIG_DIR" >&2; exit 1; }
+((code == 2)) && [[ $out == *CONFIG_DIR* ]] || fail "got exit $code and '$out'; want exit 2 naming CONFIG_DIR"
 
 log "watching mounted directories"
 # Two roots: one laid out as the kubelet lays out a ConfigMap volume (files
@@ -166,13 +179,6 @@ buildah run --isolation chroot -v "$cfg:/config:ro" \
 	--env METRICS_ADDR= \
 	"$ctr" -- /pollreload >"$work/daemon.log" 2>&1 &
 daemon_pid=$!
-
-fail() {
-	echo "--- pollreload's log:" >&2
-	cat "$work/daemon.log" >&2
-	echo "image.sh: $*" >&2
-	exit 1
-}
 
 # Let a few polls pass: unchanged directories must not cause a reload.
 sleep 2

@@ -44,7 +44,11 @@ func (s *scan) scanKubelet(rootDir *os.Root, rootFD int, sub string) (*Snapshot,
 				// Not a swap: the directory itself is unreadable.
 				return nil, fmt.Errorf("scan %s: %w", s.root, err)
 			}
-			return &Snapshot{Root: s.root, Kind: KindKubelet, DataDir: target}, nil
+			snap := &Snapshot{Root: s.root, Kind: KindKubelet, DataDir: target}
+			if sub == "" {
+				snap.LinksPending = s.pendingLinks(rootFD)
+			}
+			return snap, nil
 		}
 		lastErr = err
 		s.h.log.Debug("kubelet volume changed during scan, rescanning",
@@ -115,4 +119,24 @@ func kubeletSubdir(root string) (volume, sub string) {
 		return "", ""
 	}
 	return filepath.Dir(root), filepath.Clean(sub)
+}
+
+// pendingLinks returns the top-level keys of this attempt's files that have
+// no visible link at the volume's root pointing through `..data`.
+func (s *scan) pendingLinks(rootFD int) []string {
+	var pending []string
+	buf := make([]byte, 512)
+	seen := make(map[string]bool)
+	for _, e := range s.files {
+		top, _, _ := strings.Cut(e.path, "/")
+		if seen[top] {
+			continue
+		}
+		seen[top] = true
+		n, err := unix.Readlinkat(rootFD, top, buf)
+		if err != nil || string(buf[:n]) != "..data/"+top {
+			pending = append(pending, top)
+		}
+	}
+	return pending
 }

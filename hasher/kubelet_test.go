@@ -336,3 +336,21 @@ func TestScanKubeletSubdirectory(t *testing.T) {
 		t.Errorf("not version 2: %+v, errors %v", snap.Files, snap.Errors)
 	}
 }
+
+func TestScanKubeletLinksPending(t *testing.T) {
+	dir := t.TempDir()
+	ts := filepath.Join(dir, "..2026_11_22_01_00_00.1")
+	writeFile(t, filepath.Join(ts, "app.conf"), "a")
+	writeFile(t, filepath.Join(ts, "tls/cert.pem"), "c")
+	must(t, os.Symlink(filepath.Base(ts), filepath.Join(dir, "..data")))
+	must(t, os.Symlink("..data/app.conf", filepath.Join(dir, "app.conf")))
+	h := New(Options{})
+	snap := mustScan(t, h, dir)
+	if got, want := snap.LinksPending, []string{"tls"}; !slices.Equal(got, want) {
+		t.Errorf("LinksPending = %q; want %q", got, want)
+	}
+	must(t, os.Symlink("..data/tls", filepath.Join(dir, "tls")))
+	if got := mustScan(t, h, dir).LinksPending; len(got) != 0 {
+		t.Errorf("LinksPending = %q once every link is there; want none", got)
+	}
+}

@@ -39,7 +39,12 @@ type Snapshot struct {
 	// DataDir is, for a kubelet volume, the `..<timestamp>` directory that
 	// `..data` named during the whole scan; empty otherwise.
 	DataDir string
-	Digest  uint64 // over every framed file, in sorted path order
+	// LinksPending lists, for a kubelet volume, the top-level keys of
+	// DataDir whose visible `key -> ..data/key` link is not there yet:
+	// kubelet creates them just after swapping `..data`, and an application
+	// reading through them in between would miss those keys.
+	LinksPending []string
+	Digest       uint64 // over every framed file, in sorted path order
 	// Files maps the slash-separated path relative to the root (for a
 	// kubelet volume, relative to the directory `..data` names; for a single
 	// file, its base name) to the file.

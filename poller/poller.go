@@ -339,7 +339,9 @@ func (l *Loop) decide(cur state, at, end time.Time) {
 }
 
 // needsSettle reports whether a root that differs from the last known state
-// is a plain tree, whose writers may be half way through an update.
+// may be half way through an update: a plain tree, or a kubelet volume whose
+// visible links kubelet has not fixed up yet. A kubelet volume whose links are
+// all there is complete and needs no settling.
 func (l *Loop) needsSettle(cur state) bool {
 	if l.opts.Settle <= 0 {
 		return false
@@ -352,7 +354,7 @@ func (l *Loop) needsSettle(cur state) bool {
 		if i < len(prev) && prev[i].Digest == s.Digest {
 			continue
 		}
-		if s.Kind != hasher.KindKubelet {
+		if s.Kind != hasher.KindKubelet || len(s.LinksPending) > 0 {
 			return true
 		}
 	}

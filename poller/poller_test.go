@@ -491,3 +491,31 @@ func TestIdenticalSwapsAfterDeliveryAreNoChange(t *testing.T) {
 		t.Errorf("reloads = %d; want 1", got)
 	}
 }
+
+// TestKubeletWaitsForVisibleLinks holds kubelet's window between the
+// `..data` swap and the creation of an added key's visible link: no reload
+// may go out while an application reading through the links would miss the
+// new key, and one goes out as soon as the link is there.
+func TestKubeletWaitsForVisibleLinks(t *testing.T) {
+	dir := t.TempDir()
+	kubeletUpdate(t, dir, 1, map[string]string{"app.conf": "v1"})
+	h := start(t, Options{Roots: []string{dir}, Settle: time.Hour})
+	// kubeletUpdate's steps, stopped before the new key's link.
+	ts := filepath.Join(dir, "..2026_11_22_01_00_00.2")
+	write(t, filepath.Join(ts, "app.conf"), "v1")
+	write(t, filepath.Join(ts, "new.conf"), "new")
+	if err := os.Symlink(filepath.Base(ts), filepath.Join(dir, "..data_tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	h.scans(4)
+	if got := h.rec.count(); got != 0 {
+		t.Fatalf("reloads before the new key's link exists = %d; want 0", got)
+	}
+	if err := os.Symlink("..data/new.conf", filepath.Join(dir, "new.conf")); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the reload", func() bool { return h.rec.count() == 1 })
+}

@@ -142,7 +142,7 @@ func (c *Child) Reload(_ context.Context, changedAt time.Time) (Outcome, error) 
 		}
 		return Outcome{}, fmt.Errorf("send %s to child %s (pid %d): %w", signalName(c.sig), c.name, c.PID(), err)
 	}
-	c.log.Info("signalled", "pid", c.PID(), "name", c.name, "signal", signalName(c.sig))
+	c.log.Debug("signalled", "pid", c.PID(), "name", c.name, "signal", signalName(c.sig))
 	return Outcome{Signalled: []Target{target}}, nil
 }
 

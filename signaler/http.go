@@ -116,7 +116,7 @@ func (h *HTTP) Reload(ctx context.Context, _ time.Time) (Outcome, error) {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return Outcome{}, fmt.Errorf("reload %s %s: status %s%s", h.method, h.redacted, resp.Status, describeBody(excerpt))
 	}
-	h.log.Info("reload request succeeded", "url", h.redacted, "method", h.method, "status", resp.StatusCode)
+	h.log.Debug("reload request succeeded", "url", h.redacted, "method", h.method, "status", resp.StatusCode)
 	return Outcome{Signalled: []Target{{Name: h.redacted}}}, nil
 }
 

@@ -126,7 +126,7 @@ func (p *Process) Reload(ctx context.Context, changedAt time.Time) (Outcome, err
 			errs = append(errs, err)
 			continue
 		}
-		p.log.Info("signalled", "pid", t.PID, "name", t.name(), "signal", signalName(p.sig))
+		p.log.Debug("signalled", "pid", t.PID, "name", t.name(), "signal", signalName(p.sig))
 		out.Signalled = append(out.Signalled, target)
 	}
 	return out, errors.Join(errs...)
