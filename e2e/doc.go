@@ -17,6 +17,10 @@
 // /dev/fuse), talk only to 127.0.0.1, and leave no process or mount behind,
 // also when they fail.
 //
-// TESTENV_POLLRELOAD_BINARY=/path/to/pollreload tests a prebuilt binary
-// instead of building one from this module.
+// Other knobs, all environment variables:
+//
+//	TESTENV_POLLRELOAD_BINARY=/path/to/pollreload  test a prebuilt binary
+//	E2E_SOAK_SEED=N                                 replay a soak's sequence (its log prints N)
+//	E2E_KNOWN_ISSUES=1                              run the checks that fail for a known,
+//	                                                reported daemon issue instead of skipping them
 package e2e
