@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os"
 	"testing"
 
 	"github.com/pollreload/pollreload/internal/testenv"
@@ -17,10 +16,6 @@ import (
 // since nothing that pollreload hashes changes when the links are fixed.
 func TestKubeletSlowLinkFixup(t *testing.T) {
 	t.Parallel()
-	if os.Getenv(knownIssuesEnv) != "1" {
-		t.Skipf("known issue (%s=1 runs it): pollreload delivers as soon as ..data moves, "+
-			"before kubelet has created the links of added keys", knownIssuesEnv)
-	}
 	vol := t.TempDir()
 	kw := testenv.NewKubeletWriter(vol)
 	if _, err := kw.Write(map[string]string{"app.conf": "v1\n", "old.conf": "old\n"}); err != nil {

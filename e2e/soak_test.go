@@ -130,7 +130,7 @@ func TestSoakKubeletUpdates(t *testing.T) {
 	began := time.Now()
 	var prev *soakState
 	nextID := 2
-	c := soakCounts{kinds: map[string]int{}, gaps: map[string]int{}, stuck: map[int]bool{}}
+	c := soakCounts{kinds: map[string]int{}, gaps: map[string]int{}}
 	for i := 1; i <= updates; i++ {
 		gap := gapBurst
 		switch r := rng.Float64(); {
@@ -235,8 +235,8 @@ func TestSoakKubeletUpdates(t *testing.T) {
 		reloads, len(delivered), changesSeen, success, success-changesSeen, success-float64(reloads))
 	t.Logf("soak: delivered before the next write: %d/%d new states followed by a medium gap (%d undecidable; %d medium gaps after a revert or identical swap not judged), %d/%d checkpoints; extra reloads from %d identical-swap probes: %d",
 		c.mediumOK, c.medium, c.mediumUndecided, c.mediumSeen, c.checkpoints, c.checkpoints, c.kinds["probe"], c.probeReloads)
-	t.Logf("soak: reads overlapping a write: %d (%d torn, as any reader racing kubelet can be); mixed or stale reads outside writes: %d; left torn by a reload inside kubelet's swap-to-links window (known issue): %d",
-		c.overlapping, c.torn, c.violations, len(c.stuck))
+	t.Logf("soak: reads overlapping a write: %d (%d torn, as any reader racing kubelet can be); mixed or stale reads outside writes: %d",
+		c.overlapping, c.torn, c.violations)
 	t.Logf("soak: delivery latency (write -> application read) at medium gaps and checkpoints: %s", latencySummary(c.latencies))
 }
 
@@ -248,7 +248,6 @@ type soakCounts struct {
 	medium, mediumOK, mediumUndecided, mediumSeen int
 	overlapping, torn, violations                 int
 	latencies                                     []time.Duration
-	stuck                                         map[int]bool // writes hit by the link-window issue
 }
 
 // soakAwaitDelivery waits until pollreload has finished three scans since
@@ -257,11 +256,9 @@ type soakCounts struct {
 // keeps this correct when pollreload stretches its interval after a slow
 // scan, as it must on a loaded machine.
 //
-// One outcome is a known daemon issue (see TestKubeletSlowLinkFixup): the
-// application read inside kubelet's window between the `..data` swap and the
-// link fix-up of this very write, and pollreload, having delivered, has
-// nothing new to see. That is counted and logged, and fails the test only
-// with E2E_KNOWN_ISSUES=1, so that the soak keeps judging everything else.
+// An application that read inside kubelet's window between the `..data` swap
+// and the link fix-up of this very write, with pollreload sending nothing
+// more, fails the test (see TestKubeletSlowLinkFixup).
 func soakAwaitDelivery(t *testing.T, pr *testenv.Pollreload, tg *testenv.Target, writes []soakWrite, scansAtWrite float64, c *soakCounts) {
 	t.Helper()
 	i := len(writes) - 1
@@ -291,14 +288,10 @@ func soakAwaitDelivery(t *testing.T, pr *testenv.Pollreload, tg *testenv.Target,
 		t.Fatalf("%v\n%s", err, soakTrace(writes, tg.Records(t), 12))
 	}
 	if stuck {
-		c.stuck[i] = true
 		last := tg.Last(t)
 		msg := fmt.Sprintf("write %d (state %d %v): the application read during kubelet's swap-to-links window and runs with %v (errors %v); pollreload delivered and sends nothing more",
 			i, w.State.ID, w.State.Keys, last.Files, last.Errors)
-		if os.Getenv(knownIssuesEnv) == "1" {
-			t.Fatalf("%s\n%s", msg, soakTrace(writes, tg.Records(t), 12))
-		}
-		t.Logf("soak: known issue: %s", msg)
+		t.Fatalf("%s\n%s", msg, soakTrace(writes, tg.Records(t), 12))
 	}
 }
 
@@ -385,9 +378,6 @@ func soakCheckMediumGaps(t *testing.T, recs []testenv.TargetRecord, writes []soa
 		if w.Kind != "new" {
 			c.mediumSeen++ // see the comment on the gap kinds
 			continue
-		}
-		if c.stuck[i] {
-			continue // counted and logged by soakAwaitDelivery
 		}
 		c.medium++
 		if last.End >= next.Start {
