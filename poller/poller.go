@@ -447,12 +447,16 @@ func swapped(a, b state) bool {
 // scans are slow, with jitter so that replicas drift apart), brought forward
 // for a settle check or a retry, pushed back while a root is unreadable.
 func (l *Loop) nextWait(res scanResult) time.Duration {
-	// A moving average, so that one slow scan stretches the interval for a
-	// few ticks instead of flipping it back and forth.
-	if l.avgScan == 0 {
-		l.avgScan = res.dur
-	} else {
-		l.avgScan = (7*l.avgScan + 3*res.dur) / 10
+	// The steady cost is what a scan costs the filesystem on every tick:
+	// a scan that had to read content (a change, a racy file) is a one-off
+	// and does not count. A moving average, so that one slow scan stretches
+	// the interval for a few ticks instead of flipping it back and forth.
+	if res.err == nil && bytesRead(res.snaps) == 0 {
+		if l.avgScan == 0 {
+			l.avgScan = res.dur
+		} else {
+			l.avgScan = (7*l.avgScan + 3*res.dur) / 10
+		}
 	}
 	base := max(l.opts.Interval, l.avgScan*stretchShare)
 	switch {
@@ -566,6 +570,14 @@ func (l *Loop) currentInterval() time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.effective
+}
+
+func bytesRead(snaps []*hasher.Snapshot) int64 {
+	var n int64
+	for _, s := range snaps {
+		n += s.BytesRead
+	}
+	return n
 }
 
 func filesIn(s state) int {
