@@ -31,7 +31,7 @@ func runHash(ctx context.Context, paths []string, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("hash %s: %w", p, err)
 		}
-		fmt.Fprintf(stdout, "%016x  %s  (%s, %d files, %d bytes)\n", s.Digest, p, s.Kind, len(s.Files), s.Bytes)
+		fmt.Fprintf(stdout, "%016x  %s  (%s, %s, %s)\n", s.Digest, p, s.Kind, count(len(s.Files), "file"), count(int(s.Bytes), "byte"))
 		for _, name := range sortedNames(s.Files) {
 			f := s.Files[name]
 			fmt.Fprintf(stdout, "  %016x  %10d  %s\n", f.Digest, f.Size, name)
@@ -65,7 +65,7 @@ func runCheck(ctx context.Context, cfg Config, stdout io.Writer) error {
 			problems = append(problems, fmt.Sprintf("%s cannot be scanned (%v): fix the path or its permissions", p, err))
 			continue
 		}
-		fmt.Fprintf(stdout, "  %s: %s, %d files, %d bytes\n", p, s.Kind, len(s.Files), s.Bytes)
+		fmt.Fprintf(stdout, "  %s: %s, %s, %s\n", p, s.Kind, count(len(s.Files), "file"), count(int(s.Bytes), "byte"))
 		for _, sk := range s.Skipped {
 			fmt.Fprintf(stdout, "    skipped (%s): %s\n", sk.Reason, sk.Path)
 		}
@@ -86,7 +86,7 @@ func runCheck(ctx context.Context, cfg Config, stdout io.Writer) error {
 		for _, p := range problems {
 			fmt.Fprintln(stdout, "  -", p)
 		}
-		return &exitError{code: 1, err: fmt.Errorf("check found %d problem(s)", len(problems))}
+		return &exitError{code: 1, err: fmt.Errorf("check found %s", count(len(problems), "problem"))}
 	}
 	fmt.Fprintln(stdout, "OK: a change would be delivered.")
 	return nil
@@ -147,6 +147,14 @@ func checkURL(ctx context.Context, cfg Config, stdout io.Writer) []string {
 	conn.Close()
 	fmt.Fprintf(stdout, "  reachable (TCP connect to %s; no request sent)\n", host)
 	return nil
+}
+
+// count writes n with its noun, plural unless n is 1.
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func yesNo(b bool) string {

@@ -386,7 +386,7 @@ func TestCheckCommand(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 			t.Fatalf("check = %v; want exit code 1\n%s", err, out)
 		}
-		for _, want := range []string{dir + ": plain, 1 files, 1 bytes", "Problems:", "shareProcessNamespace: true"} {
+		for _, want := range []string{dir + ": plain, 1 file, 1 byte", "Problems:", "shareProcessNamespace: true"} {
 			if !strings.Contains(string(out), want) {
 				t.Errorf("check output lacks %q:\n%s", want, out)
 			}

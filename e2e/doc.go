@@ -12,11 +12,13 @@
 //
 // Every test that needs an external program skips when it is missing, saying
 // which Debian package provides it; with REQUIRE_TOOLS=1 (as in CI) it fails
-// instead. .ci/e2e-deps.sh installs them all. The tests run as root (nginx,
+// instead. .ci/deps.sh installs them all. The tests run as root (nginx,
 // pgbouncer and sshd drop privileges themselves; FUSE mounts need
 // /dev/fuse), talk only to 127.0.0.1, and leave no process or mount behind,
 // also when they fail.
 //
-// TESTENV_POLLRELOAD_BINARY=/path/to/pollreload tests a prebuilt binary
-// instead of building one from this module.
+// Other knobs, all environment variables:
+//
+//	TESTENV_POLLRELOAD_BINARY=/path/to/pollreload  test a prebuilt binary
+//	E2E_SOAK_SEED=N                                 replay a soak's sequence (its log prints N)
 package e2e

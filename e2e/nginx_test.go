@@ -76,12 +76,16 @@ func TestNginxReloadsFromKubeletVolume(t *testing.T) {
 	waitBody(t, url, "version 1\n")
 	oldWorkers := nginxWorkers(t, master.PID())
 
-	pr := testenv.Start(t, map[string]string{
+	env := map[string]string{
 		"CONFIG_DIR":    vol,
 		"PROCESS_NAME":  "nginx",
 		"POLL_INTERVAL": "100ms",
 		"LOG_LEVEL":     "debug",
-	})
+	}
+	// What a user runs first: `pollreload check` must select the master
+	// and only the master under the default policy (roots).
+	checkSelected(t, env, master.PID(), oldWorkers)
+	pr := testenv.Start(t, env)
 
 	if _, err := kw.Write(map[string]string{"nginx.conf": fmt.Sprintf(nginxConf, work, port, "version 2")}); err != nil {
 		t.Fatal(err)
@@ -172,4 +176,34 @@ func nginxWorkers(t *testing.T, master int) []int {
 	})
 	slices.Sort(workers)
 	return workers
+}
+
+// checkSelected runs `pollreload check` and requires its target table to
+// mark want as selected and each of notWanted as not selected. Rows of other
+// processes (another nginx on the machine) are ignored.
+func checkSelected(t *testing.T, env map[string]string, want int, notWanted []int) {
+	t.Helper()
+	res := testenv.Run(t, deliveryTimeout, env, "check")
+	if res.ExitCode != 0 {
+		t.Fatalf("pollreload check: exit %d; want 0\nstdout:\n%s\nstderr:\n%s", res.ExitCode, res.Stdout, res.Stderr)
+	}
+	selected := map[int]string{}
+	for _, line := range strings.Split(res.Stdout, "\n") {
+		// PID NAME UID SELECTED CATCHES-SIGHUP SIGNAL-ALLOWED
+		f := strings.Fields(line)
+		if len(f) < 4 {
+			continue
+		}
+		if pid, err := strconv.Atoi(f[0]); err == nil {
+			selected[pid] = f[3]
+		}
+	}
+	if got := selected[want]; got != "yes" {
+		t.Errorf("pollreload check: master %d selected %q; want yes\n%s", want, got, res.Stdout)
+	}
+	for _, pid := range notWanted {
+		if got := selected[pid]; got != "no" {
+			t.Errorf("pollreload check: worker %d selected %q; want no\n%s", pid, got, res.Stdout)
+		}
+	}
 }

@@ -46,14 +46,26 @@ func (s soakState) files() map[string]string {
 }
 
 // Gaps after a write. A burst or short gap may be too short for pollreload
-// to see the state (it is then coalesced, which is fine). After a medium
-// gap, at least three poll intervals, the application must run with the
-// state. At a checkpoint the test waits for the delivery, then probes that
-// identical-content swaps cause no reload.
+// to see the state (it is then coalesced, which is fine). A medium gap
+// lasts four to six poll intervals, and after a new state at least until
+// pollreload has scanned three times and the application has read it
+// (bounded by deliveryTimeout). At a checkpoint (always a new state) the test waits
+// for the delivery, then probes that identical-content swaps cause no
+// reload.
+//
+// Why only new states: no poller sees content that comes and goes between
+// two scans. If pollreload scans A and signals, and the writer puts B and
+// then A back before the next scan, an application that read during B runs
+// with B while A is on disk and A is what pollreload delivered. (pollreload
+// narrows this by reloading again when the volume was swapped while a reload
+// was being delivered; an application slow to read can still land in it.) A
+// new state was never scanned before, so pollreload must notice it and
+// signal after it was written; with no write after it, the application
+// then reads it.
 const (
 	gapBurst      = "burst"      // 0-5ms
 	gapShort      = "short"      // 5-60ms
-	gapMedium     = "medium"     // 3-4 poll intervals
+	gapMedium     = "medium"     // 4-6 poll intervals
 	gapCheckpoint = "checkpoint" // until delivered and settled, then probes
 	gapProbe      = "probe"      // identical swap inside a checkpoint
 )
@@ -74,8 +86,8 @@ type soakWrite struct {
 //   - the application never reloads into a mixed state: every reload that
 //     did not overlap a write read exactly one state, complete, and the one
 //     on disk at that moment;
-//   - every state left alone for three poll intervals or more is what the
-//     application runs with before the next write;
+//   - every new state left alone (a medium gap or a checkpoint) reaches the
+//     application before the next write;
 //   - identical-content swaps never cause a reload (probed at settled
 //     checkpoints), and reloads never outnumber content changes;
 //   - pollreload's success counter matches the reloads the application saw.
@@ -120,13 +132,25 @@ func TestSoakKubeletUpdates(t *testing.T) {
 	nextID := 2
 	c := soakCounts{kinds: map[string]int{}, gaps: map[string]int{}}
 	for i := 1; i <= updates; i++ {
+		gap := gapBurst
+		switch r := rng.Float64(); {
+		case i == updates || r < 0.03:
+			gap = gapCheckpoint
+		case r < 0.10:
+			gap = gapMedium
+		case r < 0.50:
+			gap = gapShort
+		}
 		kind, s := "new", cur
 		switch r := rng.Float64(); {
+		case gap == gapCheckpoint:
+			// A checkpoint state is always new: see soakCheckpoint.
 		case r < 0.20:
 			kind = "identical"
 		case r < 0.35 && prev != nil:
 			kind, s = "revert", *prev
-		default:
+		}
+		if kind == "new" {
 			s = soakState{ID: nextID, Keys: slices.Clone(cur.Keys)}
 			nextID++
 			switch r := rng.Float64(); {
@@ -142,26 +166,22 @@ func TestSoakKubeletUpdates(t *testing.T) {
 			old := cur
 			prev = &old
 		}
-		gap := gapBurst
-		switch r := rng.Float64(); {
-		case i == updates || r < 0.03:
-			gap = gapCheckpoint
-		case r < 0.10:
-			gap = gapMedium
-		case r < 0.50:
-			gap = gapShort
-		}
 		write(kind, s, gap)
 		cur = s
+		scansAtWrite := pr.Metric(t, "pollreload_scans_total", nil)
 		switch gap {
 		case gapBurst:
 			time.Sleep(time.Duration(rng.IntN(5000)) * time.Microsecond)
 		case gapShort:
 			time.Sleep(5*time.Millisecond + time.Duration(rng.IntN(55))*time.Millisecond)
 		case gapMedium:
-			time.Sleep(3*soakInterval + time.Duration(rng.Int64N(int64(soakInterval))))
+			until := time.Now().Add(4*soakInterval + time.Duration(rng.Int64N(int64(2*soakInterval))))
+			if kind == "new" {
+				soakAwaitDelivery(t, pr, tg, writes, scansAtWrite, &c)
+			}
+			time.Sleep(time.Until(until))
 		case gapCheckpoint:
-			soakCheckpoint(t, pr, tg, cur, rng, write, &writes, &c)
+			soakCheckpoint(t, pr, tg, cur, rng, write, &writes, scansAtWrite, &c)
 		}
 	}
 	elapsed := time.Since(began)
@@ -181,8 +201,11 @@ func TestSoakKubeletUpdates(t *testing.T) {
 			changes++
 		}
 	}
-	if reloads > changes {
-		t.Errorf("the application reloaded %d times for %d content changes; want at most one reload per change", reloads, changes)
+	// Each delivery needs a write after the scan behind the one before it
+	// (a change, or a swap while it was delivered), so there can never be
+	// more reloads than writes. Identical swaps are judged by the probes.
+	if reloads > len(writes)-1 {
+		t.Errorf("the application reloaded %d times for %d writes; want at most one reload per write", reloads, len(writes)-1)
 	}
 	success := pr.Metric(t, "pollreload_reloads_total", map[string]string{"result": "success"})
 	// Signals of one kind do not queue: two SIGHUPs that arrive before the
@@ -205,12 +228,13 @@ func TestSoakKubeletUpdates(t *testing.T) {
 	t.Logf("soak: %d updates in %v: %d content changes (%d new states, %d of them adding a key, %d removing one; %d returns A->B->A), %d identical-content swaps (%d random, %d probes)",
 		len(writes)-1, elapsed.Round(time.Second), changes, c.kinds["new"], c.keyAdds, c.keyRemoves, c.kinds["revert"],
 		c.kinds["identical"]+c.kinds["probe"], c.kinds["identical"], c.kinds["probe"])
-	t.Logf("soak: gaps: %d burst (0-5ms), %d short (5-60ms), %d medium (300-400ms), %d checkpoints",
+	t.Logf("soak: gaps: %d burst (0-5ms), %d short (5-60ms), %d medium (400-600ms, longer until a new state is read), %d checkpoints",
 		c.gaps[gapBurst], c.gaps[gapShort], c.gaps[gapMedium], c.gaps[gapCheckpoint])
-	t.Logf("soak: the application reloaded %d times into %d distinct states; pollreload counted %v successful reloads (%v merged by signal coalescing), %v changes",
-		reloads, len(delivered), success, success-float64(reloads), pr.Metric(t, "pollreload_changes_total", nil))
-	t.Logf("soak: delivered before the next write: %d/%d medium-gap states (%d undecidable), %d/%d checkpoints; extra reloads from %d identical-swap probes: %d",
-		c.mediumOK, c.medium, c.mediumUndecided, c.checkpoints, c.checkpoints, c.kinds["probe"], c.probeReloads)
+	changesSeen := pr.Metric(t, "pollreload_changes_total", nil)
+	t.Logf("soak: the application reloaded %d times into %d distinct states; pollreload counted %v changes and %v successful reloads (%v repeated because the volume was swapped during a delivery; %v merged by signal coalescing)",
+		reloads, len(delivered), changesSeen, success, success-changesSeen, success-float64(reloads))
+	t.Logf("soak: delivered before the next write: %d/%d new states followed by a medium gap (%d undecidable; %d medium gaps after a revert or identical swap not judged), %d/%d checkpoints; extra reloads from %d identical-swap probes: %d",
+		c.mediumOK, c.medium, c.mediumUndecided, c.mediumSeen, c.checkpoints, c.checkpoints, c.kinds["probe"], c.probeReloads)
 	t.Logf("soak: reads overlapping a write: %d (%d torn, as any reader racing kubelet can be); mixed or stale reads outside writes: %d",
 		c.overlapping, c.torn, c.violations)
 	t.Logf("soak: delivery latency (write -> application read) at medium gaps and checkpoints: %s", latencySummary(c.latencies))
@@ -218,30 +242,66 @@ func TestSoakKubeletUpdates(t *testing.T) {
 
 // soakCounts collects what the soak prints.
 type soakCounts struct {
-	kinds, gaps                       map[string]int
-	keyAdds, keyRemoves               int
-	checkpoints, probeReloads         int
-	medium, mediumOK, mediumUndecided int
-	overlapping, torn, violations     int
-	latencies                         []time.Duration
+	kinds, gaps                                   map[string]int
+	keyAdds, keyRemoves                           int
+	checkpoints, probeReloads                     int
+	medium, mediumOK, mediumUndecided, mediumSeen int
+	overlapping, torn, violations                 int
+	latencies                                     []time.Duration
+}
+
+// soakAwaitDelivery waits until pollreload has finished three scans since
+// the last write (so one began after it, and its reload was sent) and the
+// application has read the written state. Counting scans instead of time
+// keeps this correct when pollreload stretches its interval after a slow
+// scan, as it must on a loaded machine.
+//
+// An application that read inside kubelet's window between the `..data` swap
+// and the link fix-up of this very write, with pollreload sending nothing
+// more, fails the test (see TestKubeletSlowLinkFixup).
+func soakAwaitDelivery(t *testing.T, pr *testenv.Pollreload, tg *testenv.Target, writes []soakWrite, scansAtWrite float64, c *soakCounts) {
+	t.Helper()
+	i := len(writes) - 1
+	w := writes[i]
+	stuck := false
+	err := testenv.Poll(deliveryTimeout, func() error {
+		scans := pr.Metric(t, "pollreload_scans_total", nil)
+		if scans < scansAtWrite+3 {
+			return fmt.Errorf("pollreload_scans_total = %v; want >= %v", scans, scansAtWrite+3)
+		}
+		last := tg.Last(t)
+		// The state is new, so reading it proves the read came after the
+		// swap, even if the writer was still removing the old directory.
+		id, keys, ok := stateOf(last)
+		if ok && id == w.State.ID && slices.Equal(keys, w.State.Keys) {
+			return nil
+		}
+		inWindow := last.Start >= w.Start && last.Start <= w.End
+		if inWindow && scans >= scansAtWrite+6 && pr.Metric(t, "pollreload_reload_pending", nil) == 0 {
+			stuck = true
+			return nil
+		}
+		return fmt.Errorf("new state %d %v (write %d) not delivered: the application's latest read is record %d %v (errors %v)",
+			w.State.ID, w.State.Keys, i, last.Seq, last.Files, last.Errors)
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, soakTrace(writes, tg.Records(t), 12))
+	}
+	if stuck {
+		last := tg.Last(t)
+		msg := fmt.Sprintf("write %d (state %d %v): the application read during kubelet's swap-to-links window and runs with %v (errors %v); pollreload delivered and sends nothing more",
+			i, w.State.ID, w.State.Keys, last.Files, last.Errors)
+		t.Fatalf("%s\n%s", msg, soakTrace(writes, tg.Records(t), 12))
+	}
 }
 
 // soakCheckpoint waits until the application runs with cur and pollreload
 // has settled (three more scans, nothing pending), then swaps to identical
 // content one to three times and fails the test if that causes a reload.
-func soakCheckpoint(t *testing.T, pr *testenv.Pollreload, tg *testenv.Target, cur soakState, rng *rand.Rand, write func(string, soakState, string), writes *[]soakWrite, c *soakCounts) {
+func soakCheckpoint(t *testing.T, pr *testenv.Pollreload, tg *testenv.Target, cur soakState, rng *rand.Rand, write func(string, soakState, string), writes *[]soakWrite, scansAtWrite float64, c *soakCounts) {
 	t.Helper()
 	c.checkpoints++
-	err := testenv.Poll(deliveryTimeout, func() error {
-		last := tg.Last(t)
-		if id, keys, ok := stateOf(last); !ok || id != cur.ID || !slices.Equal(keys, cur.Keys) {
-			return fmt.Errorf("checkpoint %d: application runs with record %d %v; want state %d %v", c.checkpoints, last.Seq, last.Files, cur.ID, cur.Keys)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("%v\n%s", err, soakTrace(*writes, tg.Records(t), 12))
-	}
+	soakAwaitDelivery(t, pr, tg, *writes, scansAtWrite, c)
 	waitScans(t, pr, 3)
 	testenv.WaitFor(t, deliveryTimeout, func() error {
 		if p := pr.Metric(t, "pollreload_reload_pending", nil); p != 0 {
@@ -267,13 +327,17 @@ func soakCheckpoint(t *testing.T, pr *testenv.Pollreload, tg *testenv.Target, cu
 // swap can see dangling or missing links.
 func soakCheckReads(t *testing.T, recs []testenv.TargetRecord, writes []soakWrite, c *soakCounts) {
 	t.Helper()
+	keysOf := map[int][]string{}
+	for _, w := range writes {
+		keysOf[w.State.ID] = w.State.Keys
+	}
 	for _, r := range recs[1:] {
 		w := sort.Search(len(writes), func(i int) bool { return writes[i].Start > r.End }) // first write after the read
 		overlaps := w > 0 && writes[w-1].End >= r.Start
 		id, keys, ok := stateOf(r)
 		if overlaps {
 			c.overlapping++
-			if !ok {
+			if !ok || !slices.Equal(keys, keysOf[id]) {
 				c.torn++
 			}
 			continue
@@ -309,6 +373,10 @@ func soakCheckMediumGaps(t *testing.T, recs []testenv.TargetRecord, writes []soa
 			c.latencies = append(c.latencies, d)
 		}
 		if w.Gap != gapMedium {
+			continue
+		}
+		if w.Kind != "new" {
+			c.mediumSeen++ // see the comment on the gap kinds
 			continue
 		}
 		c.medium++

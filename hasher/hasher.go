@@ -96,6 +96,9 @@ type rootState struct {
 	// mount tells an unmounted filesystem from a tree whose files were
 	// deleted.
 	mount mountState
+	// linksDone is the last kubelet data directory whose visible links
+	// were all found.
+	linksDone string
 }
 
 func (h *Hasher) state(root string) *rootState {

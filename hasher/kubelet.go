@@ -45,8 +45,13 @@ func (s *scan) scanKubelet(rootDir *os.Root, rootFD int, sub string) (*Snapshot,
 				return nil, fmt.Errorf("scan %s: %w", s.root, err)
 			}
 			snap := &Snapshot{Root: s.root, Kind: KindKubelet, DataDir: target}
-			if sub == "" {
+			// Kubelet fixes the links once, right after the swap, so a
+			// version whose links were all there once needs no more checks.
+			if sub == "" && s.rs.linksDone != target {
 				snap.LinksPending = s.pendingLinks(rootFD)
+				if len(snap.LinksPending) == 0 {
+					s.rs.linksDone = target
+				}
 			}
 			return snap, nil
 		}

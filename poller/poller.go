@@ -86,7 +86,8 @@ type Loop struct {
 	scanErrs  int             // consecutive scans with an unreadable root
 	logged    map[string]bool // kinds of root errors logged since the last good scan
 	stretched bool
-	phased    bool // the random first phase has been applied
+	avgScan   time.Duration // moving average of scan durations
+	phased    bool          // the random first phase has been applied
 	// verify asks for a scan right after a delivery, to catch content that
 	// changed between the scan that was delivered and the signal.
 	verify      bool
@@ -446,17 +447,28 @@ func swapped(a, b state) bool {
 // scans are slow, with jitter so that replicas drift apart), brought forward
 // for a settle check or a retry, pushed back while a root is unreadable.
 func (l *Loop) nextWait(res scanResult) time.Duration {
-	base := l.opts.Interval
-	if res.dur*stretchShare > base {
-		base = res.dur * stretchShare
-		if !l.stretched {
-			l.stretched = true
-			l.log.Warn("scans take a large share of POLL_INTERVAL; stretching the interval to spare the filesystem",
-				"scan", res.dur.Round(time.Millisecond), "interval", base.Round(time.Millisecond))
+	// The steady cost is what a scan costs the filesystem on every tick:
+	// a scan that had to read content (a change, a racy file) is a one-off
+	// and does not count. A moving average, so that one slow scan stretches
+	// the interval for a few ticks instead of flipping it back and forth.
+	if res.err == nil && bytesRead(res.snaps) == 0 {
+		if l.avgScan == 0 {
+			l.avgScan = res.dur
+		} else {
+			l.avgScan = (7*l.avgScan + 3*res.dur) / 10
 		}
-	} else if l.stretched {
+	}
+	base := max(l.opts.Interval, l.avgScan*stretchShare)
+	switch {
+	case !l.stretched && base > l.opts.Interval:
+		l.stretched = true
+		l.log.Warn("scans take a large share of POLL_INTERVAL; stretching the interval to spare the filesystem",
+			"scan", res.dur.Round(time.Millisecond), "interval", base.Round(time.Millisecond))
+	case l.stretched && l.avgScan*stretchShare*5 < l.opts.Interval*4:
+		// Back only once well under the limit, so that scans hovering
+		// around it do not log a line every tick.
 		l.stretched = false
-		l.log.Info("scans are fast again; back to POLL_INTERVAL", "interval", base)
+		l.log.Info("scans are fast again; back to POLL_INTERVAL", "interval", l.opts.Interval)
 	}
 	backoff := time.Duration(0)
 	if l.scanErrs > 0 {
@@ -558,6 +570,14 @@ func (l *Loop) currentInterval() time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.effective
+}
+
+func bytesRead(snaps []*hasher.Snapshot) int64 {
+	var n int64
+	for _, s := range snaps {
+		n += s.BytesRead
+	}
+	return n
 }
 
 func filesIn(s state) int {

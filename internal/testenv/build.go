@@ -34,6 +34,8 @@ const ModulePath = "github.com/pollreload/pollreload"
 // (see StartTarget) it runs that helper instead and never returns to the
 // tests. Otherwise it prepares a build directory so that BuildPollreload
 // compiles pollreload at most once for all tests, and removes it afterwards.
+// After the tests it checks that every process group Spawn started and every
+// mount MountFUSE made is gone; if not, it removes them and fails the run.
 func Main(m *testing.M) int {
 	if name := os.Getenv(helperEnv); name != "" {
 		return runHelper(name)
@@ -49,7 +51,22 @@ func Main(m *testing.M) int {
 		// pollreload reads only its own variables and helpers ignore it.
 		os.Setenv(buildDirEnv, dir)
 	}
-	return m.Run()
+	ledger, err := os.MkdirTemp("", "testenv-ledger-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testenv: create ledger:", err)
+		return 1
+	}
+	defer os.RemoveAll(ledger)
+	os.Setenv(ledgerEnv, ledger)
+	code := m.Run()
+	// Cleanups run even for failed tests; this proves they did their job.
+	if left := leftovers(ledger); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "testenv: tests left behind (now removed): %s\n", strings.Join(left, "; "))
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
 }
 
 // BuildPollreload returns the path of a pollreload binary built with -race

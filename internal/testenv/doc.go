@@ -25,7 +25,8 @@
 //
 // Everything a helper starts is stopped, and everything it mounts is
 // unmounted, by t.Cleanup, also when the test fails; a failing test gets the
-// output of every process it started in its log.
+// output of every process it started in its log. After all tests Main checks
+// that no process group or mount is left and fails the run if one is.
 //
 // Timeouts given to WaitFor are generous upper limits so that a slow CI
 // machine does not fail a correct program; they are never speed assertions.

@@ -42,6 +42,11 @@ type KubeletWriter struct {
 	// Mode is the permission of written files; 0 means 0644, kubelet's
 	// default.
 	Mode fs.FileMode
+	// AfterSwap, if set, runs after `..data` names the new directory and
+	// before the visible links are fixed: the window in which a new key has
+	// no link yet and a removed key's link dangles. Tests use it to hold
+	// the window open, as a loaded node does.
+	AfterSwap func()
 }
 
 // NewKubeletWriter returns a writer for the volume at dir, which must exist.
@@ -104,6 +109,10 @@ func (w *KubeletWriter) Write(files map[string]string) (string, error) {
 	}
 	if err := os.Rename(tmpPath, dataPath); err != nil {
 		return "", fmt.Errorf("rename %s over %s: %w", dataTmpLink, DataLink, err)
+	}
+
+	if w.AfterSwap != nil {
+		w.AfterSwap()
 	}
 
 	// (4) Links are created only when missing; an existing one already

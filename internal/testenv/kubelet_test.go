@@ -129,3 +129,26 @@ func arrow(target string) string {
 	}
 	return "-> " + target
 }
+
+func TestKubeletWriterAfterSwapSeesTheWindow(t *testing.T) {
+	dir := t.TempDir()
+	w := NewKubeletWriter(dir)
+	if _, err := w.Write(map[string]string{"old": "1"}); err != nil {
+		t.Fatal(err)
+	}
+	var inWindow struct {
+		newVisible, oldDangling bool
+	}
+	w.AfterSwap = func() {
+		_, err := os.Lstat(filepath.Join(dir, "new"))
+		inWindow.newVisible = err == nil
+		_, err = os.Stat(filepath.Join(dir, "old")) // follows the link
+		inWindow.oldDangling = err != nil
+	}
+	if _, err := w.Write(map[string]string{"new": "2"}); err != nil {
+		t.Fatal(err)
+	}
+	if inWindow.newVisible || !inWindow.oldDangling {
+		t.Errorf("in the window: new key visible %v, old link dangling %v; want false, true", inWindow.newVisible, inWindow.oldDangling)
+	}
+}

@@ -22,6 +22,7 @@ func MountFUSE(t testing.TB, name string, cmd *exec.Cmd, mountpoint string) *Pro
 	if err != nil {
 		t.Fatalf("mount point: %v", err)
 	}
+	note("mounts", mp)
 	p := Spawn(t, name, cmd)
 	// Registered after Spawn's cleanup, so it runs before it.
 	t.Cleanup(func() {

@@ -52,6 +52,7 @@ func Spawn(t testing.TB, name string, cmd *exec.Cmd) *Process {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
+	note("pgids", strconv.Itoa(cmd.Process.Pid))
 	go func() {
 		err := cmd.Wait()
 		p.mu.Lock()
