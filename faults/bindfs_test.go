@@ -18,6 +18,8 @@ type bindfsMount struct {
 	proc         *testenv.Process
 }
 
+// newBindfs mounts backing at mnt with bindfs; testenv unmounts it at
+// cleanup.
 func newBindfs(t *testing.T, backing, mnt string) *bindfsMount {
 	t.Helper()
 	requireFUSE(t)
