@@ -116,8 +116,9 @@ func Mount(backing, mountpoint string) (*FS, error) {
 	return f, nil
 }
 
-// Fail makes op on the slash-separated path relative to the mount root (or
-// on AnyPath) fail with errno until the fault is cleared.
+// Fail makes op on p fail with errno until the fault is cleared. p is the
+// slash-separated path relative to the mount root ("" for the root itself),
+// or AnyPath. A fault on an exact path wins over one on AnyPath.
 func (f *FS) Fail(p string, op Op, errno syscall.Errno) {
 	f.set(p, op, fault{errno: errno})
 }
