@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pollreload/pollreload/hasher"
+	"github.com/pollreload/pollreload/internal/testenv"
 )
 
 // makeSmallTree writes n files of 4 KiB in nested directories (10 x 10 x
@@ -114,11 +115,39 @@ func BenchmarkSteadySmallFiles(b *testing.B) {
 	time.Sleep(2500 * time.Millisecond)
 	h := hasher.New(hasher.Options{})
 	scan(b, h, root)
+	b.ReportAllocs()
 	var read int64
 	for b.Loop() {
 		read += scan(b, h, root).BytesRead
 	}
 	b.ReportMetric(float64(read)/float64(b.N), "content-B/op")
+	if read != 0 {
+		b.Errorf("steady ticks read %d content bytes; want 0", read)
+	}
+}
+
+// BenchmarkSteadyKubeletVolume is the idle tick: the same Hasher rescans an
+// unchanged kubelet-style volume of 20 keys (the `..data` layout), which is
+// what a sidecar beside a ConfigMap does once per POLL_INTERVAL all day.
+func BenchmarkSteadyKubeletVolume(b *testing.B) {
+	dir := b.TempDir()
+	files := make(map[string]string, 20)
+	for i := range 20 {
+		files[fmt.Sprintf("key%02d.conf", i)] = fmt.Sprintf("key%02d = %0600d\n", i, i)
+	}
+	if _, err := testenv.NewKubeletWriter(dir).Write(files); err != nil {
+		b.Fatal(err)
+	}
+	time.Sleep(2500 * time.Millisecond) // past the racy window, as in BenchmarkSteadySmallFiles
+	h := hasher.New(hasher.Options{})
+	if snap := scan(b, h, dir); snap.Kind != hasher.KindKubelet || len(snap.Files) != 20 {
+		b.Fatalf("baseline: got kind %v with %d files; want kubelet with 20", snap.Kind, len(snap.Files))
+	}
+	b.ReportAllocs()
+	var read int64
+	for b.Loop() {
+		read += scan(b, h, dir).BytesRead
+	}
 	if read != 0 {
 		b.Errorf("steady ticks read %d content bytes; want 0", read)
 	}
