@@ -73,6 +73,7 @@ type Loop struct {
 	ready      bool
 	scanning   bool
 	scanStart  time.Time
+	scanGen    uint64 // counts scans, so a late watchdog knows its scan ended
 	lastScan   time.Time
 	effective  time.Duration
 	backoffFor time.Duration
@@ -152,58 +153,71 @@ func New(opts Options) (*Loop, error) {
 // Run polls until ctx ends. The first scan is the baseline: it triggers no
 // reload unless Options.ReloadOnStart. Run returns nil on cancellation.
 func (l *Loop) Run(ctx context.Context) error {
-	scanCtx, cancelScan := context.WithCancel(ctx)
-	defer cancelScan()
-	results := make(chan scanResult, 1)
-	var wg sync.WaitGroup
-	defer func() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.loop(ctx)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
 		// A scan honours ctx between files; one blocked in a read on a hung
 		// mount cannot be interrupted, so it is given a moment and then
-		// abandoned rather than holding up shutdown.
-		done := make(chan struct{})
-		go func() { wg.Wait(); close(done) }()
+		// abandoned rather than holding up shutdown. The loop checks ctx
+		// before it delivers anything, so it never signals late.
 		select {
 		case <-done:
 		case <-time.After(500 * time.Millisecond):
 			l.log.Warn("abandoning a scan that did not stop; the filesystem may be hung")
 		}
-	}()
+	}
+	return nil
+}
 
+// loop scans on the loop's own goroutine: one goroutine woken per tick is
+// the whole idle cost. A watchdog timer counts the ticks a hung scan misses.
+func (l *Loop) loop(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	inFlight := false
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-timer.C:
-			if inFlight {
-				l.m.MissedScans.Inc()
-				l.log.Warn("previous scan still running; skipping this tick", "running", time.Since(l.scanStarted()).Round(time.Millisecond))
-				timer.Reset(l.currentInterval())
-				continue
-			}
-			inFlight = true
-			start := time.Now()
-			l.setScanning(true, start)
-			// Fires again only if the scan outlives an interval: a missed tick.
-			timer.Reset(l.currentInterval())
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				snaps, err := l.scan(scanCtx)
-				results <- scanResult{snaps: snaps, err: err, start: start, dur: time.Since(start)}
-			}()
-		case res := <-results:
-			inFlight = false
-			l.setScanning(false, time.Now())
-			if ctx.Err() != nil {
-				return nil // never act on a scan that finished after shutdown began
-			}
-			l.handle(ctx, res)
-			timer.Reset(l.nextWait(res))
 		}
+		start := time.Now()
+		l.setScanning(true, start)
+		gen := l.scanGeneration()
+		watchdog := time.AfterFunc(l.currentInterval(), func() { l.missedTick(gen) })
+		snaps, err := l.scan(ctx)
+		watchdog.Stop()
+		l.setScanning(false, time.Now())
+		if ctx.Err() != nil {
+			return // never act on a scan that finished after shutdown began
+		}
+		res := scanResult{snaps: snaps, err: err, start: start, dur: time.Since(start)}
+		l.handle(ctx, res)
+		timer.Reset(l.nextWait(res))
 	}
+}
+
+// missedTick runs on its own goroutine, once per interval while scan number
+// gen is still running.
+func (l *Loop) missedTick(gen uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.scanning || l.scanGen != gen {
+		return
+	}
+	l.m.MissedScans.Inc()
+	l.log.Warn("previous scan still running; skipping this tick", "running", time.Since(l.scanStart).Round(time.Millisecond))
+	time.AfterFunc(l.effective, func() { l.missedTick(gen) })
+}
+
+func (l *Loop) scanGeneration() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.scanGen
 }
 
 func (l *Loop) scan(ctx context.Context) ([]*hasher.Snapshot, error) {
@@ -548,16 +562,11 @@ func (l *Loop) setScanning(on bool, at time.Time) {
 	defer l.mu.Unlock()
 	l.scanning = on
 	if on {
+		l.scanGen++
 		l.scanStart = at
 	} else {
 		l.lastScan = at
 	}
-}
-
-func (l *Loop) scanStarted() time.Time {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.scanStart
 }
 
 func (l *Loop) setEffective(d, backoff time.Duration) {
