@@ -55,7 +55,8 @@ fi
 mkdir -p "$SCRATCH"
 BIN=$OUT/pollreload
 log "building $BIN"
-(cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -o "$BIN" .)
+(cd "$ROOT" && CGO_ENABLED=0 go build -trimpath \
+	-ldflags "-X main.commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" -o "$BIN" .)
 
 # ---------------------------------------------------------------- trees
 # Trees are made once and reused (KEEP=1): a stamp file says they are complete.
