@@ -163,8 +163,11 @@ type scan struct {
 	start int64 // ns
 
 	// Per attempt (a kubelet volume may need several).
-	osRoot    *os.Root // containment root for following symlinks
-	openStat  bool     // NFS: get signatures through openat+fstat
+	// rootPath is the directory symlinks must stay inside; osRoot, opened
+	// from it on the first symlink, enforces that.
+	rootPath  string
+	osRoot    *os.Root
+	openStat  bool // NFS: get signatures through openat+fstat
 	files     []*entry
 	errors    []ScanError
 	skipped   []Skip
@@ -179,6 +182,7 @@ type devIno struct{ dev, ino uint64 }
 
 // reset prepares a new attempt.
 func (s *scan) reset() {
+	s.closeRoot()
 	s.rs.gen++
 	s.files = s.files[:0]
 	s.errors = s.errors[:0]
@@ -188,22 +192,40 @@ func (s *scan) reset() {
 	s.ancestors = s.ancestors[:0]
 }
 
+// contain returns the os.Root that symlinks are resolved in, opening it on
+// first use.
+func (s *scan) contain() (*os.Root, error) {
+	if s.osRoot == nil {
+		r, err := os.OpenRoot(s.rootPath)
+		if err != nil {
+			return nil, err
+		}
+		s.osRoot = r
+	}
+	return s.osRoot, nil
+}
+
+func (s *scan) closeRoot() {
+	if s.osRoot != nil {
+		s.osRoot.Close()
+		s.osRoot = nil
+	}
+}
+
 func (s *scan) scanDir() (*Snapshot, error) {
 	open, sub := s.root, ""
 	if volume, key := kubeletSubdir(s.root); volume != "" {
 		open, sub = volume, key
 	}
-	rootDir, err := os.OpenRoot(open)
+	// A raw descriptor: an *os.File would cost four fcntl calls and a failed
+	// epoll registration per directory per tick. The os.Root that contains
+	// symlinks is opened only when a symlink is met.
+	fd, err := unix.Open(open, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("scan: %w", err)
+		return nil, fmt.Errorf("scan: %w", &os.PathError{Op: "open", Path: open, Err: err})
 	}
-	defer rootDir.Close()
-	dir, err := rootDir.Open(".")
-	if err != nil {
-		return nil, fmt.Errorf("scan: %w", err)
-	}
-	defer dir.Close()
-	fd := int(dir.Fd())
+	defer unix.Close(fd)
+	defer s.closeRoot()
 
 	var sfs unix.Statfs_t
 	if err := unix.Fstatfs(fd, &sfs); err != nil {
@@ -214,14 +236,14 @@ func (s *scan) scanDir() (*Snapshot, error) {
 	var st unix.Stat_t
 	err = unix.Fstatat(fd, "..data", &st, unix.AT_SYMLINK_NOFOLLOW)
 	if err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
-		return s.scanKubelet(rootDir, fd, sub)
+		return s.scanKubelet(open, fd, sub)
 	}
 	if sub != "" {
 		return nil, fmt.Errorf("scan %s: links to ..data/%s but %s has no ..data link", s.root, sub, open)
 	}
 
 	s.reset()
-	s.osRoot = rootDir
+	s.rootPath = open
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, fmt.Errorf("scan: stat %s: %w", s.root, err)
 	}

@@ -20,7 +20,7 @@ const maxKubeletAttempts = 10
 //
 // sub, if not empty, is the directory key below `..data` that is the root
 // being scanned (see kubeletSubdir).
-func (s *scan) scanKubelet(rootDir *os.Root, rootFD int, sub string) (*Snapshot, error) {
+func (s *scan) scanKubelet(volume string, rootFD int, sub string) (*Snapshot, error) {
 	var lastErr error
 	for attempt := 1; attempt <= maxKubeletAttempts; attempt++ {
 		if err := s.ctx.Err(); err != nil {
@@ -31,7 +31,7 @@ func (s *scan) scanKubelet(rootDir *os.Root, rootFD int, sub string) (*Snapshot,
 			return nil, fmt.Errorf("scan %s: %w", s.root, err)
 		}
 		s.reset()
-		err = s.walkData(rootDir, target, sub)
+		err = s.walkData(volume, rootFD, target, sub)
 		if errors.Is(err, ErrTooManyFiles) || s.ctx.Err() != nil {
 			return nil, err
 		}
@@ -88,23 +88,27 @@ func readDataLink(rootFD int) (string, devIno, error) {
 
 // walkData walks the timestamped directory target, or its subdirectory sub.
 // Symlinks inside are contained to what is walked, not to the volume.
-func (s *scan) walkData(rootDir *os.Root, target, sub string) error {
-	data, err := rootDir.OpenRoot(filepath.Join(target, sub))
+func (s *scan) walkData(volume string, rootFD int, target, sub string) error {
+	fd, err := openat(rootFD, target, openDirFlags)
 	if err != nil {
 		return err
 	}
-	defer data.Close()
-	dir, err := data.Open(".")
-	if err != nil {
-		return err
+	if sub != "" {
+		for _, part := range strings.Split(sub, string(filepath.Separator)) {
+			next, err := openat(fd, part, openDirFlags)
+			unix.Close(fd)
+			if err != nil {
+				return err
+			}
+			fd = next
+		}
 	}
-	defer dir.Close()
-	fd := int(dir.Fd())
+	defer unix.Close(fd)
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return err
 	}
-	s.osRoot = data
+	s.rootPath = filepath.Join(volume, target, sub)
 	s.ancestors = append(s.ancestors, devIno{st.Dev, st.Ino})
 	return s.walkDir(fd, "")
 }

@@ -279,7 +279,7 @@ func TestScanKubeletBrokenData(t *testing.T) {
 	}{
 		{"dangling", "..2026_01_01_00_00_00.1", "not_found"},
 		{"points outside", "../elsewhere", "other"},
-		{"points at a file", "..file", "other"},
+		{"points at a file", "..file", "not_found"}, // ENOTDIR: no version directory there
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

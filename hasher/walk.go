@@ -236,7 +236,12 @@ func (s *scan) symlink(fd int, name, rel string) error {
 		s.skip(rel, "escapes_root")
 		return nil
 	}
-	fi, err := s.osRoot.Stat(rel)
+	root, err := s.contain()
+	if err != nil {
+		s.fail(rel, true, err)
+		return nil
+	}
+	fi, err := root.Stat(rel)
 	if err != nil {
 		var errno syscall.Errno
 		switch {
@@ -268,7 +273,7 @@ func (s *scan) symlink(fd int, name, rel string) error {
 				return nil
 			}
 		}
-		f, err := s.osRoot.OpenFile(rel, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+		f, err := root.OpenFile(rel, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 		if err != nil {
 			s.fail(rel, false, err)
 			return nil
@@ -280,7 +285,7 @@ func (s *scan) symlink(fd int, name, rel string) error {
 			s.skip(rel, "excluded")
 			return nil
 		}
-		d, err := s.osRoot.Open(rel)
+		d, err := root.Open(rel)
 		if err != nil {
 			s.fail(rel, true, err)
 			return nil
