@@ -32,7 +32,10 @@ func (s *scan) scanKubelet(volume string, rootFD int, sub string) (*Snapshot, er
 		}
 		s.reset()
 		err = s.walkData(volume, rootFD, target, sub)
-		if errors.Is(err, ErrTooManyFiles) || s.ctx.Err() != nil {
+		if cerr := s.ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		if errors.Is(err, ErrTooManyFiles) {
 			return nil, err
 		}
 		again, againID, rerr := readDataLink(rootFD)

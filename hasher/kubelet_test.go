@@ -2,6 +2,7 @@ package hasher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -352,5 +353,26 @@ func TestScanKubeletLinksPending(t *testing.T) {
 	must(t, os.Symlink("..data/tls", filepath.Join(dir, "tls")))
 	if got := mustScan(t, h, dir).LinksPending; len(got) != 0 {
 		t.Errorf("LinksPending = %q once every link is there; want none", got)
+	}
+}
+
+// TestScanKubeletCanceledMidWalk cancels the scan while the data directory is
+// being walked: Scan must report the cancellation, never a nil snapshot with
+// a nil error (which crashed the daemon on SIGTERM).
+func TestScanKubeletCanceledMidWalk(t *testing.T) {
+	dir := t.TempDir()
+	ts := filepath.Join(dir, "..2026_11_22_01_00_00.1")
+	writeFile(t, filepath.Join(ts, "app.conf"), "a")
+	must(t, os.Symlink(filepath.Base(ts), filepath.Join(dir, "..data")))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := New(Options{})
+	h.afterList = func(string) { cancel() }
+	snap, err := h.Scan(ctx, dir)
+	if err == nil || snap != nil {
+		t.Fatalf("Scan canceled mid-walk = %v, %v; want a nil snapshot and an error", snap, err)
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v; want context.Canceled", err)
 	}
 }
