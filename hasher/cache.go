@@ -71,7 +71,11 @@ func (s *scan) hashOpen(fd int, rel string, st *unix.Stat_t) error {
 		s.fail(rel, false, fmt.Errorf("%d bytes: %w", st.Size, errFileTooLarge))
 		return nil
 	}
-	size, digest, err := s.readAll(fd)
+	read := s.readAll
+	if st.Size >= pipelineMin {
+		read = s.readPipelined
+	}
+	size, digest, err := read(fd)
 	if err != nil {
 		return err
 	}
@@ -114,4 +118,94 @@ func (s *scan) readAll(fd int) (int64, uint64, error) {
 		}
 	}
 	return size, d.Sum64(), nil
+}
+
+// Files of pipelineMin bytes or more are read on a second goroutine while
+// the first hashes, so that copying from the page cache (system time) and
+// hashing (user time) use both cores: alone, either would tie xxhsum.
+const (
+	pipelineMin   = 8 << 20
+	pipelineChunk = 1 << 20
+	pipelineDepth = 3
+)
+
+// chunk is one read of readPipelined.
+type chunk struct {
+	buf []byte
+	err error
+}
+
+// readPipelined hashes fd like readAll, with the reads one chunk ahead on
+// another goroutine. Memory stays pipelineDepth chunks whatever the size.
+func (s *scan) readPipelined(fd int) (int64, uint64, error) {
+	if s.rs.chunks == nil {
+		s.rs.chunks = make([][]byte, pipelineDepth)
+		for i := range s.rs.chunks {
+			s.rs.chunks[i] = make([]byte, pipelineChunk)
+		}
+	}
+	free := make(chan []byte, pipelineDepth)
+	for _, b := range s.rs.chunks {
+		free <- b
+	}
+	full := make(chan chunk, pipelineDepth)
+	stop := make(chan struct{})
+	go func() {
+		defer close(full)
+		for {
+			var b []byte
+			select {
+			case b = <-free:
+			case <-stop:
+				return
+			}
+			n, err := readFull(fd, b)
+			full <- chunk{buf: b[:n], err: err}
+			if err != nil || n < len(b) {
+				return
+			}
+		}
+	}()
+	// The reader must be gone before fd is closed by the caller.
+	defer func() {
+		close(stop)
+		for range full {
+		}
+	}()
+
+	d := s.rs.digest
+	d.Reset()
+	var size int64
+	for c := range full {
+		if c.err != nil {
+			return 0, 0, c.err
+		}
+		d.Write(c.buf)
+		size += int64(len(c.buf))
+		s.bytesRead += int64(len(c.buf))
+		if err := s.ctx.Err(); err != nil {
+			return 0, 0, err
+		}
+		free <- c.buf[:cap(c.buf)]
+	}
+	return size, d.Sum64(), nil
+}
+
+// readFull reads into b until it is full or the file ends.
+func readFull(fd int, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := unix.Read(fd, b[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if m <= 0 {
+			break
+		}
+		n += m
+	}
+	return n, nil
 }

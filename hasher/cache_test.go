@@ -224,3 +224,29 @@ func TestVerifyAfterRereadsOldDigests(t *testing.T) {
 		}
 	}
 }
+
+// TestPipelinedReadMatchesPlainRead hashes large files, which are read on a
+// second goroutine, and compares with xxhash of the same bytes: sizes on,
+// just off and between chunk boundaries.
+func TestPipelinedReadMatchesPlainRead(t *testing.T) {
+	for _, size := range []int{pipelineMin, pipelineMin + 1, pipelineMin + pipelineChunk/2, 3*pipelineMin - 1} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			dir := t.TempDir()
+			data := make([]byte, size)
+			for i := range data {
+				data[i] = byte(i*7 + i>>11)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "big"), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			snap := mustScan(t, New(Options{}), dir)
+			got := snap.Files["big"]
+			if want := xxhash.Sum64(data); got.Digest != want || got.Size != int64(size) {
+				t.Errorf("big: digest %x, size %d; want %x, %d", got.Digest, got.Size, want, size)
+			}
+			if snap.BytesRead != int64(size) {
+				t.Errorf("BytesRead = %d; want %d", snap.BytesRead, size)
+			}
+		})
+	}
+}

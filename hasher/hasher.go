@@ -84,7 +84,8 @@ type rootState struct {
 	mu     sync.Mutex
 	cache  map[string]*entry
 	gen    uint64
-	buf    []byte // content read buffer
+	buf    []byte   // content read buffer
+	chunks [][]byte // readPipelined's buffers, made on the first large file
 	digest *xxhash.Digest
 	// dentBuf receives raw getdents records.
 	dentBuf []byte
