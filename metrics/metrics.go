@@ -108,7 +108,7 @@ func New(reg prometheus.Registerer, build BuildInfo) *Metrics {
 		}),
 		PollInterval: f.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "poll_interval_seconds",
-			Help: "Effective poll interval: POLL_INTERVAL, stretched while scans take a large share of it.",
+			Help: "Effective poll interval: POLL_INTERVAL, stretched while scans take a large share of it, backed off while a watched path is unreadable.",
 		}),
 	}
 	f.NewGaugeVec(prometheus.GaugeOpts{

@@ -489,7 +489,7 @@ func (l *Loop) nextWait(res scanResult) time.Duration {
 		backoff = min(base<<min(l.scanErrs, 5), max(retryMax, base)) - base
 	}
 	l.setEffective(base, backoff)
-	l.m.PollInterval.Set(base.Seconds())
+	l.m.PollInterval.Set((base + backoff).Seconds())
 
 	wait := base + backoff
 	if !l.phased {
