@@ -2,9 +2,9 @@
 // timer, decides when their content really changed, and has the change
 // delivered by a signaler.Reloader, retrying until it is.
 //
-// One goroutine owns all the loop's state. Scans run one at a time on a
-// helper goroutine so that a read hung on a dead mount cannot stop the loop
-// from answering health checks or shutting down.
+// One goroutine owns all the loop's state and runs the scans, one at a time.
+// Run only waits for it, so that a read hung on a dead mount cannot hold up
+// shutdown; health checks read a few fields under a mutex and keep answering.
 //
 //	l, err := poller.New(poller.Options{Roots: roots, Interval: 2 * time.Second, ...})
 //	err = l.Run(ctx) // returns when ctx ends
@@ -78,7 +78,7 @@ type Loop struct {
 	effective  time.Duration
 	backoffFor time.Duration
 
-	// Owned by the Run goroutine.
+	// Owned by the loop goroutine.
 	delivered state // what the application has (or the baseline)
 	pending   *change
 	candidate *change
@@ -87,7 +87,7 @@ type Loop struct {
 	scanErrs  int             // consecutive scans with an unreadable root
 	logged    map[string]bool // kinds of root errors logged since the last good scan
 	stretched bool
-	avgScan   time.Duration // moving average of scan durations
+	avgScan   time.Duration // moving average of the stat-only scans' durations
 	phased    bool          // the random first phase has been applied
 	// verify asks for a scan right after a delivery, to catch content that
 	// changed between the scan that was delivered and the signal.
