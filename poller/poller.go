@@ -415,7 +415,15 @@ func (l *Loop) deliver(ctx context.Context) {
 	if err != nil {
 		reason := signaler.Reason(err)
 		l.m.Reloads.WithLabelValues(reason).Inc()
-		l.retry = min(max(l.retry*2, retryMin), retryMax)
+		// A missing target or one without its handler yet is a local look
+		// at /proc, cheap to repeat: retry on every scan, so the reload goes
+		// out as soon as the application is ready. A refused signal or a
+		// failing HTTP endpoint backs off.
+		ceiling := retryMax
+		if reason == "no_target" || reason == "not_catching" {
+			ceiling = l.opts.Interval
+		}
+		l.retry = min(max(l.retry*2, retryMin), max(ceiling, retryMin))
 		l.nextTry = time.Now().Add(l.retry)
 		if reason != l.blockedWhy {
 			l.blockedWhy = reason

@@ -521,3 +521,31 @@ func TestKubeletWaitsForVisibleLinks(t *testing.T) {
 	}
 	h.waitFor("the reload", func() bool { return h.rec.count() == 1 })
 }
+
+// TestLocalFailuresRetryEverySecond keeps a target without its handler (or
+// none at all): the
+// check is a cheap look at /proc, so it is repeated about once a second (the
+// retry floor) instead of backing off towards 30 s, and the reload goes out
+// soon after the application installs its handler. An HTTP-style error
+// backs off instead.
+func TestLocalFailuresRetryEverySecond(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		err       error
+		wantCalls int
+	}{
+		{"not catching", fmt.Errorf("pid 7: %w", signaler.ErrNotCatching), 5},
+		{"no target", signaler.ErrNoTarget, 5},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			conf := filepath.Join(dir, "a.conf")
+			write(t, conf, "v1")
+			rec := &recorder{fail: func(int) error { return tt.err }}
+			h := start(t, Options{Roots: []string{dir}, Reloader: rec})
+			write(t, conf, "v2")
+			// Backing off (1, 2, 4, 8 s) would need 15 s for 5 attempts.
+			h.waitFor(fmt.Sprintf("%d attempts", tt.wantCalls), func() bool { return h.rec.count() >= tt.wantCalls })
+		})
+	}
+}
