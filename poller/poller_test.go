@@ -522,12 +522,10 @@ func TestKubeletWaitsForVisibleLinks(t *testing.T) {
 	h.waitFor("the reload", func() bool { return h.rec.count() == 1 })
 }
 
-// TestLocalFailuresRetryEverySecond keeps a target without its handler (or
-// none at all): the
-// check is a cheap look at /proc, so it is repeated about once a second (the
-// retry floor) instead of backing off towards 30 s, and the reload goes out
-// soon after the application installs its handler. An HTTP-style error
-// backs off instead.
+// TestLocalFailuresRetryEverySecond keeps a target without its handler, or
+// none at all: the check is a cheap look at /proc, so it is repeated about
+// once a second (the retry floor) instead of backing off towards 30 s, and
+// the reload goes out soon after the application is ready.
 func TestLocalFailuresRetryEverySecond(t *testing.T) {
 	for _, tt := range []struct {
 		name      string
