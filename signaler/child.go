@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -58,20 +57,9 @@ type Child struct {
 // StartChild starts name with args (looked up in PATH when it has no slash).
 // The caller must call Wait to reap it.
 func StartChild(name string, args []string, opts ChildOptions) (*Child, error) {
-	sig := opts.Signal
-	if sig == 0 {
-		sig = syscall.SIGHUP
-	}
-	if _, err := ParseSignal(strconv.Itoa(int(sig))); err != nil {
+	sig, procDir, log, err := defaults(opts.Signal, opts.ProcDir, opts.Logger)
+	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	procDir := opts.ProcDir
-	if procDir == "" {
-		procDir = "/proc"
-	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	cmd := exec.Command(name, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = opts.Stdin, opts.Stdout, opts.Stderr
@@ -126,15 +114,11 @@ func (c *Child) Reload(_ context.Context, changedAt time.Time) (Outcome, error) 
 	case err != nil:
 		return Outcome{}, fmt.Errorf("check child: %w", err)
 	}
-	status, err := readStatus(c.procDir, c.PID())
-	if err != nil {
-		return Outcome{}, fmt.Errorf("check child: %w", err)
-	}
-	if err := checkCatches(c.PID(), c.name, status, c.sig); err != nil {
-		if !c.force {
+	if _, err := ready(c.procDir, c.PID(), c.name, c.sig, c.force, c.log); err != nil {
+		if errors.Is(err, ErrNotCatching) {
 			return Outcome{}, err
 		}
-		c.log.Warn("sending anyway because RELOAD_FORCE is set", "pid", c.PID(), "signal", signalName(c.sig), "err", err)
+		return Outcome{}, fmt.Errorf("check child: %w", err)
 	}
 	if err := c.cmd.Process.Signal(c.sig); err != nil {
 		if errors.Is(err, os.ErrProcessDone) {

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -73,20 +71,9 @@ func NewProcess(opts ProcessOptions) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new process reloader: %w", err)
 	}
-	sig := opts.Signal
-	if sig == 0 {
-		sig = syscall.SIGHUP
-	}
-	if _, err := ParseSignal(strconv.Itoa(int(sig))); err != nil {
+	sig, procDir, log, err := defaults(opts.Signal, opts.ProcDir, opts.Logger)
+	if err != nil {
 		return nil, fmt.Errorf("new process reloader: %w", err)
-	}
-	procDir := opts.ProcDir
-	if procDir == "" {
-		procDir = "/proc"
-	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return &Process{
 		names:   names,
@@ -102,8 +89,8 @@ func NewProcess(opts ProcessOptions) (*Process, error) {
 
 // Reload signals every selected target that started before changedAt.
 // Targets that started later already read the new configuration and are
-// listed in Outcome.UpToDate; a zero changedAt signals every target. Errors for several targets are joined; Reason
-// reduces them to one metric label.
+// listed in Outcome.UpToDate; a zero changedAt signals every target. Errors
+// for several targets are joined; Reason reduces them to one metric label.
 func (p *Process) Reload(ctx context.Context, changedAt time.Time) (Outcome, error) {
 	targets, err := p.targets()
 	if err != nil {
@@ -136,24 +123,15 @@ func (p *Process) Reload(ctx context.Context, changedAt time.Time) (Outcome, err
 // the process the signal will really reach.
 func (p *Process) signal(t process) error {
 	targetUID := -1
-	ready := func() error {
-		st, err := readStatus(p.procDir, t.PID)
-		if err != nil {
-			if isGone(err) {
-				return fmt.Errorf("%w: pid %d exited after lookup", ErrNoTarget, t.PID)
-			}
-			return err // wrapped below with the pid and name
+	check := func() error {
+		uid, err := ready(p.procDir, t.PID, t.name(), p.sig, p.force, p.log)
+		targetUID = uid
+		if err != nil && isGone(err) {
+			return fmt.Errorf("%w: pid %d exited after lookup", ErrNoTarget, t.PID)
 		}
-		targetUID = st.UID
-		if err := checkCatches(t.PID, t.name(), st, p.sig); err != nil {
-			if !p.force {
-				return err
-			}
-			p.log.Warn("sending anyway because RELOAD_FORCE is set", "pid", t.PID, "signal", signalName(p.sig), "err", err)
-		}
-		return nil
+		return err // wrapped below with the pid and name
 	}
-	err := deliverSignal(p.procDir, t.PID, t.StartTicks, p.sig, ready)
+	err := deliverSignal(p.procDir, t.PID, t.StartTicks, p.sig, check)
 	switch {
 	case err == nil:
 		return nil

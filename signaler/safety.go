@@ -2,6 +2,8 @@ package signaler
 
 import (
 	"fmt"
+	"log/slog"
+	"strconv"
 	"syscall"
 )
 
@@ -48,4 +50,40 @@ func checkCatches(pid int, name string, st procStatus, sig syscall.Signal) error
 	}
 	return fmt.Errorf("%w: pid %d (%s) has no %s handler yet and the default action would %s it; the reload stays pending until it installs one (RELOAD_FORCE=true sends anyway)",
 		ErrNotCatching, pid, name, s, action)
+}
+
+// ready reads pid's status and applies the safety check: it returns the
+// target's UID (-1 if unreadable) and an error wrapping ErrNotCatching when
+// the signal would harm it, unless force is set, which only logs.
+func ready(procDir string, pid int, name string, sig syscall.Signal, force bool, log *slog.Logger) (uid int, err error) {
+	st, err := readStatus(procDir, pid)
+	if err != nil {
+		return -1, err
+	}
+	if err := checkCatches(pid, name, st, sig); err != nil {
+		if !force {
+			return st.UID, err
+		}
+		log.Warn("sending anyway because RELOAD_FORCE is set", "pid", pid, "signal", signalName(sig), "err", err)
+	}
+	return st.UID, nil
+}
+
+// defaults fills in what both reloaders of processes need: SIGHUP when no
+// signal is given (refusing ones that cannot reload), /proc, and a discarding
+// logger.
+func defaults(sig syscall.Signal, procDir string, log *slog.Logger) (syscall.Signal, string, *slog.Logger, error) {
+	if sig == 0 {
+		sig = syscall.SIGHUP
+	}
+	if _, err := ParseSignal(strconv.Itoa(int(sig))); err != nil {
+		return 0, "", nil, err
+	}
+	if procDir == "" {
+		procDir = "/proc"
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return sig, procDir, log, nil
 }
