@@ -48,7 +48,11 @@ type Metrics struct {
 	WatchedBytes  prometheus.Gauge
 	ReloadPending prometheus.Gauge
 	LastReload    prometheus.Gauge
-	PollInterval  prometheus.Gauge
+	// LastReloadOK is 1 after a delivered reload (and at start, when none
+	// has failed yet), 0 after a refused or failed one: the
+	// *_config_last_reload_successful convention.
+	LastReloadOK prometheus.Gauge
+	PollInterval prometheus.Gauge
 }
 
 // New registers pollreload's metrics, plus the Go runtime and process
@@ -106,6 +110,10 @@ func New(reg prometheus.Registerer, build BuildInfo) *Metrics {
 			Namespace: namespace, Name: "last_reload_success_timestamp_seconds",
 			Help: "Unix time of the last delivered reload.",
 		}),
+		LastReloadOK: f.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "last_reload_successful",
+			Help: "1 if the last reload attempt was delivered (or none has failed yet), 0 if it failed or was refused.",
+		}),
 		PollInterval: f.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "poll_interval_seconds",
 			Help: "Effective poll interval: POLL_INTERVAL, stretched while scans take a large share of it, backed off while a watched path is unreadable.",
@@ -116,6 +124,8 @@ func New(reg prometheus.Registerer, build BuildInfo) *Metrics {
 		Help: "Build information; the value is always 1.",
 	}, []string{"version", "revision", "goversion"}).WithLabelValues(build.Version, build.Revision, runtime.Version()).Set(1)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	m.LastReloadOK.Set(1)
 
 	// Pre-create the label values users alert on, so a rate() over them
 	// starts at zero instead of being absent.

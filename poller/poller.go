@@ -415,6 +415,11 @@ func (l *Loop) deliver(ctx context.Context) {
 	if err != nil {
 		reason := signaler.Reason(err)
 		l.m.Reloads.WithLabelValues(reason).Inc()
+		if reason == "permission" || reason == "error" {
+			// Waiting for a target or its handler is not a failure yet;
+			// a refused signal or a failed request is.
+			l.m.LastReloadOK.Set(0)
+		}
 		// A missing target or one without its handler yet is a local look
 		// at /proc, cheap to repeat: retry on every scan, so the reload goes
 		// out as soon as the application is ready. A refused signal or a
@@ -441,6 +446,7 @@ func (l *Loop) deliver(ctx context.Context) {
 	l.m.Reloads.WithLabelValues(result).Inc()
 	l.m.ReloadLatency.Observe(now.Sub(l.pending.since).Seconds())
 	l.m.LastReload.Set(float64(now.UnixNano()) / 1e9)
+	l.m.LastReloadOK.Set(1)
 	l.m.ReloadPending.Set(0)
 	for _, t := range out.Signalled {
 		l.log.Info("reload delivered", "pid", t.PID, "target", t.Name, "latency", now.Sub(l.pending.since).Round(time.Millisecond))
