@@ -103,7 +103,7 @@ func (p *Process) Reload(ctx context.Context, changedAt time.Time) (Outcome, err
 			errs = append(errs, err)
 			break
 		}
-		target := Target{PID: t.PID, Name: t.name()}
+		target := Target{PID: t.PID, Name: t.name(), startTicks: t.StartTicks}
 		if startedAfter(t.StartTime, changedAt) {
 			p.log.Debug("target started after the change; not signalled", "pid", t.PID, "name", t.name(), "started", t.StartTime)
 			out.UpToDate = append(out.UpToDate, target)

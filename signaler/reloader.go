@@ -26,6 +26,9 @@ type Outcome struct {
 type Target struct {
 	PID  int    // 0 for an HTTP target
 	Name string // process name or URL with credentials removed
+	// startTicks is the process's start time as /proc shows it, so that a
+	// Verifier recognises the very process that was signalled.
+	startTicks uint64
 }
 
 // Every reloader in this package satisfies Reloader; the compiler checks it
