@@ -88,7 +88,8 @@ type MetricVerifier struct {
 func NewMetricVerifier(opts MetricOptions) (*MetricVerifier, error) {
 	u, err := url.Parse(opts.URL)
 	if err != nil {
-		return nil, errors.New("RELOAD_VERIFY_URL is not a valid URL")
+		// url.Parse quotes the whole input, credentials included.
+		return nil, errors.New("invalid RELOAD_VERIFY_URL: not a URL; want an absolute http:// or https:// URL of the application's metrics, such as http://127.0.0.1:9090/metrics")
 	}
 	redacted := redactForLog(u)
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
