@@ -26,8 +26,8 @@ import (
 // certificate, all written to files as a Kubernetes Secret would mount them.
 type testPKI struct {
 	caFile, certFile, keyFile string // CA, client cert and key
-	pool                          *x509.CertPool
-	server                        tls.Certificate
+	pool                      *x509.CertPool
+	server                    tls.Certificate
 }
 
 func newTestPKI(t *testing.T) testPKI {

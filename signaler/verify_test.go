@@ -287,7 +287,7 @@ func TestMetricVerifier(t *testing.T) {
 func TestMetricVerifierFormats(t *testing.T) {
 	now := float64(time.Now().Add(time.Minute).UnixNano()) / 1e9
 	bodies := map[string]string{
-		"text/plain; version=0.0.4": fmt.Sprintf("# HELP x_config_last_reload_successful ok\n# TYPE x_config_last_reload_successful gauge\nx_config_last_reload_successful 1\nx_config_last_reload_success_timestamp_seconds %g\ngo_goroutines 7\n", now),
+		"text/plain; version=0.0.4":                   fmt.Sprintf("# HELP x_config_last_reload_successful ok\n# TYPE x_config_last_reload_successful gauge\nx_config_last_reload_successful 1\nx_config_last_reload_success_timestamp_seconds %g\ngo_goroutines 7\n", now),
 		"application/openmetrics-text; version=1.0.0": fmt.Sprintf("# TYPE build info\nbuild_info{version=\"1\"} 1\n# TYPE reqs counter\nreqs_total 3 # {trace_id=\"a\"} 1 1.5\n# TYPE x_config_last_reload_success_timestamp_seconds gauge\n# UNIT x_config_last_reload_success_timestamp_seconds seconds\nx_config_last_reload_success_timestamp_seconds %g\n# EOF\n", now),
 	}
 	for ct, body := range bodies {
@@ -416,4 +416,3 @@ func TestExcerpt(t *testing.T) {
 		}
 	}
 }
-
