@@ -75,12 +75,7 @@ func runCheck(ctx context.Context, cfg Config, stdout io.Writer) error {
 		}
 	}
 
-	fmt.Fprintln(stdout, "Reload target:")
-	if cfg.ReloadURL != "" {
-		problems = append(problems, checkURL(ctx, cfg, stdout)...)
-	} else {
-		problems = append(problems, checkProcesses(cfg, stdout)...)
-	}
+	problems = append(problems, checkTargets(ctx, cfg, stdout)...)
 	if len(problems) > 0 {
 		fmt.Fprintln(stdout, "Problems:")
 		for _, p := range problems {
@@ -131,13 +126,13 @@ func checkProcesses(cfg Config, stdout io.Writer) []string {
 	return problems
 }
 
-func checkURL(ctx context.Context, cfg Config, stdout io.Writer) []string {
-	u, _ := url.Parse(cfg.ReloadURL)
+func checkURL(ctx context.Context, cfg Config, raw string, stdout io.Writer) []string {
+	u, _ := url.Parse(raw)
 	host := u.Host
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
 	}
-	fmt.Fprintf(stdout, "  %s %s\n", cfg.ReloadMethod, u.Redacted())
+	fmt.Fprintf(stdout, "  %s %s\n", cfg.ReloadMethod, maskURL(raw))
 	d := net.Dialer{Timeout: min(cfg.ReloadTimeout, 3*time.Second)}
 	conn, err := d.DialContext(ctx, "tcp", host)
 	if err != nil {

@@ -122,11 +122,18 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	reloader, err := newReloader(cfg, logger)
+	v, err := newVerification(cfg)
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, logger, reloader)
+	targets, err := newTargets(cfg, v, logger)
+	if err != nil {
+		return err
+	}
+	if err := probeVerifyURL(ctx, cfg, v, logger); err != nil {
+		return err
+	}
+	return serve(ctx, cfg, logger, reloaderOf(targets))
 }
 
 // serve runs the poll loop and the metrics server until ctx ends.
@@ -187,18 +194,6 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, reloader signal
 	return err
 }
 
-func newReloader(cfg Config, logger *slog.Logger) (signaler.Reloader, error) {
-	if cfg.ReloadURL != "" {
-		return signaler.NewHTTP(signaler.HTTPOptions{
-			URL:     cfg.ReloadURL,
-			Method:  cfg.ReloadMethod,
-			Timeout: cfg.ReloadTimeout,
-			Logger:  logger,
-		})
-	}
-	return signaler.NewProcess(processOptions(cfg, logger))
-}
-
 func processOptions(cfg Config, logger *slog.Logger) signaler.ProcessOptions {
 	sig, _ := signaler.ParseSignal(cfg.ReloadSignal)  // checked by Validate
 	pol, _ := signaler.ParsePolicy(cfg.ReloadTargets) // checked by Validate
@@ -238,9 +233,19 @@ func runWrapper(ctx context.Context, cfg Config, logger *slog.Logger, argv []str
 		close(exited)
 	}()
 
+	v, err := newVerification(cfg)
+	if err == nil {
+		err = probeVerifyURL(ctx, cfg, v, logger)
+	}
+	if err != nil {
+		// The child runs already: it must not outlive a refused start.
+		_ = c.Forward(syscall.SIGTERM)
+		_, _ = c.Wait()
+		return err
+	}
 	loopCtx, stopLoop := context.WithCancel(context.WithoutCancel(ctx))
 	loopDone := make(chan error, 1)
-	go func() { loopDone <- serve(loopCtx, cfg, logger, c) }()
+	go func() { loopDone <- serve(loopCtx, cfg, logger, verifiedProcess(cfg, c, v, logger)) }()
 
 	// Once termination begins, no reload may follow: the loop stops first,
 	// then the signal goes to the child.

@@ -54,7 +54,7 @@ func NewHTTP(opts HTTPOptions) (*HTTP, error) {
 		// url.Parse quotes the whole input, credentials included.
 		return nil, errors.New("new HTTP reloader: RELOAD_URL is not a valid URL")
 	}
-	redacted := redactURL(u)
+	redacted := redactForLog(u) // userinfo and query values masked
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("new HTTP reloader: RELOAD_URL %s: want an absolute http:// or https:// URL", redacted)
 	}

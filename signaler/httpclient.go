@@ -1,6 +1,7 @@
 package signaler
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -90,18 +91,26 @@ func NewHTTPClient(opts ClientOptions) (*http.Client, error) {
 	return client, nil
 }
 
+// Validate checks the combinations of options without reading any file.
+func (o ClientOptions) Validate() error {
+	switch {
+	case o.BearerTokenFile != "" && (o.BasicAuthUsername != "" || o.BasicAuthPasswordFile != ""):
+		return errors.New("set RELOAD_BEARER_TOKEN_FILE or RELOAD_BASIC_AUTH_USERNAME, not both")
+	case o.BasicAuthUsername != "" && o.BasicAuthPasswordFile == "":
+		return errors.New("RELOAD_BASIC_AUTH_USERNAME is set but RELOAD_BASIC_AUTH_PASSWORD_FILE is not: want both")
+	case o.BasicAuthUsername == "" && o.BasicAuthPasswordFile != "":
+		return errors.New("RELOAD_BASIC_AUTH_PASSWORD_FILE is set but RELOAD_BASIC_AUTH_USERNAME is not: want both")
+	case (o.CertFile == "") != (o.KeyFile == ""):
+		return errors.New("RELOAD_CERT_FILE and RELOAD_KEY_FILE go together: set both for a client certificate, or neither")
+	}
+	return nil
+}
+
 // httpClientConfig turns the options into prometheus/common's configuration
 // after checking the combinations and files.
 func (o ClientOptions) httpClientConfig() (promconfig.HTTPClientConfig, error) {
-	switch {
-	case o.BearerTokenFile != "" && (o.BasicAuthUsername != "" || o.BasicAuthPasswordFile != ""):
-		return promconfig.HTTPClientConfig{}, errors.New("set RELOAD_BEARER_TOKEN_FILE or RELOAD_BASIC_AUTH_USERNAME, not both")
-	case o.BasicAuthUsername != "" && o.BasicAuthPasswordFile == "":
-		return promconfig.HTTPClientConfig{}, errors.New("RELOAD_BASIC_AUTH_USERNAME is set but RELOAD_BASIC_AUTH_PASSWORD_FILE is not: want both")
-	case o.BasicAuthUsername == "" && o.BasicAuthPasswordFile != "":
-		return promconfig.HTTPClientConfig{}, errors.New("RELOAD_BASIC_AUTH_PASSWORD_FILE is set but RELOAD_BASIC_AUTH_USERNAME is not: want both")
-	case (o.CertFile == "") != (o.KeyFile == ""):
-		return promconfig.HTTPClientConfig{}, errors.New("RELOAD_CERT_FILE and RELOAD_KEY_FILE go together: set both for a client certificate, or neither")
+	if err := o.Validate(); err != nil {
+		return promconfig.HTTPClientConfig{}, err
 	}
 	for _, f := range []struct{ name, path string }{
 		{"RELOAD_BEARER_TOKEN_FILE", o.BearerTokenFile},
@@ -178,6 +187,12 @@ func (o ClientOptions) secrets() []string {
 		}
 		if b, err := os.ReadFile(f); err == nil {
 			out = append(out, strings.TrimSpace(string(b)))
+		}
+	}
+	if o.BasicAuthUsername != "" {
+		if b, err := os.ReadFile(o.BasicAuthPasswordFile); err == nil {
+			// The Authorization header as sent, should the app echo it.
+			out = append(out, base64.StdEncoding.EncodeToString([]byte(o.BasicAuthUsername+":"+strings.TrimSpace(string(b)))))
 		}
 	}
 	for _, vs := range o.Headers {

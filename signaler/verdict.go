@@ -1,6 +1,7 @@
 package signaler
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -164,11 +165,14 @@ func (h *HTTP) refusal(resp *http.Response, body []byte) error {
 func urlSecrets(u *url.URL) []string {
 	var out []string
 	if u.User != nil {
-		if p, ok := u.User.Password(); ok {
+		p, ok := u.User.Password()
+		if ok {
 			out = append(out, p)
 		} else {
 			out = append(out, u.User.Username())
 		}
+		// The client sends them as basic auth, which an app may echo.
+		out = append(out, base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+p)))
 	}
 	for _, vs := range u.Query() {
 		out = append(out, vs...)
