@@ -1,0 +1,22 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/pollreload/pollreload/internal/testenv"
+)
+
+// waitVerifiedReloads waits until pollreload counts n successful reloads. A
+// reload counts once verified (the signalled process still runs after a
+// grace, the app's metrics or workers confirm it), which may be a moment
+// after the application already runs the new content.
+func waitVerifiedReloads(t *testing.T, pr *testenv.Pollreload, n float64) {
+	t.Helper()
+	testenv.WaitFor(t, deliveryTimeout, func() error {
+		if got := pr.Metric(t, "pollreload_reloads_total", map[string]string{"result": "success"}); got != n {
+			return fmt.Errorf("pollreload_reloads_total{result=\"success\"} = %v; want %v", got, n)
+		}
+		return nil
+	})
+}
