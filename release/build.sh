@@ -127,7 +127,7 @@ for arch in amd64 arm64; do
 		--build-arg "VERSION=$version" --build-arg "COMMIT=$commit" \
 		--build-arg "COMMIT_DATE=$commit_date" --build-arg "CREATED=$commit_date" \
 		-t "$image" "$src" >/dev/null
-	ctr=$(buildah from --pull=never "$image")
+	ctr=$(buildah from --pull=never --arch "$arch" "$image")
 	mnt=$(buildah mount "$ctr")
 	if ! cmp -s "$mnt/pollreload" "$work/pollreload_${version}_linux_${arch}/pollreload"; then
 		echo "release/build.sh: the linux/$arch image's /pollreload differs from the tarball's binary;" \
