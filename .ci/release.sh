@@ -164,7 +164,7 @@ echo "$arm64_hash"
 [[ $arm64_hash == "$amd64_hash" ]] || fail "hash output differs between arm64 and amd64:
 $amd64_hash"
 for f in one-byte 31-bytes conf.d/32-bytes conf.d/1MiB-plus-3; do
-	want_digest=$(xxhsum -H64 "$fx/plain/$f" | cut -d' ' -f1)
+	want_digest=$(xxhsum -H64 "$fx/plain/$f" 2>/dev/null | cut -d' ' -f1)
 	grep -qE "^  $want_digest +[0-9]+  $f\$" <<<"$arm64_hash" ||
 		fail "arm64 hash of $f is not xxhsum's $want_digest"
 done
