@@ -82,12 +82,16 @@ else
 	bash .ci/go-base.sh
 	version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
 	commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+	commit_date=$(TZ=UTC git show -s --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ HEAD 2>/dev/null || echo unknown)
 	log "building $image (version $version)"
 	build_start=$(date +%s)
-	# buildah before 1.29 does not set BUILDPLATFORM itself.
+	# buildah before 1.29 does not set BUILDPLATFORM itself, nor TARGETOS and
+	# TARGETARCH without --platform.
+	platform=linux/$(go env GOHOSTARCH)
 	buildah build --quiet --pull=never --isolation chroot \
-		--build-arg "BUILDPLATFORM=linux/$(go env GOHOSTARCH)" \
+		--platform "$platform" --build-arg "BUILDPLATFORM=$platform" \
 		--build-arg "VERSION=$version" --build-arg "COMMIT=$commit" \
+		--build-arg "COMMIT_DATE=$commit_date" --build-arg "CREATED=$commit_date" \
 		-t "$image" .
 	echo "build time: $(($(date +%s) - build_start)) s"
 fi
