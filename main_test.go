@@ -511,3 +511,59 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.w.Write(p)
 }
+
+// TestCommandsUseTheDaemonsHasher runs hash and check through the real
+// binary: both build their hasher with the daemon's constructor, so hash
+// honours INCLUDE (with a ** glob) and check logs what it skips, as the
+// daemon does.
+func TestCommandsUseTheDaemonsHasher(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{"top.pem": "a", "x/y/deep.pem": "b", "x/y/notes.txt": "c"} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("hash honours INCLUDE with **", func(t *testing.T) {
+		cmd := program(t, "pollreload", []string{"INCLUDE=**/*.pem"}, "hash", dir)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("hash: %v", err)
+		}
+		var files []string
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n")[1:] {
+			if f := strings.Fields(l); len(f) == 3 && f[0] != "skipped" {
+				files = append(files, f[2])
+			}
+		}
+		if got, want := strings.Join(files, ","), "top.pem,x/y/deep.pem"; got != want {
+			t.Errorf("hash listed %q; want %q\n%s", got, want, out)
+		}
+	})
+	t.Run("hash refuses a bad glob", func(t *testing.T) {
+		cmd := program(t, "pollreload", []string{"POLLRELOAD_EXCLUDE=[a-"}, "hash", dir)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+			t.Fatalf("hash = %v; want exit code 2\n%s", err, out)
+		}
+		if want := `pollreload: invalid POLLRELOAD_EXCLUDE="[a-": want comma-separated globs such as *.conf, conf.d/* or **/*.pem`; strings.TrimSpace(string(out)) != want {
+			t.Errorf("output = %q; want %q", out, want)
+		}
+	})
+	t.Run("check logs skipped entries", func(t *testing.T) {
+		if err := syscall.Mkfifo(filepath.Join(dir, "pipe"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := program(t, "pollreload", []string{"CONFIG_DIR=" + dir, "PROCESS_NAME=nosuch" + fmt.Sprint(os.Getpid())}, "check")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		cmd.Run()
+		if !strings.Contains(stderr.String(), `msg="skipping entry"`) || !strings.Contains(stderr.String(), "pipe") {
+			t.Errorf("check's log lacks the skipped FIFO:\n%s", stderr.String())
+		}
+	})
+}
