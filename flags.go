@@ -232,7 +232,12 @@ func last1(vs []string) string { return vs[len(vs)-1] }
 // flagUsage is the flag part of --help.
 func flagUsage() string {
 	var b strings.Builder
-	b.WriteString("\nDrop-in flags (a flag wins over its variable; --name=value or --name value):\n")
+	b.WriteString(`
+Drop-in flags of prometheus-config-reloader and configmap-reload, written
+--name=value or --name value. A flag wins over its variable (NAME and
+POLLRELOAD_NAME): a container's args are written for it, while its
+environment is partly inherited (envFrom, the image's ENV).
+`)
 	for _, from := range []string{fromPCR, fromCMR} {
 		fmt.Fprintf(&b, "  %s:\n", from)
 		for _, f := range dropInFlags {
