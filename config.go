@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -329,14 +330,13 @@ func (c Config) validateScan() error {
 	if c.MaxFiles < 0 {
 		return c.configErr("MAX_FILES", strconv.Itoa(c.MaxFiles), "want a whole number of 0 or more (0: no limit)")
 	}
-	for _, v := range []string{"INCLUDE", "EXCLUDE"} {
-		globs := c.Include
-		if v == "EXCLUDE" {
-			globs = c.Exclude
-		}
-		for _, g := range globs {
+	for _, list := range []struct {
+		v     string
+		globs []string
+	}{{"INCLUDE", c.Include}, {"EXCLUDE", c.Exclude}} {
+		for _, g := range list.globs {
 			if err := hasher.ValidateGlobs([]string{g}); err != nil {
-				return c.configErr(v, g, "want comma-separated globs such as *.conf, conf.d/* or **/*.pem")
+				return c.configErr(list.v, g, "want comma-separated globs such as *.conf, conf.d/* or **/*.pem")
 			}
 		}
 	}
@@ -372,6 +372,10 @@ func (c Config) checkMetricsAddr(ctx context.Context) error {
 func (c Config) checkPaths() error {
 	for _, p := range c.ConfigDir {
 		f, err := os.Open(p)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is in the message already
+		}
 		if err == nil {
 			var fi os.FileInfo
 			if fi, err = f.Stat(); err == nil && fi.IsDir() {

@@ -19,7 +19,7 @@ import (
 
 // flagSetting is one variable set by a flag.
 type flagSetting struct {
-	Var   string // the variable, such as CONFIG_DIR
+	Var   string // the variable, such as CONFIG_DIR; "" for a flag accepted without effect
 	Flag  string // the flag as written, such as --watched-dir
 	Value string
 }
