@@ -48,6 +48,10 @@ fi
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
+# The chart's artifacthub.io/changes is the CHANGELOG.md entry; without one
+# there is no release. (Checked here to fail early, and read from the commit
+# below.)
+bash release/chart-changes.sh "$version" >/dev/null || exit 2
 for tool in go git buildah helm cyclonedx-gomod jq tar gzip sha256sum; do
 	if ! command -v "$tool" >/dev/null; then
 		echo "release/build.sh: $tool is not installed (see the header of release/build.sh)" >&2
@@ -68,8 +72,12 @@ if [[ -n $(git status --porcelain --untracked-files=no) ]]; then
 fi
 
 mkdir -p "$outdir"
-outdir=$(cd "$outdir" && pwd)
+final=$(cd "$outdir" && pwd)
 work=$(mktemp -d)
+# Artifacts are made in $work/out and moved to OUTDIR only when all are
+# there, so a failed build leaves no partial release behind.
+outdir=$work/out
+mkdir "$outdir"
 tag=$$-$RANDOM
 images=()
 manifest=
@@ -162,8 +170,8 @@ jq -r '.manifests[] | "image \(.platform.os)/\(.platform.architecture): \(.diges
 chart=$work/chart/pollreload
 mkdir -p "$work/chart"
 cp -r "$src/charts/pollreload" "$chart"
-old_app_version=$(awk '$1 == "appVersion:" { gsub(/"/, "", $2); print $2 }' "$chart/Chart.yaml")
 changes=$(bash "$src/release/chart-changes.sh" "$version")
+old_app_version=$(awk '$1 == "appVersion:" { gsub(/"/, "", $2); print $2 }' "$chart/Chart.yaml")
 # stamp FILE replaces, in place, the sidecar's image tag, the Artifact Hub
 # image and the changes annotation, and prints how many it replaced.
 stamp() {
@@ -215,6 +223,7 @@ echo "sbom: $(jq '.components | length' "$sbom") components"
 
 (cd "$outdir" && sha256sum -- pollreload_"${version}"_linux_amd64.tar.gz pollreload_"${version}"_linux_arm64.tar.gz \
 	pollreload_"${version}"_image.oci.tar pollreload-"${version}".tgz pollreload_"${version}"_sbom.cdx.json >SHA256SUMS)
-echo "== $outdir"
-(cd "$outdir" && for f in *; do printf '%10d  %s\n' "$(stat -c %s "$f")" "$f"; done)
-cat "$outdir/SHA256SUMS"
+mv "$outdir"/* "$final/"
+echo "== $final"
+(cd "$final" && for f in *; do printf '%10d  %s\n' "$(stat -c %s "$f")" "$f"; done)
+cat "$final/SHA256SUMS"
