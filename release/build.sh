@@ -81,8 +81,13 @@ mkdir "$outdir"
 tag=$$-$RANDOM
 images=()
 manifest=
+ctr=
 cleanup() {
-	[[ -n $manifest ]] && buildah manifest rm "$manifest" >/dev/null 2>&1
+	if [[ -n $ctr ]]; then
+		buildah umount "$ctr" >/dev/null 2>&1
+		buildah rm "$ctr" >/dev/null 2>&1
+	fi
+	[[ -z $manifest ]] || buildah manifest rm "$manifest" >/dev/null 2>&1 || true
 	local i
 	for i in "${images[@]}"; do buildah rmi "$i" >/dev/null 2>&1 || true; done
 	rm -rf "$work"
@@ -141,12 +146,11 @@ for arch in amd64 arm64; do
 		echo "release/build.sh: the linux/$arch image's /pollreload differs from the tarball's binary;" \
 			"the Dockerfile's build stage must use the same Go ($(go version)) and flags:" >&2
 		go version -m "$mnt/pollreload" >&2 || true
-		buildah umount "$ctr" >/dev/null
-		buildah rm "$ctr" >/dev/null
 		exit 1
 	fi
 	buildah umount "$ctr" >/dev/null
 	buildah rm "$ctr" >/dev/null
+	ctr=
 	buildah manifest add --os linux --arch "$arch" "$manifest" "containers-storage:$image" >/dev/null
 done
 archive=$outdir/pollreload_${version}_image.oci.tar
