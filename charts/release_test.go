@@ -95,6 +95,7 @@ func TestImageDigestWinsOverTag(t *testing.T) {
 		{"tag", nil, "ghcr.io/pollreload/pollreload:0.1.0"},
 		{"digest", []string{"--set", "sidecar.image.digest=" + digest}, "ghcr.io/pollreload/pollreload@" + digest},
 		{"digest and tag", []string{"--set", "sidecar.image.digest=" + digest, "--set", "sidecar.image.tag=9.9.9"}, "ghcr.io/pollreload/pollreload@" + digest},
+		{"native sidecar with digest", []string{"--set", "sidecar.native=true", "--set", "sidecar.image.digest=" + digest}, "ghcr.io/pollreload/pollreload@" + digest},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
