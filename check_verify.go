@@ -14,12 +14,9 @@ import (
 // checkTargets is the target part of `pollreload check`: each target with
 // how its reloads are verified, and for RELOAD_VERIFY_URL, what the URL
 // answered. Nothing is signalled and no reload request is sent.
-func checkTargets(ctx context.Context, cfg Config, stdout io.Writer) []string {
+func checkTargets(ctx context.Context, cfg Config, comp components, stdout io.Writer) []string {
 	var problems []string
-	v, err := newVerification(cfg)
-	if err != nil {
-		return []string{err.Error()}
-	}
+	v := comp.verification
 	hasProcess := len(cfg.ProcessName) > 0 || cfg.PIDFile != ""
 	urls := cfg.reloadURLs()
 	if hasProcess {
@@ -28,10 +25,10 @@ func checkTargets(ctx context.Context, cfg Config, stdout io.Writer) []string {
 			label = "PID_FILE " + cfg.PIDFile
 		}
 		fmt.Fprintf(stdout, "Reload target: process %s\n", label)
-		problems = append(problems, checkProcesses(cfg, stdout)...)
+		problems = append(problems, checkProcesses(cfg, comp, stdout)...)
 		fmt.Fprintf(stdout, "  verify: the signalled process must still run %s after the signal\n", 500*time.Millisecond)
 		if strings.EqualFold(strings.TrimSpace(cfg.ReloadVerify), verifyChildren) {
-			problems = append(problems, checkChildren(cfg, stdout)...)
+			problems = append(problems, checkChildren(cfg, comp, stdout)...)
 		}
 		if v.metric != nil {
 			problems = append(problems, checkVerifyURL(ctx, v.metric, stdout)...)
@@ -75,12 +72,11 @@ func checkVerifyURL(ctx context.Context, mv *signaler.MetricVerifier, stdout io.
 }
 
 // checkChildren lists the workers RELOAD_VERIFY=children would watch.
-func checkChildren(cfg Config, stdout io.Writer) []string {
-	p, err := signaler.NewProcess(processOptions(cfg, nil))
-	if err != nil {
-		return nil // reported above
+func checkChildren(cfg Config, comp components, stdout io.Writer) []string {
+	if comp.process == nil {
+		return nil
 	}
-	cands, err := p.Inspect()
+	cands, err := comp.process.Inspect()
 	if err != nil {
 		return nil // reported above
 	}

@@ -24,11 +24,11 @@ var metricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
 func (c Config) validateVerify(wrapper bool) error {
 	for _, raw := range c.reloadURLs() {
 		if !absoluteHTTP(raw) {
-			return &ConfigError{Var: "RELOAD_URL", Value: maskURL(raw), Want: "want an absolute http:// or https:// URL (or several, comma-separated)"}
+			return c.configErr("RELOAD_URL", maskURL(raw), "want an absolute http:// or https:// URL (or several, comma-separated)")
 		}
 	}
 	if strings.Contains(c.ReloadURL, ",") && len(c.reloadURLs()) == 0 {
-		return &ConfigError{Var: "RELOAD_URL", Value: c.ReloadURL, Want: "want an absolute http:// or https:// URL (or several, comma-separated)"}
+		return c.configErr("RELOAD_URL", c.ReloadURL, "want an absolute http:// or https:// URL (or several, comma-separated)")
 	}
 	if c.BearerTokenFile != "" || c.BasicAuthUsername != "" {
 		for v, raws := range map[string][]string{"RELOAD_URL": c.reloadURLs(), "RELOAD_VERIFY_URL": {c.ReloadVerifyURL}} {
@@ -41,26 +41,24 @@ func (c Config) validateVerify(wrapper bool) error {
 		}
 	}
 	if c.ReloadVerifyURL != "" && !absoluteHTTP(c.ReloadVerifyURL) {
-		return &ConfigError{Var: "RELOAD_VERIFY_URL", Value: maskURL(c.ReloadVerifyURL),
-			Want: "want the absolute http:// or https:// URL of the application's metrics, such as http://127.0.0.1:9090/metrics"}
+		return c.configErr("RELOAD_VERIFY_URL", maskURL(c.ReloadVerifyURL), "want the absolute http:// or https:// URL of the application's metrics, such as http://127.0.0.1:9090/metrics")
 	}
 	if m := c.ReloadVerifyMetric; m != "" {
 		switch {
 		case c.ReloadVerifyURL == "":
-			return &ConfigError{Var: "RELOAD_VERIFY_METRIC", Value: m, Want: "needs RELOAD_VERIFY_URL, the metrics endpoint to read it from"}
+			return c.configErr("RELOAD_VERIFY_METRIC", m, "needs RELOAD_VERIFY_URL, the metrics endpoint to read it from")
 		case !metricName.MatchString(m) || !strings.HasSuffix(m, "_last_reload_successful") && !strings.HasSuffix(m, "_last_reload_success_timestamp_seconds"):
-			return &ConfigError{Var: "RELOAD_VERIFY_METRIC", Value: m,
-				Want: "want the name of a gauge ending in _last_reload_successful or _last_reload_success_timestamp_seconds, such as prometheus_config_last_reload_successful"}
+			return c.configErr("RELOAD_VERIFY_METRIC", m, "want the name of a gauge ending in _last_reload_successful or _last_reload_success_timestamp_seconds, such as prometheus_config_last_reload_successful")
 		}
 	}
 	switch strings.ToLower(strings.TrimSpace(c.ReloadVerify)) {
 	case "":
 	case verifyChildren:
 		if !wrapper && len(c.ProcessName) == 0 && c.PIDFile == "" {
-			return &ConfigError{Var: "RELOAD_VERIFY", Value: c.ReloadVerify, Want: "children watches the workers of a signalled process: set PROCESS_NAME or PID_FILE, or use pollreload -- CMD"}
+			return c.configErr("RELOAD_VERIFY", c.ReloadVerify, "children watches the workers of a signalled process: set PROCESS_NAME or PID_FILE, or use pollreload -- CMD")
 		}
 	default:
-		return &ConfigError{Var: "RELOAD_VERIFY", Value: c.ReloadVerify, Want: "want children, or leave it empty (the signalled process must only stay alive)"}
+		return c.configErr("RELOAD_VERIFY", c.ReloadVerify, "want children, or leave it empty (the signalled process must only stay alive)")
 	}
 	if c.ReloadURL == "" && c.ReloadVerifyURL == "" {
 		for v, set := range map[string]bool{

@@ -55,13 +55,22 @@ func newVerification(cfg Config) (verification, error) {
 // newTargets returns the targets of a daemon: the process first (it is the
 // application RELOAD_VERIFY_URL reports on), then each RELOAD_URL. Without
 // a process, RELOAD_VERIFY_URL verifies the first URL.
-func newTargets(cfg Config, v verification, logger *slog.Logger) ([]target, error) {
+func newTargets(cfg Config, v verification, logger *slog.Logger) ([]target, *signaler.Process, error) {
 	var out []target
+	var process *signaler.Process
 	if len(cfg.ProcessName) > 0 || cfg.PIDFile != "" {
-		p, err := signaler.NewProcess(processOptions(cfg, logger))
+		p, err := signaler.NewProcess(signaler.ProcessOptions{
+			Names:   cfg.ProcessName,
+			PIDFile: cfg.PIDFile,
+			Signal:  cfg.ReloadSignal.Signal(),
+			Policy:  signaler.Policy(cfg.ReloadTargets),
+			Force:   cfg.ReloadForce,
+			Logger:  logger,
+		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		process = p
 		out = append(out, target{label: p.Label(), reloader: verifiedProcess(cfg, p, v, logger), metric: v.metric})
 	}
 	for _, raw := range cfg.reloadURLs() {
@@ -70,7 +79,7 @@ func newTargets(cfg Config, v verification, logger *slog.Logger) ([]target, erro
 			Auth: cfg.clientOptions(), Logger: logger,
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		t := target{label: h.Label(), reloader: h}
 		if len(out) == 0 && v.metric != nil {
@@ -78,13 +87,13 @@ func newTargets(cfg Config, v verification, logger *slog.Logger) ([]target, erro
 		}
 		out = append(out, t)
 	}
-	return out, nil
+	return out, process, nil
 }
 
 // verifiedProcess wraps a signal target (a process or the wrapped child) in
 // its verifiers: alive always, then children and metrics when asked for.
 func verifiedProcess(cfg Config, r signaler.Reloader, v verification, logger *slog.Logger) signaler.Reloader {
-	sig, _ := signaler.ParseSignal(cfg.ReloadSignal) // checked by Validate
+	sig := cfg.ReloadSignal.Signal()
 	vs := []signaler.Verifier{signaler.NewAliveVerifier(signaler.AliveOptions{Signal: sig})}
 	if strings.EqualFold(strings.TrimSpace(cfg.ReloadVerify), verifyChildren) {
 		vs = append(vs, signaler.NewChildrenVerifier(signaler.ChildrenOptions{Timeout: cfg.ReloadTimeout, Signal: sig}))
