@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -19,4 +20,23 @@ func waitVerifiedReloads(t *testing.T, pr *testenv.Pollreload, n float64) {
 		}
 		return nil
 	})
+}
+
+// verifiedAtLeast returns pollreload_reloads_total{result="success"} once it
+// reaches n, or its value when deliveryTimeout ran out first: the last
+// reload an application saw may still be under verification.
+func verifiedAtLeast(pr *testenv.Pollreload, n float64) float64 {
+	var got float64
+	_ = testenv.Poll(deliveryTimeout, func() error {
+		s, err := testenv.Scrape(context.Background(), pr.MetricsAddr)
+		if err != nil {
+			return err
+		}
+		got, _ = s.Sum("pollreload_reloads_total", map[string]string{"result": "success"})
+		if got < n {
+			return fmt.Errorf("%v < %v", got, n)
+		}
+		return nil
+	})
+	return got
 }
