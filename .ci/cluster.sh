@@ -256,9 +256,10 @@ teardown() {
 	if [[ -n $p ]] && alive "$p"; then
 		"$kubectl" delete pods --all -A --grace-period=1 --wait=false >/dev/null 2>&1
 		for _ in $(seq 100); do
-			[[ -z $(ctr -a "$sock" -n k8s.io tasks ls -q 2>/dev/null) ]] && break
+			ctr -a "$sock" -n k8s.io tasks ls 2>/dev/null | grep -q RUNNING || break
 			sleep 0.2
 		done
+		echo "  pods stopped by the kubelet at $(since "$t0") s"
 	fi
 	# The kubelet first, so that nothing restarts what is being removed; the
 	# apiserver once nothing watches it any more (it waits for watches).
@@ -269,6 +270,7 @@ teardown() {
 			[[ -n $p ]] && alive "$p" && kill -TERM "$p" 2>/dev/null && group+=("$p")
 		done
 		for p in "${group[@]}"; do stop_pid "$p" 40; done
+		echo "  stopped $c at $(since "$t0") s"
 	done
 	# Whatever the kubelet left: kill and delete each task and container.
 	if [[ -S $sock ]]; then
@@ -573,6 +575,7 @@ start kube-apiserver "$bin/kube-apiserver" \
 	--kubelet-client-key "$pki/apiserver-kubelet-client.key" \
 	--kubelet-certificate-authority "$pki/ca.crt" \
 	--kubelet-preferred-address-types InternalIP,Hostname \
+	--allow-privileged=true \
 	--profiling=false
 
 # The pod network: a bridge this script owns, with the node's address on it
@@ -916,10 +919,11 @@ helm_image_args=(--set "sidecar.image.repository=${pollreload_image%:*}" --set "
 	--set sidecar.image.pullPolicy=Never --set "app.image.repository=${nginx_image%:*}"
 	--set "app.image.tag=${nginx_image##*:}" --set app.image.pullPolicy=Never)
 
-# chart_pod NS RELEASE prints the name of the release's pod once it exists.
+# chart_pod NS RELEASE [SECONDS] prints the name of the release's pod once
+# it exists, waiting up to SECONDS (30).
 chart_pod() {
 	local i p
-	for ((i = 0; i < 150; i++)); do
+	for ((i = 0; i < ${3:-30} * 5; i++)); do
 		p=$(k get pods -n "$1" -l "app.kubernetes.io/instance=$2" -o jsonpath='{.items[*].metadata.name}' 2>/dev/null)
 		[[ -n $p ]] && { echo "${p%% *}"; return 0; }
 		sleep 0.2
@@ -963,7 +967,7 @@ EOF
 
 s2_configmap() {
 	local pod
-	pod=$(chart_pod pollreload pollreload) || { echo "no pod from scenario 1"; return 1; }
+	pod=$(chart_pod pollreload pollreload 1) || { echo "no pod from scenario 1"; return 1; }
 	wait_ready pollreload "$pod" 5 >/dev/null || { echo "the chart's pod is not Ready (scenario 1)"; return 1; }
 	reload_check pollreload "$pod" configmap pollreload-nginx default.conf
 }
@@ -975,7 +979,7 @@ s3_secret() {
 
 s4_native() {
 	local rendered pod
-	rendered=$(helm template native charts/pollreload --set sidecar.native=true "${helm_image_args[@]}" 2>&1) || true
+	rendered=$(helm template native charts/pollreload --kube-version "$k8s_version" --set sidecar.native=true "${helm_image_args[@]}" 2>&1) || true
 	if ! grep -q 'initContainers:' <<<"$rendered"; then
 		if ! grep -qE '^ +native:' charts/pollreload/values.yaml; then
 			echo "skipped (chart has no sidecar.native)"
@@ -1039,7 +1043,7 @@ s6_check() {
 	grep -qx 'exit 0' <<<"$out" && good=$(grep -m1 '^OK' <<<"$out") ||
 		{ echo "check did not say OK in the good pod: $(tr '\n' ' ' <<<"$out")"; return 1; }
 	# The chart's pod too, when scenario 1 got it Ready.
-	if pod=$(chart_pod pollreload pollreload) && wait_ready pollreload "$pod" 1 >/dev/null; then
+	if pod=$(chart_pod pollreload pollreload 1) && wait_ready pollreload "$pod" 1 >/dev/null; then
 		out=$(check_in pollreload "$pod")
 		grep -qx 'exit 0' <<<"$out" && grep -q '^OK' <<<"$out" ||
 			{ echo "check did not say OK in the chart's pod: $(tr '\n' ' ' <<<"$out")"; return 1; }
