@@ -36,7 +36,6 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-repo=$PWD
 export PATH=/usr/local/go/bin:$PATH:/usr/sbin:/sbin
 PATH=$PATH:$(go env GOPATH)/bin
 
@@ -60,11 +59,11 @@ t_mark=$t_start
 times=()
 # part records how long the part that just ended took, for the summary.
 part() {
-	local now
-	now=$(date +%s.%N)
-	times+=("$1 $(awk -v a="$t_mark" -v b="$now" 'BEGIN { printf "%.1f", b - a }') s")
-	printf '== %s took %.1f s\n' "$1" "$(awk -v a="$t_mark" -v b="$now" 'BEGIN { print b - a }')"
-	t_mark=$now
+	local took
+	took=$(since "$t_mark")
+	t_mark=$(date +%s.%N)
+	times+=("$1 $took s")
+	echo "== $1 took $took s"
 }
 log() { printf '== %s\n' "$*"; }
 die() {
@@ -153,7 +152,17 @@ had_var_lib_cni=false
 [[ -e /var/lib/cni ]] && had_var_lib_cni=true
 had_log_containers=false
 [[ -e /var/log/containers ]] && had_log_containers=true
-before_chains=$(for t in filter nat mangle; do iptables -t "$t" -S 2>/dev/null | awk -v t="$t" '$1 == "-N" { print t, $2 }'; done)
+# chains prints "COMMAND TABLE CHAIN" for each KUBE-* chain (the kubelet's).
+chains() {
+	local cmd t
+	for cmd in iptables ip6tables; do
+		for t in filter nat mangle; do
+			"$cmd" -t "$t" -S 2>/dev/null | awk -v c="$cmd" -v t="$t" '$1 == "-N" && $2 ~ /^KUBE-/ { print c, t, $2 }'
+		done
+	done
+}
+before_chains=$(chains)
+new_chains() { chains | grep -vxF -- "$before_chains" || true; }
 
 pids=()
 names=()
@@ -218,11 +227,7 @@ leftovers() {
 	done
 	ip link show "$bridge" >/dev/null 2>&1 && echo "bridge $bridge"
 	ip -o link show type veth 2>/dev/null | awk -v b="$bridge" '$0 ~ "master " b { print "veth " $2 }'
-	for t in filter nat mangle; do
-		iptables -t "$t" -S 2>/dev/null | awk -v t="$t" '$1 == "-N" { print t, $2 }' | while read -r tt c; do
-			grep -qx -- "$tt $c" <<<"$before_chains" || echo "iptables chain $c in table $tt"
-		done
-	done
+	new_chains | awk '{ print $1 " chain " $3 " in table " $2 }'
 	ls -d /sys/fs/cgroup/*/kubepods* 2>/dev/null | sed 's/^/cgroup /'
 	[[ -e $state ]] && echo "directory $state"
 	[[ -e /run/containerd ]] && ! $had_run_containerd && echo "directory /run/containerd"
@@ -306,33 +311,14 @@ teardown() {
 	$had_run_netns || rmdir /run/netns 2>/dev/null
 	ip link del "$bridge" 2>/dev/null
 	# The kubelet's iptables chains (KUBE-FIREWALL, KUBE-KUBELET-CANARY, ...):
-	# first the rules that jump to them, then the chains.
-	for t in filter nat mangle; do
-		for c in $(iptables -t "$t" -S 2>/dev/null | awk '$1 == "-N" { print $2 }'); do
-			grep -qx -- "$t $c" <<<"$before_chains" && continue
-			iptables -t "$t" -S 2>/dev/null | grep -E -- "-j $c( |\$)" | sed 's/^-A /-D /' | while read -r rule; do
-				eval "iptables -t $t $rule" 2>/dev/null
-			done
-		done
-		for c in $(iptables -t "$t" -S 2>/dev/null | awk '$1 == "-N" { print $2 }'); do
-			grep -qx -- "$t $c" <<<"$before_chains" || iptables -t "$t" -F "$c" 2>/dev/null
-		done
-		for c in $(iptables -t "$t" -S 2>/dev/null | awk '$1 == "-N" { print $2 }'); do
-			grep -qx -- "$t $c" <<<"$before_chains" || iptables -t "$t" -X "$c" 2>/dev/null
+	# first the rules that jump to them, then their rules, then the chains.
+	new_chains | while read -r cmd t c; do
+		"$cmd" -t "$t" -S 2>/dev/null | grep -E -- "-j $c( |\$)" | sed 's/^-A /-D /' | while read -r rule; do
+			eval "$cmd -t $t $rule" 2>/dev/null
 		done
 	done
-	# ip6tables: the kubelet makes the same canary chains there.
-	for t in filter nat mangle; do
-		for c in $(ip6tables -t "$t" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^KUBE-/ { print $2 }'); do
-			ip6tables -t "$t" -S 2>/dev/null | grep -E -- "-j $c( |\$)" | sed 's/^-A /-D /' | while read -r rule; do
-				eval "ip6tables -t $t $rule" 2>/dev/null
-			done
-			ip6tables -t "$t" -F "$c" 2>/dev/null
-		done
-		for c in $(ip6tables -t "$t" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^KUBE-/ { print $2 }'); do
-			ip6tables -t "$t" -X "$c" 2>/dev/null
-		done
-	done
+	new_chains | while read -r cmd t c; do "$cmd" -t "$t" -F "$c" 2>/dev/null; done
+	new_chains | while read -r cmd t c; do "$cmd" -t "$t" -X "$c" 2>/dev/null; done
 	for d in /sys/fs/cgroup/*/kubepods*; do
 		[[ -d $d ]] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
 	done
