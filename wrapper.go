@@ -32,8 +32,8 @@ import (
 //     foreground); they are ignored, so a log line cannot stop pollreload;
 //   - SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT and SIGSYS are
 //     faults of pollreload's own code (the Go runtime reports them);
-//   - signals 32 and 33 are the C library's; SIGKILL and SIGSTOP cannot be
-//     caught.
+//   - signals 32 to 34 belong to the C libraries (glibc, musl), and Go does
+//     not let a program handle them; SIGKILL and SIGSTOP cannot be caught.
 //
 // SIGTSTP is forwarded, and stops the child, not pollreload.
 func forwardedSignals() []os.Signal {
@@ -43,7 +43,7 @@ func forwardedSignals() []os.Signal {
 		syscall.SIGCONT, syscall.SIGTSTP, syscall.SIGPWR, syscall.SIGIO,
 		syscall.SIGVTALRM, syscall.SIGPROF, syscall.SIGSTKFLT,
 	}
-	for n := 34; n <= 64; n++ { // SIGRTMIN to SIGRTMAX
+	for n := 35; n <= 64; n++ { // real-time signals up to SIGRTMAX
 		sigs = append(sigs, syscall.Signal(n))
 	}
 	return sigs

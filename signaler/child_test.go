@@ -2,7 +2,9 @@ package signaler
 
 import (
 	"errors"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -169,10 +171,28 @@ func TestChildStdioAndEnv(t *testing.T) {
 	}
 }
 
-func TestStartChildMissingCommand(t *testing.T) {
-	_, err := StartChild("no-such-command-pollreload", nil, ChildOptions{})
-	if err == nil || !strings.Contains(err.Error(), "start no-such-command-pollreload") {
-		t.Errorf("StartChild error = %v; want one naming the command", err)
+// TestStartChildErrors checks the start errors name the command once and
+// keep the cause, from which wrapper mode takes its exit code (127, 126).
+func TestStartChildErrors(t *testing.T) {
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "plain")
+	if err := os.WriteFile(plain, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		want    string
+		wantErr error
+	}{
+		{"no-such-command-pollreload", "start no-such-command-pollreload: executable file not found in $PATH", exec.ErrNotFound},
+		{dir + "/missing", "start " + dir + "/missing: no such file or directory", fs.ErrNotExist},
+		{plain, "start " + plain + ": permission denied", fs.ErrPermission},
+	}
+	for _, tt := range tests {
+		_, err := StartChild(tt.name, nil, ChildOptions{})
+		if err == nil || err.Error() != tt.want || !errors.Is(err, tt.wantErr) {
+			t.Errorf("StartChild(%q) = %v; want %q wrapping %v", tt.name, err, tt.want, tt.wantErr)
+		}
 	}
 }
 
