@@ -460,45 +460,115 @@ func TestWrapperCtrlCAtTerminal(t *testing.T) {
 	}
 }
 
-// TestWrapperJobControlAtTerminal types Ctrl-Z at a real terminal: the
-// child stops, and pollreload stops with it, so that a shell would see its
-// job stopped and take the terminal back; SIGCONT (`fg`, `bg`) continues
-// both. Then Ctrl-C ends the child, and pollreload exits with its status.
+// procStatField returns field n (1-based, as in proc(5)) of /proc/PID/stat.
+func procStatField(pid, n int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return ""
+	}
+	fields := strings.Fields(s[i+1:]) // from field 3, state
+	if n-3 < 0 || n-3 >= len(fields) {
+		return ""
+	}
+	return fields[n-3]
+}
+
+// TestWrapperJobControlAtTerminal runs pollreload as a job of a real
+// interactive bash at a real terminal. Ctrl-Z stops the child, and
+// pollreload stops with it, so that bash sees its job stop and gets the
+// terminal back; `fg` continues both and pollreload gives the terminal to
+// the child again; Ctrl-C ends the child and pollreload exits with its
+// status, 130.
 func TestWrapperJobControlAtTerminal(t *testing.T) {
+	bash := testenv.RequireTool(t, "bash", "bash")
 	dir := t.TempDir()
-	pidFile := filepath.Join(dir, "pid")
-	pr, master, _ := startAtTerminal(t, []string{"CONFIG_DIR=" + dir},
-		"--", "sh", "-c", `echo $$ > "$0"; exec sleep 600`, pidFile)
+	pidFile, status := filepath.Join(dir, "pid"), filepath.Join(dir, "status")
+	master, tty := openPTY(t)
+	sh := program(t, "pollreload", []string{"CONFIG_DIR=" + dir, "METRICS_ADDR=", "TERM=dumb"})
+	sh.Path, sh.Args = bash, []string{bash, "--norc", "--noprofile", "-i"}
+	sh.Stdin, sh.Stdout, sh.Stderr = tty, tty, tty
+	sh.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	sh.WaitDelay = time.Second
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tty.Close()
+	screen := &syncBuffer{}
+	go io.Copy(screen, master)
+	t.Cleanup(func() {
+		sh.Process.Kill()
+		sh.Wait()
+		if t.Failed() {
+			t.Logf("terminal:\n%s", screen.String())
+		}
+	})
+	typeIn := func(s string) {
+		t.Helper()
+		if _, err := master.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	typeIn(fmt.Sprintf("%s -- sh -c 'echo $$ > %s; exec sleep 600'\n", os.Args[0], pidFile))
 	child := readPID(t, pidFile)
-	waitFor(t, "child execs sleep", func() error {
-		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", child)); string(comm) != "sleep\n" {
-			return fmt.Errorf("child runs %q", comm)
+	t.Cleanup(func() { syscall.Kill(child, syscall.SIGKILL) })
+	pr, _ := strconv.Atoi(procField(child, "PPid"))
+	waitFor(t, "child execs sleep with the terminal", func() error {
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", child))
+		if tpgid := procStatField(child, 8); string(comm) != "sleep\n" || tpgid != strconv.Itoa(child) {
+			return fmt.Errorf("child runs %q, terminal foreground group %s; want sleep, %d", comm, tpgid, child)
 		}
 		return nil
 	})
-	if _, err := master.Write([]byte{0x1a}); err != nil { // ^Z
-		t.Fatal(err)
-	}
-	stopped := func(want string) func() error {
+	states := func(want string) func() error {
 		return func() error {
-			if c, p := procState(child), procState(pr.Process.Pid); c != want || p != want {
+			if c, p := procState(child), procState(pr); c != want || p != want {
 				return fmt.Errorf("child is %s, pollreload is %s; want both %s", c, p, want)
 			}
 			return nil
 		}
 	}
-	waitFor(t, "after Ctrl-Z", stopped("T"))
-	t.Logf("after Ctrl-Z: child %s, pollreload %s", procState(child), procState(pr.Process.Pid))
-	if err := pr.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "after SIGCONT", stopped("S"))
-	if _, err := master.Write([]byte{0x03}); err != nil { // ^C
-		t.Fatal(err)
-	}
-	if code := exitCodeOf(t, pr); code != 128+int(syscall.SIGINT) {
-		t.Errorf("pollreload exit code = %d; want %d (sleep killed by Ctrl-C)", code, 128+int(syscall.SIGINT))
-	}
+
+	typeIn("\x1a") // ^Z
+	waitFor(t, "after Ctrl-Z", states("T"))
+	waitFor(t, "bash takes the terminal back", func() error {
+		if tpgid := procStatField(child, 8); tpgid != strconv.Itoa(sh.Process.Pid) {
+			return fmt.Errorf("terminal foreground group %s; want bash's %d", tpgid, sh.Process.Pid)
+		}
+		return nil
+	})
+	t.Logf("after Ctrl-Z: child %s, pollreload %s, terminal with bash", procState(child), procState(pr))
+
+	typeIn("fg\n")
+	waitFor(t, "after fg", states("S"))
+	waitFor(t, "the child has the terminal again", func() error {
+		if tpgid := procStatField(child, 8); tpgid != strconv.Itoa(child) {
+			return fmt.Errorf("terminal foreground group %s; want the child's %d", tpgid, child)
+		}
+		return nil
+	})
+	t.Logf("after fg: child %s, pollreload %s, terminal with the child", procState(child), procState(pr))
+
+	typeIn("\x03") // ^C
+	waitFor(t, "pollreload exits", func() error {
+		if st := procState(pr); st != "gone" {
+			return fmt.Errorf("pollreload is %s", st)
+		}
+		return nil
+	})
+	typeIn(fmt.Sprintf("echo $? > %s; exit\n", status))
+	waitExists(t, status)
+	waitFor(t, "exit status", func() error {
+		b, _ := os.ReadFile(status)
+		if got := strings.TrimSpace(string(b)); got != "130" {
+			return fmt.Errorf("pollreload exited with %q; want 130 (sleep killed by Ctrl-C)", got)
+		}
+		return nil
+	})
 }
 
 // TestWrapperChildDiesWithPollreload kills pollreload with SIGKILL, which
