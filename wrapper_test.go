@@ -408,12 +408,17 @@ func openPTY(t *testing.T) (master, tty *os.File) {
 // startAtTerminal starts pollreload as a shell starts a job at a terminal:
 // in a session whose controlling terminal is a new pty, in its foreground
 // process group. What pollreload writes to the terminal is collected.
-func startAtTerminal(t *testing.T, env []string, args ...string) (pr *exec.Cmd, master *os.File, screen *syncBuffer) {
+// With stdin false, pollreload's stdin is /dev/null instead, as for a
+// background job of a script.
+func startAtTerminal(t *testing.T, stdin bool, env []string, args ...string) (pr *exec.Cmd, master *os.File, screen *syncBuffer) {
 	t.Helper()
 	master, tty := openPTY(t)
 	pr = program(t, "pollreload", append([]string{"METRICS_ADDR="}, env...), args...)
 	pr.Stdin, pr.Stdout, pr.Stderr = tty, tty, tty
-	pr.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if !stdin {
+		pr.Stdin = nil // /dev/null
+	}
+	pr.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 1}
 	if err := pr.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -437,7 +442,7 @@ func startAtTerminal(t *testing.T, env []string, args ...string) (pr *exec.Cmd, 
 func TestWrapperCtrlCAtTerminal(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "signals")
-	pr, master, _ := startAtTerminal(t, []string{"CONFIG_DIR=" + dir, "WRAPPER_OUT=" + out}, counterArgs()...)
+	pr, master, _ := startAtTerminal(t, true, []string{"CONFIG_DIR=" + dir, "WRAPPER_OUT=" + out}, counterArgs()...)
 	waitCount(t, out, "ready", 1)
 	if _, err := master.Write([]byte{0x03}); err != nil { // ^C
 		t.Fatal(err)
@@ -457,6 +462,47 @@ func TestWrapperCtrlCAtTerminal(t *testing.T) {
 	}
 	if code := exitCodeOf(t, pr); code != 0 {
 		t.Errorf("pollreload exit code = %d; want 0", code)
+	}
+}
+
+// TestWrapperLeavesTerminalWithoutStdin starts pollreload as a script's
+// background job is started: in the terminal's foreground group, stdin from
+// /dev/null. The terminal must stay with that group (taking it would stop
+// the script at its next terminal ioctl), and Ctrl-C, which then reaches
+// pollreload, is passed on once.
+func TestWrapperLeavesTerminalWithoutStdin(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "signals")
+	pr, master, _ := startAtTerminal(t, false, []string{"CONFIG_DIR=" + dir, "WRAPPER_OUT=" + out}, counterArgs()...)
+	waitCount(t, out, "ready", 1)
+	child := 0
+	waitFor(t, "child", func() error {
+		// Children are listed by the thread that forked them.
+		lists, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pr.Process.Pid))
+		for _, l := range lists {
+			b, _ := os.ReadFile(l)
+			if f := strings.Fields(string(b)); len(f) > 0 {
+				var err error
+				child, err = strconv.Atoi(f[0])
+				return err
+			}
+		}
+		return errors.New("no child yet")
+	})
+	// Field 5 is the process group, field 8 the terminal's foreground group.
+	if pgrp, tpgid := procStatField(child, 5), procStatField(child, 8); pgrp != strconv.Itoa(child) || tpgid != strconv.Itoa(pr.Process.Pid) {
+		t.Errorf("child's process group %s, terminal's foreground group %s; want %d (its own), %d (pollreload's)", pgrp, tpgid, child, pr.Process.Pid)
+	}
+	if _, err := master.Write([]byte{0x03}); err != nil { // ^C
+		t.Fatal(err)
+	}
+	waitCount(t, out, "SIGINT", 1)
+	if err := pr.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	waitCount(t, out, "SIGUSR1", 1)
+	if n := countLines(out, "SIGINT"); n != 1 {
+		t.Errorf("child received SIGINT %d times after one Ctrl-C; want 1", n)
 	}
 }
 

@@ -86,7 +86,7 @@ func StartChild(name string, args []string, opts ChildOptions) (*Child, error) {
 		cmd.Stderr = os.Stderr
 	}
 	cmd.Env = opts.Env
-	tty := foregroundTerminal(cmd.Stdin, cmd.Stdout, cmd.Stderr)
+	tty := foregroundTerminal(cmd.Stdin)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:    true,
 		Foreground: tty >= 0,

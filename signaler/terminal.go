@@ -16,25 +16,26 @@ import (
 // child stops, so that the shell takes the terminal back, and gives the
 // terminal to the child again when the shell continues it.
 
-// foregroundTerminal returns pollreload's descriptor of the first of files
-// that is a terminal whose foreground process group is pollreload's, or -1.
-// A terminal in whose background pollreload runs (`pollreload -- app &`) is
-// not taken: that would steal it from the shell.
-func foregroundTerminal(files ...any) int {
-	for _, f := range files {
-		file, ok := f.(*os.File)
-		if !ok {
-			continue
-		}
-		fd := int(file.Fd())
-		if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err != nil {
-			continue
-		}
-		if pgrp, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP); err == nil && pgrp == unix.Getpgrp() {
-			return fd
-		}
+// foregroundTerminal returns pollreload's descriptor of stdin when it is a
+// terminal whose foreground process group is pollreload's, or -1. Only
+// stdin counts, as with tini: a shell without job control (a script) runs
+// `pollreload -- app &` in the script's own process group, with stdin from
+// /dev/null, and taking the terminal on stdout would steal the foreground
+// from the script. A terminal in whose background pollreload
+// runs is not taken either.
+func foregroundTerminal(stdin any) int {
+	file, ok := stdin.(*os.File)
+	if !ok {
+		return -1
 	}
-	return -1
+	fd := int(file.Fd())
+	if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err != nil {
+		return -1
+	}
+	if pgrp, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP); err != nil || pgrp != unix.Getpgrp() {
+		return -1
+	}
+	return fd
 }
 
 // HasTerminal reports whether the child was given the terminal's foreground.
