@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, every component the test suite runs:
 # reload targets (nginx, pgbouncer), Prometheus and promtool, FUSE
-# filesystems (bindfs, sshfs), inotify-tools, xxhash, buildah. Idempotent.
+# filesystems (bindfs, sshfs), inotify-tools, xxhash, buildah, python3 (a
+# sigwait application for wrapper mode). Idempotent.
 set -euo pipefail
 pkgs=(nginx-light pgbouncer postgresql-client prometheus bindfs sshfs openssh-server openssh-client
-      fuse3 inotify-tools xxhash buildah busybox-static ca-certificates curl procps hyperfine)
+      fuse3 inotify-tools xxhash buildah busybox-static ca-certificates curl procps hyperfine
+      python3-minimal)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
