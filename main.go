@@ -82,6 +82,7 @@ func usageErr(format string, args ...any) error {
 // arrives, or (in wrapper mode) the child exits.
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	var child []string
+	var flags []flagSetting
 	if len(args) > 0 {
 		switch args[0] {
 		case "-h", "--help", "help":
@@ -91,45 +92,52 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 			fmt.Fprintf(stdout, "pollreload %s (commit %s, %s)\n", version, commit, runtime.Version())
 			return nil
 		case "hash":
-			return runHash(ctx, args[1:], stdout)
-		case "--":
-			if len(args) < 2 {
-				return usageErr("-- needs a command to run, as in pollreload -- nginx -g 'daemon off;'")
-			}
-			child = args[1:]
+			return runHash(ctx, args[1:], environ, stdout, stderr)
 		case "check":
 		default:
-			return usageErr("unknown argument %q; see pollreload --help", args[0])
+			var err error
+			if flags, child, err = parseFlags(args); err != nil {
+				return err
+			}
 		}
 	}
-	cfg, err := loadConfig(environ)
+	cfg, err := loadConfig(environ, flags)
 	if err == nil {
 		err = cfg.Validate(child != nil)
 	}
 	if err == nil {
 		err = cfg.checkPaths()
 	}
+	if err == nil {
+		err = cfg.checkMetricsAddr(ctx)
+	}
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	logger := newLogger(cfg, stderr)
-	if len(args) > 0 && args[0] == "check" {
-		return runCheck(ctx, cfg, stdout)
+	if len(cfg.ignored) > 0 {
+		logger.Warn("ignoring unknown variables with pollreload's prefix", "names", cfg.ignored)
 	}
-	if child != nil {
-		return runWrapper(ctx, cfg, logger, child)
+	if len(cfg.notes) > 0 {
+		logger.Info("flags accepted without effect; see pollreload --help", "flags", cfg.notes)
 	}
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	reloader, err := newReloader(cfg, logger)
+	comp, err := newComponents(cfg, logger)
 	if err != nil {
 		return err
 	}
+	if len(args) > 0 && args[0] == "check" {
+		return runCheck(ctx, cfg, comp, stdout)
+	}
+	if child != nil {
+		return runWrapper(ctx, cfg, logger, comp, child)
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
 	ln, err := listenMetrics(cfg)
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, logger, reloader, ln)
+	return serve(ctx, cfg, logger, comp.loop, ln)
 }
 
 // listenMetrics binds METRICS_ADDR, or returns nil when it is empty. It runs
@@ -145,30 +153,77 @@ func listenMetrics(cfg Config) (net.Listener, error) {
 	return ln, nil
 }
 
+// components are what a Config turns into. newComponents is the one place
+// that builds them, so that the daemon, the wrapper, check and hash scan
+// and deliver alike.
+type components struct {
+	hasher *hasher.Hasher
+	// reloader is nil when the Config names no target: in wrapper mode
+	// (the child, started later, is the target) and for hash.
+	reloader signaler.Reloader
+	// loop has everything but Metrics, which serve adds, and, in wrapper
+	// mode, the Reloader.
+	loop poller.Options
+}
+
+func newComponents(cfg Config, logger *slog.Logger) (components, error) {
+	h := hasher.New(hasher.Options{
+		Logger:      logger,
+		MaxFiles:    cfg.MaxFiles,
+		MaxFileSize: int64(cfg.MaxFileSize),
+		Include:     cfg.Include,
+		Exclude:     cfg.Exclude,
+		VerifyAfter: cfg.VerifyInterval,
+	})
+	var reloader signaler.Reloader
+	switch {
+	case cfg.ReloadURL != "":
+		r, err := signaler.NewHTTP(signaler.HTTPOptions{
+			URL:     cfg.ReloadURL,
+			Method:  cfg.ReloadMethod,
+			Timeout: cfg.ReloadTimeout,
+			Logger:  logger,
+		})
+		if err != nil {
+			return components{}, err
+		}
+		reloader = r
+	case len(cfg.ProcessName) > 0 || cfg.PIDFile != "":
+		r, err := signaler.NewProcess(signaler.ProcessOptions{
+			Names:   cfg.ProcessName,
+			PIDFile: cfg.PIDFile,
+			Signal:  cfg.ReloadSignal.Signal(),
+			Policy:  signaler.Policy(cfg.ReloadTargets),
+			Force:   cfg.ReloadForce,
+			Logger:  logger,
+		})
+		if err != nil {
+			return components{}, err
+		}
+		reloader = r
+	}
+	return components{
+		hasher:   h,
+		reloader: reloader,
+		loop: poller.Options{
+			Roots:         cfg.ConfigDir,
+			Interval:      cfg.PollInterval,
+			Settle:        cfg.SettleTime,
+			ReloadOnStart: cfg.ReloadOnStart,
+			MaxMissed:     cfg.HealthMissedScans,
+			Scanner:       h,
+			Reloader:      reloader,
+			Logger:        logger,
+		},
+	}, nil
+}
+
 // serve runs the poll loop, and the metrics server on ln unless it is nil,
 // until ctx ends. It closes ln.
-func serve(ctx context.Context, cfg Config, logger *slog.Logger, reloader signaler.Reloader, ln net.Listener) error {
+func serve(ctx context.Context, cfg Config, logger *slog.Logger, opts poller.Options, ln net.Listener) error {
 	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, metrics.BuildInfo{Version: version, Revision: commit})
-	maxSize, _ := parseSize(cfg.MaxFileSize) // checked by Validate
-	loop, err := poller.New(poller.Options{
-		Roots:         cfg.ConfigDir,
-		Interval:      cfg.PollInterval,
-		Settle:        cfg.SettleTime,
-		ReloadOnStart: cfg.ReloadOnStart,
-		MaxMissed:     cfg.HealthMissedScans,
-		Scanner: hasher.New(hasher.Options{
-			Logger:      logger,
-			MaxFiles:    cfg.MaxFiles,
-			MaxFileSize: maxSize,
-			Include:     cfg.Include,
-			Exclude:     cfg.Exclude,
-			VerifyAfter: cfg.VerifyInterval,
-		}),
-		Reloader: reloader,
-		Metrics:  m,
-		Logger:   logger,
-	})
+	opts.Metrics = metrics.New(reg, metrics.BuildInfo{Version: version, Revision: commit})
+	loop, err := poller.New(opts)
 	if err != nil {
 		if ln != nil {
 			ln.Close()
@@ -201,31 +256,6 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, reloader signal
 	}
 	logger.Info("stopped")
 	return err
-}
-
-func newReloader(cfg Config, logger *slog.Logger) (signaler.Reloader, error) {
-	if cfg.ReloadURL != "" {
-		return signaler.NewHTTP(signaler.HTTPOptions{
-			URL:     cfg.ReloadURL,
-			Method:  cfg.ReloadMethod,
-			Timeout: cfg.ReloadTimeout,
-			Logger:  logger,
-		})
-	}
-	return signaler.NewProcess(processOptions(cfg, logger))
-}
-
-func processOptions(cfg Config, logger *slog.Logger) signaler.ProcessOptions {
-	sig, _ := signaler.ParseSignal(cfg.ReloadSignal)  // checked by Validate
-	pol, _ := signaler.ParsePolicy(cfg.ReloadTargets) // checked by Validate
-	return signaler.ProcessOptions{
-		Names:   cfg.ProcessName,
-		PIDFile: cfg.PIDFile,
-		Signal:  sig,
-		Policy:  pol,
-		Force:   cfg.ReloadForce,
-		Logger:  logger,
-	}
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {

@@ -57,7 +57,7 @@ func stopsReloads(sig os.Signal) bool {
 
 // runWrapper runs argv as pollreload's child until it exits, and returns
 // its exit status as an exitError.
-func runWrapper(ctx context.Context, cfg Config, logger *slog.Logger, argv []string) error {
+func runWrapper(ctx context.Context, cfg Config, logger *slog.Logger, comp components, argv []string) error {
 	// A port in use stops pollreload before the child exists.
 	ln, err := listenMetrics(cfg)
 	if err != nil {
@@ -76,9 +76,8 @@ func runWrapper(ctx context.Context, cfg Config, logger *slog.Logger, argv []str
 	signal.Notify(children, syscall.SIGCHLD)
 	defer signal.Stop(children)
 
-	sig, _ := signaler.ParseSignal(cfg.ReloadSignal) // checked by Validate
 	c, err := signaler.StartChild(argv[0], argv[1:], signaler.ChildOptions{
-		Signal: sig,
+		Signal: cfg.ReloadSignal.Signal(),
 		Force:  cfg.ReloadForce,
 		Stdin:  os.Stdin,
 		Stdout: os.Stdout,
@@ -97,7 +96,9 @@ func runWrapper(ctx context.Context, cfg Config, logger *slog.Logger, argv []str
 	loopCtx, stopLoop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopLoop()
 	loopDone := make(chan error, 1)
-	go func() { loopDone <- serve(loopCtx, cfg, logger, c, ln) }()
+	opts := comp.loop
+	opts.Reloader = c
+	go func() { loopDone <- serve(loopCtx, cfg, logger, opts, ln) }()
 
 	forward := func(s os.Signal) {
 		// Once termination begins, no reload may follow: the loop stops
