@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -113,7 +114,7 @@ func runWrapper(ctx context.Context, cfg Config, logger *slog.Logger, comp compo
 				logger.Warn("cannot give the terminal back to the child", "err", err)
 			}
 		}
-		name := unix.SignalName(s.(syscall.Signal))
+		name := signalName(s.(syscall.Signal))
 		logger.Info("forwarding signal to child", "signal", name, "pid", c.PID())
 		if err := c.Forward(s); err != nil {
 			logger.Warn("cannot forward signal", "signal", name, "err", err)
@@ -172,10 +173,19 @@ func followJobControl(c *signaler.Child, logger *slog.Logger) {
 	if !stopped {
 		return
 	}
-	logger.Debug("child stopped; stopping too", "pid", c.PID(), "signal", unix.SignalName(sig))
+	logger.Debug("child stopped; stopping too", "pid", c.PID(), "signal", signalName(sig))
 	if err := unix.Kill(os.Getpid(), unix.SIGSTOP); err != nil {
 		logger.Warn("cannot stop with the child", "err", err)
 	}
+}
+
+// signalName is the signal's name, "SIGHUP", or "signal 40" for the
+// real-time signals, which have none.
+func signalName(s syscall.Signal) string {
+	if name := unix.SignalName(s); name != "" {
+		return name
+	}
+	return "signal " + strconv.Itoa(int(s))
 }
 
 // startFailureCode is the exit code of a command that could not be started,

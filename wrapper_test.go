@@ -37,18 +37,11 @@ func beSignalCounter() {
 	signal.Notify(c, forwardedSignals()...)
 	appendLine(out, "ready")
 	for s := range c {
-		appendLine(out, signalText(s.(syscall.Signal)))
+		appendLine(out, signalName(s.(syscall.Signal)))
 		if s == syscall.SIGTERM {
 			os.Exit(0)
 		}
 	}
-}
-
-func signalText(s syscall.Signal) string {
-	if name := unix.SignalName(s); name != "" {
-		return name
-	}
-	return "signal " + strconv.Itoa(int(s))
 }
 
 func appendLine(path, line string) {
@@ -230,9 +223,9 @@ func TestWrapperForwardsSignals(t *testing.T) {
 		if err := pr.Process.Signal(s); err != nil {
 			t.Fatalf("send %v: %v", s, err)
 		}
-		waitCount(t, out, signalText(s), 1)
+		waitCount(t, out, signalName(s), 1)
 		if st := procState(pr.Process.Pid); st == "Z" || st == "gone" {
-			t.Fatalf("pollreload died of %s", signalText(s))
+			t.Fatalf("pollreload died of %s", signalName(s))
 		}
 	}
 	if err := pr.Process.Signal(syscall.SIGTERM); err != nil {
@@ -244,8 +237,8 @@ func TestWrapperForwardsSignals(t *testing.T) {
 	got, _ := os.ReadFile(out)
 	t.Logf("child received:\n%s", got)
 	for _, s := range append(sigs, syscall.SIGTERM) {
-		if n := countLines(out, signalText(s)); n != 1 {
-			t.Errorf("child received %s %d times; want 1", signalText(s), n)
+		if n := countLines(out, signalName(s)); n != 1 {
+			t.Errorf("child received %s %d times; want 1", signalName(s), n)
 		}
 	}
 }
