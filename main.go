@@ -25,10 +25,13 @@ import (
 	"github.com/pollreload/pollreload/signaler"
 )
 
-// Set at build time with -ldflags "-X main.version=... -X main.commit=...".
+// Set at build time with -ldflags "-X main.version=... -X main.commit=...
+// -X main.commitDate=..." (release/build.sh passes the tag, the full commit
+// hash and the commit time in UTC, RFC 3339).
 var (
-	version = "dev"
-	commit  = "unknown"
+	version    = "dev"
+	commit     = "unknown"
+	commitDate = "unknown"
 )
 
 // exitError carries an exit code other than 1 out of run.
@@ -89,7 +92,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 			fmt.Fprint(stdout, usage())
 			return nil
 		case "--version", "version":
-			fmt.Fprintf(stdout, "pollreload %s (commit %s, %s)\n", version, commit, runtime.Version())
+			fmt.Fprintf(stdout, "pollreload %s (commit %s, %s, %s %s/%s)\n",
+				version, commit, commitDate, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			return nil
 		case "hash":
 			return runHash(ctx, args[1:], environ, stdout, stderr)

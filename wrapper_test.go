@@ -687,7 +687,7 @@ while True:
 // RELOAD_FORCE=true reloads it; without it the reload is refused and stays
 // pending, as in daemon mode.
 func TestWrapperReloadForce(t *testing.T) {
-	python := testenv.RequireTool(t, "python3", "python3-minimal")
+	python := testenv.RequireTool(t, "python3", "python3")
 	for _, force := range []bool{true, false} {
 		t.Run("RELOAD_FORCE="+strconv.FormatBool(force), func(t *testing.T) {
 			dir := t.TempDir()
