@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sys/unix"
 
 	"github.com/pollreload/pollreload/hasher"
 	"github.com/pollreload/pollreload/metrics"
@@ -26,10 +25,13 @@ import (
 	"github.com/pollreload/pollreload/signaler"
 )
 
-// Set at build time with -ldflags "-X main.version=... -X main.commit=...".
+// Set at build time with -ldflags "-X main.version=... -X main.commit=...
+// -X main.commitDate=..." (release/build.sh passes the tag, the full commit
+// hash and the commit time in UTC, RFC 3339).
 var (
-	version = "dev"
-	commit  = "unknown"
+	version    = "dev"
+	commit     = "unknown"
+	commitDate = "unknown"
 )
 
 // exitError carries an exit code other than 1 out of run.
@@ -90,7 +92,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 			fmt.Fprint(stdout, usage())
 			return nil
 		case "--version", "version":
-			fmt.Fprintf(stdout, "pollreload %s (commit %s, %s)\n", version, commit, runtime.Version())
+			fmt.Fprintf(stdout, "pollreload %s (commit %s, %s, %s %s/%s)\n",
+				version, commit, commitDate, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			return nil
 		case "hash":
 			return runHash(ctx, args[1:], environ, stdout, stderr)
@@ -134,7 +137,24 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	return serve(ctx, cfg, logger, comp.loop)
+	ln, err := listenMetrics(cfg)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, logger, comp.loop, ln)
+}
+
+// listenMetrics binds METRICS_ADDR, or returns nil when it is empty. It runs
+// before anything else starts, so a port in use stops pollreload at once.
+func listenMetrics(cfg Config) (net.Listener, error) {
+	if cfg.MetricsAddr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("METRICS_ADDR=%q: %w", cfg.MetricsAddr, err)
+	}
+	return ln, nil
 }
 
 // components are what a Config turns into. newComponents is the one place
@@ -202,22 +222,22 @@ func newComponents(cfg Config, logger *slog.Logger) (components, error) {
 	}, nil
 }
 
-// serve runs the poll loop and the metrics server until ctx ends.
-func serve(ctx context.Context, cfg Config, logger *slog.Logger, opts poller.Options) error {
+// serve runs the poll loop, and the metrics server on ln unless it is nil,
+// until ctx ends. It closes ln.
+func serve(ctx context.Context, cfg Config, logger *slog.Logger, opts poller.Options, ln net.Listener) error {
 	reg := prometheus.NewRegistry()
 	opts.Metrics = metrics.New(reg, metrics.BuildInfo{Version: version, Revision: commit})
 	loop, err := poller.New(opts)
 	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
 		return err
 	}
 
 	var srv *http.Server
 	var wg sync.WaitGroup
-	if cfg.MetricsAddr != "" {
-		ln, err := net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
-			return fmt.Errorf("METRICS_ADDR=%q: %w", cfg.MetricsAddr, err)
-		}
+	if ln != nil {
 		srv = &http.Server{Handler: metrics.Handler(reg, loop), ReadHeaderTimeout: 5 * time.Second}
 		logger.Info("serving metrics", "addr", ln.Addr().String())
 		wg.Add(1)
@@ -240,73 +260,6 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, opts poller.Opt
 	}
 	logger.Info("stopped")
 	return err
-}
-
-// runWrapper starts the application as a child, reloads it on change,
-// forwards termination signals to it, and exits with its exit code.
-func runWrapper(ctx context.Context, cfg Config, logger *slog.Logger, comp components, argv []string) error {
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
-
-	c, err := signaler.StartChild(argv[0], argv[1:], signaler.ChildOptions{
-		Signal: cfg.ReloadSignal.Signal(),
-		Stdin:  os.Stdin,
-		Stdout: os.Stdout,
-		Stderr: os.Stderr,
-		Logger: logger,
-	})
-	if err != nil {
-		return fmt.Errorf("start %s: %w", argv[0], err)
-	}
-	exited := make(chan struct{})
-	var code int
-	var waitErr error
-	go func() {
-		code, waitErr = c.Wait()
-		close(exited)
-	}()
-
-	loopCtx, stopLoop := context.WithCancel(context.WithoutCancel(ctx))
-	loopDone := make(chan error, 1)
-	opts := comp.loop
-	opts.Reloader = c
-	go func() { loopDone <- serve(loopCtx, cfg, logger, opts) }()
-
-	// Once termination begins, no reload may follow: the loop stops first,
-	// then the signal goes to the child.
-	terminate := func(s os.Signal) {
-		stopLoop()
-		name := unix.SignalName(s.(syscall.Signal))
-		logger.Info("forwarding signal to child", "signal", name)
-		if err := c.Forward(s); err != nil {
-			logger.Warn("cannot forward signal", "signal", name, "err", err)
-		}
-	}
-	ctxDone := ctx.Done()
-	for exited != nil {
-		select {
-		case s := <-sigs:
-			terminate(s)
-		case <-ctxDone:
-			ctxDone = nil
-			terminate(syscall.SIGTERM)
-		case <-exited:
-			exited = nil
-		}
-	}
-	stopLoop()
-	loopErr := <-loopDone
-	if waitErr != nil {
-		return fmt.Errorf("wait for %s: %w", argv[0], waitErr)
-	}
-	if loopErr != nil {
-		logger.Error("poll loop failed", "err", loopErr)
-	}
-	if code != 0 {
-		return &exitError{code: code}
-	}
-	return nil
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {

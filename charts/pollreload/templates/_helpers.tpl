@@ -57,7 +57,7 @@ says; use "pollreload.sidecar" and "pollreload.nativeSidecar" instead.
 {{- fail "pollreload.sidecar: set sidecar.processName or sidecar.pidFile (signal) or sidecar.reloadUrl (HTTP)" -}}
 {{- end -}}
 - name: {{ .name }}
-  image: {{ printf "%s:%s" .image.repository .image.tag | quote }}
+  image: {{ if .image.digest }}{{ printf "%s@%s" .image.repository .image.digest | quote }}{{ else }}{{ printf "%s:%s" .image.repository .image.tag | quote }}{{ end }}
   imagePullPolicy: {{ .image.pullPolicy }}
   env:
     - name: CONFIG_DIR
