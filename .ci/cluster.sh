@@ -197,6 +197,17 @@ pid_of() {
 	for i in "${!names[@]}"; do [[ ${names[$i]} == "$1" ]] && echo "${pids[$i]}"; done
 	return 0
 }
+# stop_group NAMES... stops those components together and prints when, in
+# seconds since the teardown began (teardown's t0).
+stop_group() {
+	local group=() n p
+	for n in "$@"; do
+		p=$(pid_of "$n")
+		[[ -n $p ]] && alive "$p" && kill -TERM "$p" 2>/dev/null && group+=("$p")
+	done
+	for p in "${group[@]}"; do stop_pid "$p" 40; done
+	echo "  stopped $* at $(since "$t0") s"
+}
 # shim_pids lists the containerd shims serving this run's containerd.
 shim_pids() {
 	local p
@@ -256,7 +267,9 @@ teardown() {
 			tail -n 15 "$f"
 		done
 	fi
-	# Let the kubelet stop the pods itself (CNI DEL, unmounts) while it runs.
+	# The controllers first, so that no ReplicaSet replaces the pods deleted
+	# next; the kubelet stops those itself (CNI DEL, unmounts) while it runs.
+	stop_group kube-controller-manager kube-scheduler
 	p=$(pid_of kubelet)
 	if [[ -n $p ]] && alive "$p"; then
 		"$kubectl" delete pods --all -A --grace-period=1 --wait=false >/dev/null 2>&1
@@ -266,17 +279,10 @@ teardown() {
 		done
 		echo "  pods stopped by the kubelet at $(since "$t0") s"
 	fi
-	# The kubelet first, so that nothing restarts what is being removed; the
-	# apiserver once nothing watches it any more (it waits for watches).
-	for c in kubelet "kube-scheduler kube-controller-manager" kube-apiserver etcd; do
-		local group=()
-		for n in $c; do
-			p=$(pid_of "$n")
-			[[ -n $p ]] && alive "$p" && kill -TERM "$p" 2>/dev/null && group+=("$p")
-		done
-		for p in "${group[@]}"; do stop_pid "$p" 40; done
-		echo "  stopped $c at $(since "$t0") s"
-	done
+	# The apiserver once nothing watches it any more: it waits for watches.
+	stop_group kubelet
+	stop_group kube-apiserver
+	stop_group etcd
 	# Whatever the kubelet left: kill and delete each task and container.
 	if [[ -S $sock ]]; then
 		for c in $(ctr -a "$sock" -n k8s.io tasks ls -q 2>/dev/null); do
@@ -1003,7 +1009,7 @@ s5_wrapper() {
 	read -r opid oppid <<<"$orphan"
 	[[ $oppid == 1 ]] || { echo "the orphan $opid had parent $oppid, not PID 1"; return 1; }
 	for _ in $(seq 50); do
-		ostate=$(k exec -n pods wrapper -- sh -c "read -r _ _ s _ </proc/$opid/stat 2>/dev/null && echo \$s || echo gone" 2>&1)
+		ostate=$(k exec -n pods wrapper -- sh -c "if [ -e /proc/$opid ]; then read -r _ _ s _ 2>/dev/null </proc/$opid/stat; echo \$s; else echo gone; fi" 2>&1)
 		[[ $ostate == gone || $ostate == Z ]] && break
 		sleep 0.2
 	done
