@@ -127,7 +127,7 @@ else
 fi
 (cd .ci/cluster && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/pause" ./pause)
 kubectl=$bin/kubectl
-"$kubectl" version --client | head -1
+"$kubectl" version --client | sed -n 1p
 part "build"
 
 # ------------------------------------------------------------------- state
@@ -212,7 +212,7 @@ stop_group() {
 shim_pids() {
 	local p
 	for p in /proc/[0-9]*; do
-		tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "-address $sock" && echo "${p#/proc/}"
+		[[ $(tr '\0' ' ' 2>/dev/null <"$p/cmdline") == *"-address $sock"* ]] && echo "${p#/proc/}"
 	done
 	return 0
 }
@@ -220,7 +220,7 @@ leftovers() {
 	local p
 	for p in "${pids[@]}"; do alive "$p" && echo "process $p ($(cat "/proc/$p/comm" 2>/dev/null)) still running"; done
 	for p in /proc/[0-9]*; do
-		if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "$state"; then
+		if [[ $(tr '\0' ' ' 2>/dev/null <"$p/cmdline") == *"$state"* ]]; then
 			echo "process ${p#/proc/} ($(cat "$p/comm" 2>/dev/null)) still running: $(tr '\0' ' ' <"$p/cmdline" | cut -c1-120)"
 		fi
 	done
@@ -274,7 +274,7 @@ teardown() {
 	if [[ -n $p ]] && alive "$p"; then
 		"$kubectl" delete pods --all -A --grace-period=1 --wait=false >/dev/null 2>&1
 		for _ in $(seq 100); do
-			ctr -a "$sock" -n k8s.io tasks ls 2>/dev/null | grep -q RUNNING || break
+			[[ $(ctr -a "$sock" -n k8s.io tasks ls 2>/dev/null) == *RUNNING* ]] || break
 			sleep 0.2
 		done
 		echo "  pods stopped by the kubelet at $(since "$t0") s"
@@ -504,7 +504,7 @@ free_port() {
 	local p
 	while :; do
 		p=$((20000 + RANDOM % 20000))
-		ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
+		[[ -n $(ss -Htan "sport = :$p") ]] || { echo "$p"; return; }
 	done
 }
 etcd_port=$(free_port)
@@ -736,7 +736,7 @@ wait_ready() {
 wait_served() {
 	local i
 	for ((i = 0; i < $3 * 20; i++)); do
-		http_get "$1" | grep -qF -- "$2" && return 0
+		[[ $(http_get "$1") == *"$2"* ]] && return 0
 		sleep 0.05
 	done
 	return 1
@@ -818,7 +818,7 @@ reload_check() {
 	t0=$(date +%s.%N)
 	k patch "$kind" -n "$ns" "$name" --type merge -p "$patch" >/dev/null
 	if ! wait_served "http://$ip:8080/" "$token" 60; then
-		echo "nginx still answers '$(http_get "http://$ip:8080/" | head -c 80)' 60 s after the patch (before: '$before'); sidecar log: $(k logs -n "$ns" "$pod" -c pollreload 2>&1 | tail -n 5 | tr '\n' ' ')"
+		echo "nginx still answers '$(http_get "http://$ip:8080/")' 60 s after the patch (before: '$before'); sidecar log: $(k logs -n "$ns" "$pod" -c pollreload 2>&1 | tail -n 5 | tr '\n' ' ')"
 		return 1
 	fi
 	latency=$(since "$t0")
@@ -944,7 +944,8 @@ EOF
 		return 1
 	fi
 	grep -q 'violates PodSecurity "restricted' <<<"$refused" || { echo "privileged pod refused, but not by PodSecurity: $refused"; return 1; }
-	refusal="privileged pod refused: $(grep -o 'violates PodSecurity "restricted:[^"]*": [^(]*' <<<"$refused" | head -c 80)"
+	refusal=$(grep -o 'violates PodSecurity.*' <<<"$refused")
+	refusal="privileged pod refused: ${refusal:0:160}"
 	t0=$(date +%s.%N)
 	helm install pollreload charts/pollreload -n pollreload "${helm_image_args[@]}" >/dev/null
 	k get service -n pollreload pollreload >/dev/null
@@ -1001,7 +1002,7 @@ s5_wrapper() {
 	wait_served "http://$ip:8080/" "$token" 60 ||
 		{ echo "app still answers '$(http_get "http://$ip:8080/" | tr '\n' ' ')' 60 s after the patch; log: $(k logs -n pods wrapper 2>&1 | tail -n 5 | tr '\n' ' ')"; return 1; }
 	latency=$(since "$t0")
-	http_get "http://$ip:8080/" | grep -qx 'reloads=1' || { echo "app answers '$(http_get "http://$ip:8080/" | tr '\n' ' ')', want reloads=1"; return 1; }
+	grep -qx 'reloads=1' <<<"$(http_get "http://$ip:8080/")" || { echo "app answers '$(http_get "http://$ip:8080/" | tr '\n' ' ')', want reloads=1"; return 1; }
 	ok=$(metric "$ip" 'pollreload_reloads_total{result="success"}')
 	[[ $ok == 1 ]] || { echo "reloaded, but pollreload_reloads_total{result=\"success\"} is '$ok'"; return 1; }
 	# The orphan wrote its PID and parent a second after start, and exited 2 s later.
