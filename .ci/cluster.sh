@@ -801,6 +801,20 @@ nginx_conf() {
 	printf 'server {\n    listen 8080;\n    location / {\n        default_type text/plain;\n        return 200 "%s\\n";\n    }\n    location = /healthz {\n        return 200 "ok\\n";\n    }\n}\n' "$1"
 }
 
+# seccomp_of NS POD COMM prints the seccomp mode (/proc/PID/status) of the
+# pod's process named COMM, as the host sees it: 2 is a filter, which is what
+# the runtime's RuntimeDefault profile installs.
+seccomp_of() {
+	local uid p
+	uid=$(k get pod -n "$1" "$2" -o jsonpath='{.metadata.uid}')
+	for p in /proc/[0-9]*; do
+		[[ $(cat "$p/comm" 2>/dev/null) == "$3" ]] && grep -q "pod$uid" "$p/cgroup" 2>/dev/null || continue
+		awk '$1 == "Seccomp:" { print $2 }' "$p/status"
+		return 0
+	done
+	echo "no process"
+}
+
 # reload_check NS POD KIND NAME KEY: patches key KEY of ConfigMap or
 # Secret NAME with a new nginx answer, waits until nginx serves it, and checks
 # the sidecar's reload counter and nginx's own log of the SIGHUP.
@@ -834,7 +848,9 @@ reload_check() {
 		return 1
 	fi
 	restarts=$(k get pod -n "$ns" "$pod" -o jsonpath='{.status.containerStatuses[?(@.name=="nginx")].restartCount}')
-	echo "ok: patch->served ${latency} s, reloads_total{result=\"success\"}=$ok, nginx restarts $restarts, nginx: \"$hup\""
+	seccomp=$(seccomp_of "$ns" "$pod" pollreload)
+	[[ $seccomp == 2 ]] || { echo "the sidecar runs with seccomp mode '$seccomp', not 2 (RuntimeDefault filter)"; return 1; }
+	echo "ok: patch->served ${latency} s, reloads_total{result=\"success\"}=$ok, nginx restarts $restarts, nginx: \"$hup\", sidecar seccomp mode $seccomp"
 }
 
 failed=()
@@ -1061,6 +1077,15 @@ scenario "3 secret reload" s3_secret
 scenario "4 native sidecar" s4_native
 scenario "5 wrapper as PID 1" s5_wrapper
 scenario "6 pollreload check" s6_check
+
+rss=()
+total_kb=0
+for i in "${!names[@]}"; do
+	kb=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/${pids[$i]}/status" 2>/dev/null || echo 0)
+	total_kb=$((total_kb + ${kb:-0}))
+	rss+=("${names[$i]} $((${kb:-0} / 1024)) MB")
+done
+echo "cluster: memory (RSS) after the scenarios: $(printf '%s, ' "${rss[@]}")total $((total_kb / 1024)) MB"
 
 if [[ -n ${CLUSTER_HOLD:-} ]]; then
 	log "holding the cluster for $CLUSTER_HOLD s: KUBECONFIG=$KUBECONFIG $kubectl ..."
