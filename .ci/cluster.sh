@@ -162,6 +162,7 @@ chains() {
 	done
 }
 before_chains=$(chains)
+before_forwarding=$(cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding)
 new_chains() { chains | grep -vxF -- "$before_chains" || true; }
 
 pids=()
@@ -239,6 +240,8 @@ leftovers() {
 	ip link show "$bridge" >/dev/null 2>&1 && echo "bridge $bridge"
 	ip -o link show type veth 2>/dev/null | awk -v b="$bridge" '$0 ~ "master " b { print "veth " $2 }'
 	new_chains | awk '{ print $1 " chain " $3 " in table " $2 }'
+	[[ $(cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding) == "$before_forwarding" ]] ||
+		echo "IP forwarding changed: ipv4 and ipv6 forwarding $(cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding | tr '\n' ' ')(was $(tr '\n' ' ' <<<"$before_forwarding"))"
 	ls -d /sys/fs/cgroup/*/kubepods* 2>/dev/null | sed 's/^/cgroup /'
 	[[ -e $state ]] && echo "directory $state"
 	[[ -e /run/containerd ]] && ! $had_run_containerd && echo "directory /run/containerd"
@@ -571,7 +574,10 @@ start kube-apiserver "$bin/kube-apiserver" \
 	--profiling=false
 
 # The pod network: a bridge this script owns, with the node's address on it
-# (the kubelet listens there), and CNI bridge + host-local on top of it.
+# (the kubelet listens there), and CNI bridge + host-local on top of it. Not
+# a gateway: pods get no default route, and the plugin leaves the host's
+# ip_forward alone (a gateway bridge turns it on), so nothing can be routed
+# off the machine; the host and the pods share the /24.
 ip link add "$bridge" type bridge
 ip addr add "$node_ip/24" dev "$bridge"
 ip link set "$bridge" up
@@ -584,12 +590,12 @@ cat >"$state/cni/net.d/10-pollreload-ci.conflist" <<EOF
     {
       "type": "bridge",
       "bridge": "$bridge",
-      "isGateway": true,
+      "isGateway": false,
       "ipMasq": false,
       "ipam": {
         "type": "host-local",
         "dataDir": "$state/cni/ipam",
-        "ranges": [[{"subnet": "$pod_cidr", "gateway": "$node_ip"}]]
+        "ranges": [[{"subnet": "$pod_cidr", "rangeStart": "${node_ip%.1}.2"}]]
       }
     },
     {"type": "loopback"}
