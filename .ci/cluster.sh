@@ -176,7 +176,22 @@ start() {
 	pids+=($!)
 	names+=("$name")
 }
-alive() { kill -0 "$1" 2>/dev/null; }
+# alive succeeds while PID runs; an exited child that is not reaped yet (a
+# zombie, which kill -0 still finds) counts as gone.
+alive() {
+	local st
+	st=$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) || return 1
+	[[ -n $st && $st != Z ]]
+}
+# check_components dies naming the first component that has exited, with the
+# end of its log: what it answered.
+check_components() {
+	local i
+	for i in "${!names[@]}"; do
+		alive "${pids[$i]}" && continue
+		die "${names[$i]} exited during the start; the end of its log: $(tail -n 5 "$logs/${names[$i]}.log")"
+	done
+}
 
 # ---------------------------------------------------------------- teardown
 images_built=()
@@ -547,6 +562,7 @@ wait_for() {
 	shift 2
 	for ((i = 0; i < secs * 5; i++)); do
 		"$@" >/dev/null 2>&1 && return 0
+		check_components
 		sleep 0.2
 	done
 	die "$what: not within $secs s"
