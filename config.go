@@ -3,10 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
-	"os"
 	"path"
 	"reflect"
 	"slices"
@@ -150,6 +148,11 @@ func (c Config) Validate(wrapper bool) error {
 	if _, err := signaler.ParseSignal(c.ReloadSignal); err != nil {
 		return &ConfigError{Var: "RELOAD_SIGNAL", Value: c.ReloadSignal, Want: "want a signal name such as SIGHUP, HUP or hup, or a number from 1 to 64"}
 	}
+	for _, n := range c.ProcessName {
+		if signaler.CheckName(n) != nil {
+			return &ConfigError{Var: "PROCESS_NAME", Value: n, Want: "a name with / is matched as a path and must be absolute, such as /usr/sbin/nginx; otherwise want a base name such as nginx"}
+		}
+	}
 	if _, err := signaler.ParsePolicy(c.ReloadTargets); err != nil {
 		return &ConfigError{Var: "RELOAD_TARGETS", Value: c.ReloadTargets, Want: "want roots, all or oldest"}
 	}
@@ -208,25 +211,8 @@ func (c Config) Validate(wrapper bool) error {
 // later failures are treated as transient.
 func (c Config) checkPaths() error {
 	for _, p := range c.ConfigDir {
-		f, err := os.Open(p)
-		if err == nil {
-			var fi os.FileInfo
-			if fi, err = f.Stat(); err == nil && fi.IsDir() {
-				_, err = f.ReadDir(1)
-				if errors.Is(err, io.EOF) {
-					err = nil
-				}
-			}
-			f.Close()
-		}
-		switch {
-		case err == nil:
-		case errors.Is(err, os.ErrNotExist):
-			return &ConfigError{Var: "CONFIG_DIR", Value: p, Want: "does not exist; want existing directories or files"}
-		case errors.Is(err, os.ErrPermission):
-			return &ConfigError{Var: "CONFIG_DIR", Value: p, Want: fmt.Sprintf("is not readable by uid %d; want paths this user can read", os.Getuid())}
-		default:
-			return &ConfigError{Var: "CONFIG_DIR", Value: p, Want: fmt.Sprintf("cannot be read (%v)", err)}
+		if err := checkPath(p); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -269,12 +255,8 @@ func cleanList(in []string) []string {
 	return out
 }
 
-func redactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		return u.Redacted()
-	}
-	return "(unparsable URL)"
-}
+// redactURL masks RELOAD_URL's secrets for errors (see signaler.RedactURL).
+func redactURL(raw string) string { return signaler.RedactURL(raw) }
 
 // variables lists the variable names of Config, in order.
 func variables() []string {
