@@ -31,7 +31,7 @@ const minPollInterval = 100 * time.Millisecond
 // with the same meaning.
 type Config struct {
 	ConfigDir         []string      `envconfig:"CONFIG_DIR" desc:"comma-separated directories (or single files) to watch; required"`
-	ProcessName       []string      `envconfig:"PROCESS_NAME" desc:"name(s) of the process to signal, matched against comm, argv[0] and the executable's base name"`
+	ProcessName       []string      `envconfig:"PROCESS_NAME" desc:"name(s) of the process to signal, matched against argv[0]'s and the executable's base name, and comm for names of at most 15 bytes; a name with / is an absolute path matched against argv[0] and the executable"`
 	ReloadSignal      string        `envconfig:"RELOAD_SIGNAL" default:"SIGHUP" desc:"signal to send: SIGHUP, HUP, hup or a number"`
 	PIDFile           string        `envconfig:"PID_FILE" desc:"file holding the PID to signal, re-read on every reload (instead of PROCESS_NAME)"`
 	ReloadTargets     string        `envconfig:"RELOAD_TARGETS" default:"roots" desc:"which matches to signal: roots (matches whose parent is not a match), all, oldest"`
