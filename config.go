@@ -215,7 +215,7 @@ func (c Config) checkPaths() error {
 			return err
 		}
 	}
-	return nil
+	return checkPIDFile(c.PIDFile)
 }
 
 var logLevels = map[string]int{"debug": -4, "info": 0, "warn": 4, "error": 8}

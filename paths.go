@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -97,4 +98,24 @@ func checkPathType(p string, fi os.FileInfo) error {
 		what += " (it resolves to " + real + ")"
 	}
 	return fmt.Errorf("is %s; want a directory or a regular file", what)
+}
+
+// checkPIDFile refuses a PID_FILE that exists and is not a regular file (a
+// FIFO would never yield a PID). One that does not exist yet is fine: the
+// app writes it when it starts.
+func checkPIDFile(p string) error {
+	if p == "" {
+		return nil
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil // missing now, or reported on each reload
+	}
+	if fi.IsDir() {
+		return &ConfigError{Var: "PID_FILE", Value: p, Want: "is a directory; want a regular file holding the app's PID"}
+	}
+	if err := checkPathType(p, fi); err != nil {
+		return &ConfigError{Var: "PID_FILE", Value: p, Want: strings.Replace(err.Error(), "want a directory or a regular file", "want a regular file holding the app's PID", 1)}
+	}
+	return nil
 }

@@ -89,3 +89,28 @@ func TestProcessNameRelativePath(t *testing.T) {
 		t.Errorf("PROCESS_NAME=nginx,bin/app: exit %d, stderr %q; want exit 2, %q", code, stderr, want)
 	}
 }
+
+// TestPIDFileSpecialFileAtStart checks a PID_FILE that is already a FIFO or
+// a device when pollreload starts exits 2, as a bad CONFIG_DIR does.
+func TestPIDFileSpecialFileAtStart(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "app.pid")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		fifo:        `pollreload: invalid PID_FILE="` + fifo + `": is a FIFO (named pipe); want a regular file holding the app's PID`,
+		"/dev/null": `pollreload: invalid PID_FILE="/dev/null": is a character device; want a regular file holding the app's PID`,
+		dir:         `pollreload: invalid PID_FILE="` + dir + `": is a directory; want a regular file holding the app's PID`,
+	} {
+		code, stderr := runBounded(t, []string{"CONFIG_DIR=" + dir, "PID_FILE=" + path, "METRICS_ADDR="})
+		if code != 2 || stderr != want {
+			t.Errorf("PID_FILE=%s: exit %d, stderr %q; want exit 2, %q", path, code, stderr, want)
+		}
+	}
+	// Not there yet is fine: the app writes it when it starts.
+	code, stderr := runBounded(t, []string{"CONFIG_DIR=" + dir, "PID_FILE=" + filepath.Join(dir, "later.pid"), "METRICS_ADDR="}, "check")
+	if code == 2 {
+		t.Errorf("PID_FILE not yet written: exit 2 (%s); want the check to run", stderr)
+	}
+}
