@@ -107,7 +107,9 @@ func checkProcesses(cfg Config, stdout io.Writer) []string {
 		return []string{err.Error()}
 	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  PID\tNAME\tARGV0\tEXE\tUID\tSELECTED\tCATCHES "+unix.SignalName(opts.Signal)+"\tSIGNAL ALLOWED")
+	// ARGV0 and EXE come after the short columns: argv[0] may hold spaces
+	// (nginx: master process ...), and scripts read PID..SELECTED by field.
+	fmt.Fprintln(tw, "  PID\tNAME\tUID\tSELECTED\tCATCHES "+unix.SignalName(opts.Signal)+"\tARGV0\tEXE\tSIGNAL ALLOWED")
 	var problems []string
 	selected := 0
 	for _, c := range cands {
@@ -115,7 +117,7 @@ func checkProcesses(cfg Config, stdout io.Writer) []string {
 		if c.KillErr != nil {
 			allowed = "no: " + c.KillErr.Error()
 		}
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", c.PID, displayName(c.Name), orDash(c.Argv0), orDash(c.Exe), c.UID, yesNo(c.Selected), yesNo(c.Catches), allowed)
+		fmt.Fprintf(tw, "  %d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", c.PID, displayName(c.Name), c.UID, yesNo(c.Selected), yesNo(c.Catches), column(c.Argv0), column(c.Exe), allowed)
 		if !c.Selected {
 			continue
 		}
@@ -172,9 +174,14 @@ func displayName(s string) string {
 	return s
 }
 
-func orDash(s string) string {
-	if s == "" {
+// column returns s for one column of check's table: "-" when empty (an
+// unreadable exe), quoted when it holds spaces, so columns stay apart.
+func column(s string) string {
+	switch {
+	case s == "":
 		return "-"
+	case strings.ContainsAny(s, " \t"):
+		return strconv.Quote(s)
 	}
 	return displayName(s)
 }

@@ -93,16 +93,16 @@ func TestCheckShowsArgv0AndExe(t *testing.T) {
 		f := strings.Fields(l)
 		switch {
 		case len(f) > 0 && f[0] == "PID":
-			header = strings.Join(f[:5], " ")
+			header = strings.Join(f[:8], " ")
 		case len(f) > 0 && f[0] == fmt.Sprint(target.Process.Pid):
-			row = strings.Join(f[:4], " ")
+			row = strings.Join(append(f[:2:2], f[5:7]...), " ")
 		}
 	}
 	comm := filepath.Base(exe)
 	if len(comm) > 15 {
 		comm = comm[:15]
 	}
-	if want := "PID NAME ARGV0 EXE UID"; header != want {
+	if want := "PID NAME UID SELECTED CATCHES SIGHUP ARGV0 EXE"; header != want {
 		t.Errorf("header %q; want %q\n%s", header, want, out)
 	}
 	if want := fmt.Sprintf("%d %s %s %s", target.Process.Pid, comm, long, exe); row != want {
