@@ -238,7 +238,11 @@ func noTargetError(names []string, procDir string, res scanResult) error {
 	}
 	if len(res.zombies) > 0 {
 		var zs []string
-		for _, z := range res.zombies {
+		for i, z := range res.zombies {
+			if i == 3 { // one line, however many there are
+				zs = append(zs, fmt.Sprintf("%d more", len(res.zombies)-i))
+				break
+			}
 			zs = append(zs, fmt.Sprintf("pid %d (%s, parent pid %d)", z.PID, z.Comm, z.PPID))
 		}
 		return fmt.Errorf("%w: PROCESS_NAME=%s matches only a zombie: %s has exited and waits for its parent to reap it, so there is nothing to signal; restart the app (a parent that never reaps its children needs an init such as pollreload -- CMD or tini)", ErrNoTarget, quoted, strings.Join(zs, ", "))
