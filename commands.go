@@ -22,12 +22,24 @@ import (
 )
 
 // runHash prints, for each path, its digest (seed 0, stable across runs and
-// machines) and its files: the same digest the daemon compares.
-func runHash(ctx context.Context, paths []string, stdout io.Writer) error {
+// machines) and its files: the same digest the daemon compares, with the
+// same INCLUDE, EXCLUDE and limits from the environment.
+func runHash(ctx context.Context, paths, environ []string, stdout, stderr io.Writer) error {
 	if len(paths) == 0 {
 		return usageErr("hash needs at least one path, as in pollreload hash /etc/app")
 	}
-	h := hasher.New(hasher.Options{})
+	cfg, err := loadConfig(environ, nil)
+	if err == nil {
+		err = cfg.validateScan()
+	}
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	comp, err := newComponents(cfg, newLogger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	h := comp.hasher
 	failed := false
 	for _, p := range paths {
 		s, err := h.Scan(ctx, p)
@@ -56,10 +68,9 @@ func runHash(ctx context.Context, paths []string, stdout io.Writer) error {
 // runCheck scans once and reports what a reload would do, ending with the
 // fix for every problem found. It returns an error when the setup cannot
 // work.
-func runCheck(ctx context.Context, cfg Config, stdout io.Writer) error {
+func runCheck(ctx context.Context, cfg Config, comp components, stdout io.Writer) error {
 	var problems []string
-	maxSize, _ := parseSize(cfg.MaxFileSize)
-	h := hasher.New(hasher.Options{MaxFiles: cfg.MaxFiles, MaxFileSize: maxSize, Include: cfg.Include, Exclude: cfg.Exclude})
+	h := comp.hasher
 	fmt.Fprintln(stdout, "Watched paths:")
 	for _, p := range cfg.ConfigDir {
 		s, err := h.Scan(ctx, p)
@@ -82,7 +93,7 @@ func runCheck(ctx context.Context, cfg Config, stdout io.Writer) error {
 	if cfg.ReloadURL != "" {
 		problems = append(problems, checkURL(ctx, cfg, stdout)...)
 	} else {
-		problems = append(problems, checkProcesses(cfg, stdout)...)
+		problems = append(problems, checkProcesses(cfg, comp, stdout)...)
 	}
 	if len(problems) > 0 {
 		fmt.Fprintln(stdout, "Problems:")
@@ -95,12 +106,12 @@ func runCheck(ctx context.Context, cfg Config, stdout io.Writer) error {
 	return nil
 }
 
-func checkProcesses(cfg Config, stdout io.Writer) []string {
-	opts := processOptions(cfg, nil)
-	p, err := signaler.NewProcess(opts)
-	if err != nil {
-		return []string{err.Error()}
+func checkProcesses(cfg Config, comp components, stdout io.Writer) []string {
+	p, ok := comp.reloader.(*signaler.Process)
+	if !ok {
+		return []string{"no process to check: set PROCESS_NAME or PID_FILE"}
 	}
+	sig := cfg.ReloadSignal.Signal()
 	cands, err := p.Inspect()
 	if err != nil {
 		fmt.Fprintf(stdout, "  none: %v\n", err)
@@ -109,7 +120,7 @@ func checkProcesses(cfg Config, stdout io.Writer) []string {
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	// ARGV0 and EXE come after the short columns: argv[0] may hold spaces
 	// (nginx: master process ...), and scripts read PID..SELECTED by field.
-	fmt.Fprintln(tw, "  PID\tNAME\tUID\tSELECTED\tCATCHES "+unix.SignalName(opts.Signal)+"\tARGV0\tEXE\tSIGNAL ALLOWED")
+	fmt.Fprintln(tw, "  PID\tNAME\tUID\tSELECTED\tCATCHES "+unix.SignalName(sig)+"\tARGV0\tEXE\tSIGNAL ALLOWED")
 	var problems []string
 	selected := 0
 	for _, c := range cands {
@@ -126,7 +137,7 @@ func checkProcesses(cfg Config, stdout io.Writer) []string {
 			problems = append(problems, c.KillErr.Error())
 		}
 		if !c.Catches && !cfg.ReloadForce {
-			problems = append(problems, fmt.Sprintf("PID %d (%s) does not catch %s, whose default action would end it: reloads wait until it installs a handler (set RELOAD_FORCE=true only if you are sure)", c.PID, c.Name, unix.SignalName(opts.Signal)))
+			problems = append(problems, fmt.Sprintf("PID %d (%s) does not catch %s, whose default action would end it: reloads wait until it installs a handler (set RELOAD_FORCE=true only if you are sure)", c.PID, c.Name, unix.SignalName(sig)))
 		}
 	}
 	tw.Flush()

@@ -26,10 +26,13 @@ import (
 	"github.com/pollreload/pollreload/signaler"
 )
 
-// Set at build time with -ldflags "-X main.version=... -X main.commit=...".
+// Set at build time with -ldflags "-X main.version=... -X main.commit=...
+// -X main.commitDate=..." (release/build.sh passes the tag, the full commit
+// hash and the commit time in UTC, RFC 3339).
 var (
-	version = "dev"
-	commit  = "unknown"
+	version    = "dev"
+	commit     = "unknown"
+	commitDate = "unknown"
 )
 
 // exitError carries an exit code other than 1 out of run.
@@ -83,75 +86,131 @@ func usageErr(format string, args ...any) error {
 // arrives, or (in wrapper mode) the child exits.
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	var child []string
+	var flags []flagSetting
 	if len(args) > 0 {
 		switch args[0] {
 		case "-h", "--help", "help":
 			fmt.Fprint(stdout, usage())
 			return nil
 		case "--version", "version":
-			fmt.Fprintf(stdout, "pollreload %s (commit %s, %s)\n", version, commit, runtime.Version())
+			fmt.Fprintf(stdout, "pollreload %s (commit %s, %s, %s %s/%s)\n",
+				version, commit, commitDate, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			return nil
 		case "hash":
-			return runHash(ctx, args[1:], stdout)
-		case "--":
-			if len(args) < 2 {
-				return usageErr("-- needs a command to run, as in pollreload -- nginx -g 'daemon off;'")
-			}
-			child = args[1:]
+			return runHash(ctx, args[1:], environ, stdout, stderr)
 		case "check":
 		default:
-			return usageErr("unknown argument %q; see pollreload --help", args[0])
+			var err error
+			if flags, child, err = parseFlags(args); err != nil {
+				return err
+			}
 		}
 	}
-	cfg, err := loadConfig(environ)
+	cfg, err := loadConfig(environ, flags)
 	if err == nil {
 		err = cfg.Validate(child != nil)
 	}
 	if err == nil {
 		err = cfg.checkPaths()
 	}
+	if err == nil {
+		err = cfg.checkMetricsAddr(ctx)
+	}
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	logger := newLogger(cfg, stderr)
-	if len(args) > 0 && args[0] == "check" {
-		return runCheck(ctx, cfg, stdout)
+	if len(cfg.ignored) > 0 {
+		logger.Warn("ignoring unknown variables with pollreload's prefix", "names", cfg.ignored)
 	}
-	if child != nil {
-		return runWrapper(ctx, cfg, logger, child)
+	if len(cfg.notes) > 0 {
+		logger.Info("flags accepted without effect; see pollreload --help", "flags", cfg.notes)
 	}
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	reloader, err := newReloader(cfg, logger)
+	comp, err := newComponents(cfg, logger)
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, logger, reloader)
+	if len(args) > 0 && args[0] == "check" {
+		return runCheck(ctx, cfg, comp, stdout)
+	}
+	if child != nil {
+		return runWrapper(ctx, cfg, logger, comp, child)
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return serve(ctx, cfg, logger, comp.loop)
+}
+
+// components are what a Config turns into. newComponents is the one place
+// that builds them, so that the daemon, the wrapper, check and hash scan
+// and deliver alike.
+type components struct {
+	hasher *hasher.Hasher
+	// reloader is nil when the Config names no target: in wrapper mode
+	// (the child, started later, is the target) and for hash.
+	reloader signaler.Reloader
+	// loop has everything but Metrics, which serve adds, and, in wrapper
+	// mode, the Reloader.
+	loop poller.Options
+}
+
+func newComponents(cfg Config, logger *slog.Logger) (components, error) {
+	h := hasher.New(hasher.Options{
+		Logger:      logger,
+		MaxFiles:    cfg.MaxFiles,
+		MaxFileSize: int64(cfg.MaxFileSize),
+		Include:     cfg.Include,
+		Exclude:     cfg.Exclude,
+		VerifyAfter: cfg.VerifyInterval,
+	})
+	var reloader signaler.Reloader
+	switch {
+	case cfg.ReloadURL != "":
+		r, err := signaler.NewHTTP(signaler.HTTPOptions{
+			URL:     cfg.ReloadURL,
+			Method:  cfg.ReloadMethod,
+			Timeout: cfg.ReloadTimeout,
+			Logger:  logger,
+		})
+		if err != nil {
+			return components{}, err
+		}
+		reloader = r
+	case len(cfg.ProcessName) > 0 || cfg.PIDFile != "":
+		r, err := signaler.NewProcess(signaler.ProcessOptions{
+			Names:   cfg.ProcessName,
+			PIDFile: cfg.PIDFile,
+			Signal:  cfg.ReloadSignal.Signal(),
+			Policy:  signaler.Policy(cfg.ReloadTargets),
+			Force:   cfg.ReloadForce,
+			Logger:  logger,
+		})
+		if err != nil {
+			return components{}, err
+		}
+		reloader = r
+	}
+	return components{
+		hasher:   h,
+		reloader: reloader,
+		loop: poller.Options{
+			Roots:         cfg.ConfigDir,
+			Interval:      cfg.PollInterval,
+			Settle:        cfg.SettleTime,
+			ReloadOnStart: cfg.ReloadOnStart,
+			MaxMissed:     cfg.HealthMissedScans,
+			Scanner:       h,
+			Reloader:      reloader,
+			Logger:        logger,
+		},
+	}, nil
 }
 
 // serve runs the poll loop and the metrics server until ctx ends.
-func serve(ctx context.Context, cfg Config, logger *slog.Logger, reloader signaler.Reloader) error {
+func serve(ctx context.Context, cfg Config, logger *slog.Logger, opts poller.Options) error {
 	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, metrics.BuildInfo{Version: version, Revision: commit})
-	maxSize, _ := parseSize(cfg.MaxFileSize) // checked by Validate
-	loop, err := poller.New(poller.Options{
-		Roots:         cfg.ConfigDir,
-		Interval:      cfg.PollInterval,
-		Settle:        cfg.SettleTime,
-		ReloadOnStart: cfg.ReloadOnStart,
-		MaxMissed:     cfg.HealthMissedScans,
-		Scanner: hasher.New(hasher.Options{
-			Logger:      logger,
-			MaxFiles:    cfg.MaxFiles,
-			MaxFileSize: maxSize,
-			Include:     cfg.Include,
-			Exclude:     cfg.Exclude,
-			VerifyAfter: cfg.VerifyInterval,
-		}),
-		Reloader: reloader,
-		Metrics:  m,
-		Logger:   logger,
-	})
+	opts.Metrics = metrics.New(reg, metrics.BuildInfo{Version: version, Revision: commit})
+	loop, err := poller.New(opts)
 	if err != nil {
 		return err
 	}
@@ -207,41 +266,15 @@ func newMetricsServer(h http.Handler) *http.Server {
 // kubelet's probes use a new connection each time anyway.
 const metricsIdleTimeout = 10 * time.Second
 
-func newReloader(cfg Config, logger *slog.Logger) (signaler.Reloader, error) {
-	if cfg.ReloadURL != "" {
-		return signaler.NewHTTP(signaler.HTTPOptions{
-			URL:     cfg.ReloadURL,
-			Method:  cfg.ReloadMethod,
-			Timeout: cfg.ReloadTimeout,
-			Logger:  logger,
-		})
-	}
-	return signaler.NewProcess(processOptions(cfg, logger))
-}
-
-func processOptions(cfg Config, logger *slog.Logger) signaler.ProcessOptions {
-	sig, _ := signaler.ParseSignal(cfg.ReloadSignal)  // checked by Validate
-	pol, _ := signaler.ParsePolicy(cfg.ReloadTargets) // checked by Validate
-	return signaler.ProcessOptions{
-		Names:   cfg.ProcessName,
-		PIDFile: cfg.PIDFile,
-		Signal:  sig,
-		Policy:  pol,
-		Force:   cfg.ReloadForce,
-		Logger:  logger,
-	}
-}
-
 // runWrapper starts the application as a child, reloads it on change,
 // forwards termination signals to it, and exits with its exit code.
-func runWrapper(ctx context.Context, cfg Config, logger *slog.Logger, argv []string) error {
+func runWrapper(ctx context.Context, cfg Config, logger *slog.Logger, comp components, argv []string) error {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
-	sig, _ := signaler.ParseSignal(cfg.ReloadSignal)
 	c, err := signaler.StartChild(argv[0], argv[1:], signaler.ChildOptions{
-		Signal: sig,
+		Signal: cfg.ReloadSignal.Signal(),
 		Stdin:  os.Stdin,
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,
@@ -260,7 +293,9 @@ func runWrapper(ctx context.Context, cfg Config, logger *slog.Logger, argv []str
 
 	loopCtx, stopLoop := context.WithCancel(context.WithoutCancel(ctx))
 	loopDone := make(chan error, 1)
-	go func() { loopDone <- serve(loopCtx, cfg, logger, c) }()
+	opts := comp.loop
+	opts.Reloader = c
+	go func() { loopDone <- serve(loopCtx, cfg, logger, opts) }()
 
 	// Once termination begins, no reload may follow: the loop stops first,
 	// then the signal goes to the child.

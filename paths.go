@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,8 +38,8 @@ var pseudoFilesystems = map[int64]string{
 // on a real filesystem, and can be read now. It never blocks: a FIFO, a
 // device or a socket is refused from its stat, before any open, and the one
 // open it makes is non-blocking.
-func checkPath(p string) error {
-	bad := func(want string) error { return &ConfigError{Var: "CONFIG_DIR", Value: p, Want: want} }
+func (c Config) checkPath(p string) error {
+	bad := func(want string) error { return c.configErr("CONFIG_DIR", p, want) }
 	fi, err := os.Stat(p)
 	if err == nil {
 		if err := checkPathType(p, fi); err != nil {
@@ -66,6 +67,10 @@ func checkPath(p string) error {
 			}
 			f.Close()
 		}
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err // the path is in the message already
 	}
 	switch {
 	case err == nil:
@@ -103,7 +108,7 @@ func checkPathType(p string, fi os.FileInfo) error {
 // checkPIDFile refuses a PID_FILE that exists and is not a regular file (a
 // FIFO would never yield a PID). One that does not exist yet is fine: the
 // app writes it when it starts.
-func checkPIDFile(p string) error {
+func (c Config) checkPIDFile(p string) error {
 	if p == "" {
 		return nil
 	}
@@ -112,10 +117,10 @@ func checkPIDFile(p string) error {
 		return nil // missing now, or reported on each reload
 	}
 	if fi.IsDir() {
-		return &ConfigError{Var: "PID_FILE", Value: p, Want: "is a directory; want a regular file holding the app's PID"}
+		return c.configErr("PID_FILE", p, "is a directory; want a regular file holding the app's PID")
 	}
 	if err := checkPathType(p, fi); err != nil {
-		return &ConfigError{Var: "PID_FILE", Value: p, Want: strings.Replace(err.Error(), "want a directory or a regular file", "want a regular file holding the app's PID", 1)}
+		return c.configErr("PID_FILE", p, strings.Replace(err.Error(), "want a directory or a regular file", "want a regular file holding the app's PID", 1))
 	}
 	return nil
 }

@@ -29,8 +29,9 @@ type Options struct {
 	// "limit" and keeps its last good entry, if any.
 	MaxFileSize int64
 	// Include, if not empty, keeps only files whose relative path or base
-	// name matches one of these path.Match globs. Exclude drops files and
-	// whole directories that match. Check them with ValidateGlobs first.
+	// name matches one of these globs (path.Match syntax, plus "**" for any
+	// number of directories; see glob.go). Exclude drops files and whole
+	// directories that match. Check them with ValidateGlobs first.
 	Include, Exclude []string
 	// VerifyAfter, if positive, is the age at which a cached digest is
 	// distrusted and the file read again even though its stat signature is

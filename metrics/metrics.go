@@ -53,6 +53,9 @@ type Metrics struct {
 	// *_config_last_reload_successful convention.
 	LastReloadOK prometheus.Gauge
 	PollInterval prometheus.Gauge
+	// ConfiguredInterval is POLL_INTERVAL itself, so that an alert can
+	// tell how far PollInterval has been stretched or backed off.
+	ConfiguredInterval prometheus.Gauge
 }
 
 // New registers pollreload's metrics, plus the Go runtime and process
@@ -117,6 +120,10 @@ func New(reg prometheus.Registerer, build BuildInfo) *Metrics {
 		PollInterval: f.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "poll_interval_seconds",
 			Help: "Effective poll interval: POLL_INTERVAL, stretched while scans take a large share of it, backed off while a watched path is unreadable.",
+		}),
+		ConfiguredInterval: f.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "configured_poll_interval_seconds",
+			Help: "POLL_INTERVAL as configured; poll_interval_seconds above it means the interval is stretched or backed off.",
 		}),
 	}
 	f.NewGaugeVec(prometheus.GaugeOpts{

@@ -147,6 +147,7 @@ func New(opts Options) (*Loop, error) {
 		l.m = metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
 	}
 	l.m.PollInterval.Set(opts.Interval.Seconds())
+	l.m.ConfiguredInterval.Set(opts.Interval.Seconds())
 	return l, nil
 }
 

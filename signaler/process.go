@@ -74,9 +74,13 @@ func NewProcess(opts ProcessOptions) (*Process, error) {
 	case len(names) > 0 && opts.PIDFile != "":
 		return nil, errors.New("new process reloader: set PROCESS_NAME or PID_FILE, not both")
 	}
-	policy, err := ParsePolicy(string(opts.Policy))
-	if err != nil {
-		return nil, fmt.Errorf("new process reloader: %w", err)
+	policy := opts.Policy
+	switch policy {
+	case "":
+		policy = PolicyRoots
+	case PolicyRoots, PolicyAll, PolicyOldest:
+	default:
+		return nil, fmt.Errorf("new process reloader: invalid target policy %q: want roots, all or oldest", policy)
 	}
 	sig, procDir, log, err := defaults(opts.Signal, opts.ProcDir, opts.Logger)
 	if err != nil {
