@@ -517,7 +517,8 @@ Environment (each may also be given as POLLRELOAD_NAME, which wins):
 	b.WriteString(flagUsage())
 	b.WriteString(`
 Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad configuration or usage;
-in wrapper mode, the child's exit code.
+in wrapper mode, the child's exit code (128+N if signal N killed it), 127 when
+CMD is not found and 126 when it cannot be executed.
 `)
 	return b.String()
 }

@@ -35,7 +35,12 @@
 //   - http.go calls RELOAD_URL; redact.go keeps its secrets (userinfo, query
 //     values) out of logs, errors, check and metrics: use RedactURL to show
 //     a URL anywhere.
-//   - child.go is wrapper mode: start, reload, forward signals, reap.
+//   - child.go is wrapper mode: start the child in its own process group
+//     with a parent-death signal, reload it, forward signals, reap it.
+//   - terminal.go gives the child the terminal's foreground and follows its
+//     job control (Ctrl-Z, fg).
+//   - reap.go reaps the orphans pollreload adopts as subreaper or PID 1,
+//     without taking the child's exit status from os/exec.
 //
 // A Go program catches SIGHUP from its first instruction (the runtime
 // installs a handler that exits unless signal.Notify asked for it), so the
