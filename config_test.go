@@ -59,7 +59,7 @@ func TestConfigValidate(t *testing.T) {
 		{"relative url", func(c *Config) { c.ProcessName = nil; c.ReloadURL = "/reload" }, false,
 			`invalid RELOAD_URL="/reload": want an absolute http:// or https:// URL`},
 		{"url credentials hidden", func(c *Config) { c.ProcessName = nil; c.ReloadURL = "ftp://user:secret@host/x" }, false,
-			`invalid RELOAD_URL="ftp://user:xxxxx@host/x": want an absolute http:// or https:// URL`},
+			`invalid RELOAD_URL="ftp://xxxxx:xxxxx@host/x": want an absolute http:// or https:// URL`},
 		{"bad method", func(c *Config) { c.ReloadMethod = "DELETE" }, false,
 			`invalid RELOAD_METHOD="DELETE": want GET, POST, PUT or PATCH`},
 		{"zero timeout", func(c *Config) { c.ReloadTimeout = 0 }, false,

@@ -238,7 +238,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, opts poller.Opt
 	var srv *http.Server
 	var wg sync.WaitGroup
 	if ln != nil {
-		srv = &http.Server{Handler: metrics.Handler(reg, loop), ReadHeaderTimeout: 5 * time.Second}
+		srv = newMetricsServer(metrics.Handler(reg, loop))
 		logger.Info("serving metrics", "addr", ln.Addr().String())
 		wg.Add(1)
 		go func() {
@@ -261,6 +261,26 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, opts poller.Opt
 	logger.Info("stopped")
 	return err
 }
+
+// newMetricsServer bounds what each connection may hold: a client that
+// sends its headers slowly, a request that never ends, a keep-alive
+// connection left idle. Scrapers and probes reconnect at no cost; without
+// these, anyone who can reach the port can pile up connections forever.
+func newMetricsServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       metricsIdleTimeout,
+		MaxHeaderBytes:    16 << 10,
+	}
+}
+
+// metricsIdleTimeout closes a keep-alive connection after this long without
+// a request. Prometheus then opens a new one on its next scrape, and
+// kubelet's probes use a new connection each time anyway.
+const metricsIdleTimeout = 10 * time.Second
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: slog.Level(logLevels[cfg.LogLevel])}
