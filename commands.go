@@ -9,8 +9,11 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -43,17 +46,17 @@ func runHash(ctx context.Context, paths, environ []string, stdout, stderr io.Wri
 		if err != nil {
 			return fmt.Errorf("hash %s: %w", p, err)
 		}
-		fmt.Fprintf(stdout, "%016x  %s  (%s, %s, %s)\n", s.Digest, p, s.Kind, count(len(s.Files), "file"), count(int(s.Bytes), "byte"))
+		fmt.Fprintf(stdout, "%016x  %s  (%s, %s, %s)\n", s.Digest, displayName(p), s.Kind, count(len(s.Files), "file"), count(int(s.Bytes), "byte"))
 		for _, name := range sortedNames(s.Files) {
 			f := s.Files[name]
-			fmt.Fprintf(stdout, "  %016x  %10d  %s\n", f.Digest, f.Size, name)
+			fmt.Fprintf(stdout, "  %016x  %10d  %s\n", f.Digest, f.Size, displayName(name))
 		}
 		for _, sk := range s.Skipped {
-			fmt.Fprintf(stdout, "  skipped (%s)  %s\n", sk.Reason, sk.Path)
+			fmt.Fprintf(stdout, "  skipped (%s)  %s\n", sk.Reason, displayName(sk.Path))
 		}
 		for _, e := range s.Errors {
 			failed = true
-			fmt.Fprintf(stdout, "  error (%s)  %s: %v\n", e.Kind, e.Path, e.Err)
+			fmt.Fprintf(stdout, "  error (%s)  %s: %v\n", e.Kind, displayName(e.Path), e.Err)
 		}
 	}
 	if failed {
@@ -78,10 +81,10 @@ func runCheck(ctx context.Context, cfg Config, comp components, stdout io.Writer
 		}
 		fmt.Fprintf(stdout, "  %s: %s, %s, %s\n", p, s.Kind, count(len(s.Files), "file"), count(int(s.Bytes), "byte"))
 		for _, sk := range s.Skipped {
-			fmt.Fprintf(stdout, "    skipped (%s): %s\n", sk.Reason, sk.Path)
+			fmt.Fprintf(stdout, "    skipped (%s): %s\n", sk.Reason, displayName(sk.Path))
 		}
 		for _, e := range s.Errors {
-			fmt.Fprintf(stdout, "    unreadable (%s): %s: %v\n", e.Kind, e.Path, e.Err)
+			fmt.Fprintf(stdout, "    unreadable (%s): %s: %v\n", e.Kind, displayName(e.Path), e.Err)
 			problems = append(problems, fmt.Sprintf("%s/%s is unreadable by uid %d: changes to it are not seen", p, e.Path, os.Getuid()))
 		}
 	}
@@ -110,7 +113,9 @@ func checkProcesses(cfg Config, comp components, stdout io.Writer) []string {
 		return []string{err.Error()}
 	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  PID\tNAME\tUID\tSELECTED\tCATCHES "+unix.SignalName(sig)+"\tSIGNAL ALLOWED")
+	// ARGV0 and EXE come after the short columns: argv[0] may hold spaces
+	// (nginx: master process ...), and scripts read PID..SELECTED by field.
+	fmt.Fprintln(tw, "  PID\tNAME\tUID\tSELECTED\tCATCHES "+unix.SignalName(sig)+"\tARGV0\tEXE\tSIGNAL ALLOWED")
 	var problems []string
 	selected := 0
 	for _, c := range cands {
@@ -118,7 +123,7 @@ func checkProcesses(cfg Config, comp components, stdout io.Writer) []string {
 		if c.KillErr != nil {
 			allowed = "no: " + c.KillErr.Error()
 		}
-		fmt.Fprintf(tw, "  %d\t%s\t%d\t%s\t%s\t%s\n", c.PID, c.Name, c.UID, yesNo(c.Selected), yesNo(c.Catches), allowed)
+		fmt.Fprintf(tw, "  %d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", c.PID, displayName(c.Name), c.UID, yesNo(c.Selected), yesNo(c.Catches), column(c.Argv0), column(c.Exe), allowed)
 		if !c.Selected {
 			continue
 		}
@@ -143,7 +148,7 @@ func checkURL(ctx context.Context, cfg Config, raw string, stdout io.Writer) []s
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
 	}
-	fmt.Fprintf(stdout, "  %s %s\n", cfg.ReloadMethod, maskURL(raw))
+	fmt.Fprintf(stdout, "  %s %s\n", cfg.ReloadMethod, signaler.RedactURL(raw))
 	d := net.Dialer{Timeout: min(cfg.ReloadTimeout, 3*time.Second)}
 	conn, err := d.DialContext(ctx, "tcp", host)
 	if err != nil {
@@ -161,6 +166,30 @@ func count(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// displayName returns a file or process name for one line of output: as it
+// is, unless it holds a control character (a newline would forge a line of
+// its own) or another rune strconv.IsPrint refuses (a bidi override, a line
+// separator), is not valid UTF-8, or starts with a quote; then it is quoted
+// as strconv.Quote does.
+func displayName(s string) string {
+	if !utf8.ValidString(s) || strings.HasPrefix(s, `"`) || strings.IndexFunc(s, func(r rune) bool { return !strconv.IsPrint(r) }) >= 0 {
+		return strconv.Quote(s)
+	}
+	return s
+}
+
+// column returns s for one column of check's table: "-" when empty (an
+// unreadable exe), quoted when it holds spaces, so columns stay apart.
+func column(s string) string {
+	switch {
+	case s == "":
+		return "-"
+	case strings.ContainsAny(s, " \t"):
+		return strconv.Quote(s)
+	}
+	return displayName(s)
 }
 
 func yesNo(b bool) string {

@@ -4,11 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"net"
-	"net/url"
-	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -47,7 +43,7 @@ const (
 // variables are config-reloader-sidecar's, with the same meaning.
 type Config struct {
 	ConfigDir             []string      `envconfig:"CONFIG_DIR" desc:"comma-separated directories (or single files) to watch; required"`
-	ProcessName           []string      `envconfig:"PROCESS_NAME" desc:"name(s) of the process to signal, matched against comm, argv[0] and the executable's base name"`
+	ProcessName           []string      `envconfig:"PROCESS_NAME" desc:"name(s) of the process to signal, matched against argv[0]'s and the executable's base name, and comm for names of at most 15 bytes; a name with / is an absolute path matched against argv[0] and the executable"`
 	ReloadSignal          reloadSignal  `envconfig:"RELOAD_SIGNAL" default:"SIGHUP" desc:"signal to send: SIGHUP, HUP, hup or a number from 1 to 31"`
 	PIDFile               string        `envconfig:"PID_FILE" desc:"file holding the PID to signal, re-read on every reload (instead of PROCESS_NAME)"`
 	ReloadTargets         targetPolicy  `envconfig:"RELOAD_TARGETS" default:"roots" desc:"which matches to signal: roots (matches whose parent is not a match), all, oldest"`
@@ -300,6 +296,11 @@ func (c Config) Validate(wrapper bool) error {
 		// RELOAD_URL may go with either, to signal the app and notify webhooks.
 		return fmt.Errorf("set only one of %s, %s", c.name("PID_FILE"), c.name("PROCESS_NAME"))
 	}
+	for _, n := range c.ProcessName {
+		if signaler.CheckName(n) != nil {
+			return c.configErr("PROCESS_NAME", n, "a name with / is matched as a path and must be absolute, such as /usr/sbin/nginx; otherwise want a base name such as nginx")
+		}
+	}
 	if err := c.validateVerify(wrapper); err != nil {
 		return err
 	}
@@ -379,32 +380,11 @@ func (c Config) checkMetricsAddr(ctx context.Context) error {
 // later failures are treated as transient.
 func (c Config) checkPaths() error {
 	for _, p := range c.ConfigDir {
-		f, err := os.Open(p)
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err // the path is in the message already
-		}
-		if err == nil {
-			var fi os.FileInfo
-			if fi, err = f.Stat(); err == nil && fi.IsDir() {
-				_, err = f.ReadDir(1)
-				if errors.Is(err, io.EOF) {
-					err = nil
-				}
-			}
-			f.Close()
-		}
-		switch {
-		case err == nil:
-		case errors.Is(err, os.ErrNotExist):
-			return c.configErr("CONFIG_DIR", p, "does not exist; want existing directories or files")
-		case errors.Is(err, os.ErrPermission):
-			return c.configErr("CONFIG_DIR", p, fmt.Sprintf("is not readable by uid %d; want paths this user can read", os.Getuid()))
-		default:
-			return c.configErr("CONFIG_DIR", p, fmt.Sprintf("cannot be read (%v)", err))
+		if err := c.checkPath(p); err != nil {
+			return err
 		}
 	}
-	return nil
+	return c.checkPIDFile(c.PIDFile)
 }
 
 var logLevels = map[string]int{"debug": -4, "info": 0, "warn": 4, "error": 8}
@@ -454,12 +434,8 @@ func cleanList(in []string) []string {
 	return out
 }
 
-func redactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		return u.Redacted()
-	}
-	return "(unparsable URL)"
-}
+// redactURL masks RELOAD_URL's secrets for errors (see signaler.RedactURL).
+func redactURL(raw string) string { return signaler.RedactURL(raw) }
 
 // variables lists the variable names of Config, in order.
 func variables() []string {
@@ -548,7 +524,8 @@ Environment (each may also be given as POLLRELOAD_NAME, which wins):
 	b.WriteString(flagUsage())
 	b.WriteString(`
 Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad configuration or usage;
-in wrapper mode, the child's exit code.
+in wrapper mode, the child's exit code (128+N if signal N killed it), 127 when
+CMD is not found and 126 when it cannot be executed.
 `)
 	return b.String()
 }

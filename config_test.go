@@ -59,7 +59,7 @@ func TestConfigValidate(t *testing.T) {
 		{"relative url", func(c *Config) { c.ProcessName = nil; c.ReloadURL = "/reload" }, false,
 			`invalid RELOAD_URL="/reload": want an absolute http:// or https:// URL (or several, comma-separated)`},
 		{"url credentials hidden", func(c *Config) { c.ProcessName = nil; c.ReloadURL = "ftp://user:secret@host/x" }, false,
-			`invalid RELOAD_URL="ftp://user:xxxxx@host/x": want an absolute http:// or https:// URL (or several, comma-separated)`},
+			`invalid RELOAD_URL="ftp://xxxxx:xxxxx@host/x": want an absolute http:// or https:// URL (or several, comma-separated)`},
 		{"signal and webhooks", func(c *Config) { c.ReloadURL = "http://127.0.0.1:1/hook, https://hooks.example/x" }, false, ""},
 		{"verify by metrics", func(c *Config) {
 			c.ReloadVerifyURL = "http://127.0.0.1:9090/metrics"

@@ -24,7 +24,7 @@ var metricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
 func (c Config) validateVerify(wrapper bool) error {
 	for _, raw := range c.reloadURLs() {
 		if !absoluteHTTP(raw) {
-			return c.configErr("RELOAD_URL", maskURL(raw), "want an absolute http:// or https:// URL (or several, comma-separated)")
+			return c.configErr("RELOAD_URL", signaler.RedactURL(raw), "want an absolute http:// or https:// URL (or several, comma-separated)")
 		}
 	}
 	if strings.Contains(c.ReloadURL, ",") && len(c.reloadURLs()) == 0 {
@@ -35,13 +35,13 @@ func (c Config) validateVerify(wrapper bool) error {
 			for _, raw := range raws {
 				if u, err := url.Parse(raw); err == nil && u.User != nil {
 					// Go would send the URL's userinfo and drop the others.
-					return fmt.Errorf("%s carries credentials (%s) and RELOAD_BEARER_TOKEN_FILE or RELOAD_BASIC_AUTH_USERNAME is set too: keep one of them", v, maskURL(raw))
+					return fmt.Errorf("%s carries credentials (%s) and RELOAD_BEARER_TOKEN_FILE or RELOAD_BASIC_AUTH_USERNAME is set too: keep one of them", v, signaler.RedactURL(raw))
 				}
 			}
 		}
 	}
 	if c.ReloadVerifyURL != "" && !absoluteHTTP(c.ReloadVerifyURL) {
-		return c.configErr("RELOAD_VERIFY_URL", maskURL(c.ReloadVerifyURL), "want the absolute http:// or https:// URL of the application's metrics, such as http://127.0.0.1:9090/metrics")
+		return c.configErr("RELOAD_VERIFY_URL", signaler.RedactURL(c.ReloadVerifyURL), "want the absolute http:// or https:// URL of the application's metrics, such as http://127.0.0.1:9090/metrics")
 	}
 	if m := c.ReloadVerifyMetric; m != "" {
 		switch {
@@ -100,27 +100,4 @@ func (c Config) clientOptions() signaler.ClientOptions {
 func absoluteHTTP(raw string) bool {
 	u, err := url.Parse(raw)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
-}
-
-// maskURL shows a URL in an error without its userinfo or query values.
-func maskURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	if u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		} else {
-			u.User = url.User("xxxxx") // a lone user name is often a token
-		}
-	}
-	if u.RawQuery != "" {
-		q := u.Query()
-		for k := range q {
-			q[k] = []string{"xxxxx"}
-		}
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
 }

@@ -203,7 +203,7 @@ func TestParseFlagsRefuses(t *testing.T) {
 		{"web config file", []string{"--listen-address=:8080", "--web-config-file=/etc/prometheus/web_config/web-config.yaml", "--watched-dir=/d"}, 2,
 			`invalid --web-config-file="/etc/prometheus/web_config/web-config.yaml": pollreload serves /metrics without TLS or authentication; listen on 127.0.0.1 (--listen-address=127.0.0.1:8080) behind a proxy such as kube-rbac-proxy, or disable it with --listen-address=`},
 		{"two webhooks", []string{"--volume-dir=/d", "--webhook-url=http://127.0.0.1:1/a", "--webhook-url=http://u:secret@127.0.0.1:2/b"}, 2,
-			`invalid --webhook-url="http://u:xxxxx@127.0.0.1:2/b": pollreload calls one URL; run one pollreload per URL`},
+			`invalid --webhook-url="http://xxxxx:xxxxx@127.0.0.1:2/b": pollreload calls one URL; run one pollreload per URL`},
 		{"non-2xx status code", []string{"--volume-dir=/d", "--webhook-status-code=302"}, 2,
 			`invalid --webhook-status-code="302": want a 2xx status code; pollreload counts any 2xx answer as success`},
 		{"other telemetry path", []string{"--volume-dir=/d", "--web.telemetry-path=/m"}, 2,

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sys/unix"
 
 	"github.com/pollreload/pollreload/hasher"
 	"github.com/pollreload/pollreload/metrics"
@@ -141,7 +140,24 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	return serve(ctx, cfg, logger, comp.loop)
+	ln, err := listenMetrics(cfg)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, logger, comp.loop, ln)
+}
+
+// listenMetrics binds METRICS_ADDR, or returns nil when it is empty. It runs
+// before anything else starts, so a port in use stops pollreload at once.
+func listenMetrics(cfg Config) (net.Listener, error) {
+	if cfg.MetricsAddr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("METRICS_ADDR=%q: %w", cfg.MetricsAddr, err)
+	}
+	return ln, nil
 }
 
 // components are what a Config turns into. newComponents is the one place
@@ -201,23 +217,23 @@ func newComponents(cfg Config, logger *slog.Logger) (components, error) {
 	}, nil
 }
 
-// serve runs the poll loop and the metrics server until ctx ends.
-func serve(ctx context.Context, cfg Config, logger *slog.Logger, opts poller.Options) error {
+// serve runs the poll loop, and the metrics server on ln unless it is nil,
+// until ctx ends. It closes ln.
+func serve(ctx context.Context, cfg Config, logger *slog.Logger, opts poller.Options, ln net.Listener) error {
 	reg := prometheus.NewRegistry()
 	opts.Metrics = metrics.New(reg, metrics.BuildInfo{Version: version, Revision: commit})
 	loop, err := poller.New(opts)
 	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
 		return err
 	}
 
 	var srv *http.Server
 	var wg sync.WaitGroup
-	if cfg.MetricsAddr != "" {
-		ln, err := net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
-			return fmt.Errorf("METRICS_ADDR=%q: %w", cfg.MetricsAddr, err)
-		}
-		srv = &http.Server{Handler: metrics.Handler(reg, loop), ReadHeaderTimeout: 5 * time.Second}
+	if ln != nil {
+		srv = newMetricsServer(metrics.Handler(reg, loop))
 		logger.Info("serving metrics", "addr", ln.Addr().String())
 		wg.Add(1)
 		go func() {
@@ -241,78 +257,25 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, opts poller.Opt
 	return err
 }
 
-// runWrapper starts the application as a child, reloads it on change,
-// forwards termination signals to it, and exits with its exit code.
-func runWrapper(ctx context.Context, cfg Config, logger *slog.Logger, comp components, argv []string) error {
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
-
-	c, err := signaler.StartChild(argv[0], argv[1:], signaler.ChildOptions{
-		Signal: cfg.ReloadSignal.Signal(),
-		Stdin:  os.Stdin,
-		Stdout: os.Stdout,
-		Stderr: os.Stderr,
-		Logger: logger,
-	})
-	if err != nil {
-		return fmt.Errorf("start %s: %w", argv[0], err)
+// newMetricsServer bounds what each connection may hold: a client that
+// sends its headers slowly, a request that never ends, a keep-alive
+// connection left idle. Scrapers and probes reconnect at no cost; without
+// these, anyone who can reach the port can pile up connections forever.
+func newMetricsServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       metricsIdleTimeout,
+		MaxHeaderBytes:    16 << 10,
 	}
-	exited := make(chan struct{})
-	var code int
-	var waitErr error
-	go func() {
-		code, waitErr = c.Wait()
-		close(exited)
-	}()
-
-	if err := probeVerifyURL(ctx, cfg, comp.verification, logger); err != nil {
-		// The child runs already: it must not outlive a refused start.
-		_ = c.Forward(syscall.SIGTERM)
-		_, _ = c.Wait()
-		return err
-	}
-	loopCtx, stopLoop := context.WithCancel(context.WithoutCancel(ctx))
-	loopDone := make(chan error, 1)
-	opts := comp.loop
-	opts.Reloader = verifiedProcess(cfg, c, comp.verification, logger)
-	go func() { loopDone <- serve(loopCtx, cfg, logger, opts) }()
-
-	// Once termination begins, no reload may follow: the loop stops first,
-	// then the signal goes to the child.
-	terminate := func(s os.Signal) {
-		stopLoop()
-		name := unix.SignalName(s.(syscall.Signal))
-		logger.Info("forwarding signal to child", "signal", name)
-		if err := c.Forward(s); err != nil {
-			logger.Warn("cannot forward signal", "signal", name, "err", err)
-		}
-	}
-	ctxDone := ctx.Done()
-	for exited != nil {
-		select {
-		case s := <-sigs:
-			terminate(s)
-		case <-ctxDone:
-			ctxDone = nil
-			terminate(syscall.SIGTERM)
-		case <-exited:
-			exited = nil
-		}
-	}
-	stopLoop()
-	loopErr := <-loopDone
-	if waitErr != nil {
-		return fmt.Errorf("wait for %s: %w", argv[0], waitErr)
-	}
-	if loopErr != nil {
-		logger.Error("poll loop failed", "err", loopErr)
-	}
-	if code != 0 {
-		return &exitError{code: code}
-	}
-	return nil
 }
+
+// metricsIdleTimeout closes a keep-alive connection after this long without
+// a request. Prometheus then opens a new one on its next scrape, and
+// kubelet's probes use a new connection each time anyway.
+const metricsIdleTimeout = 10 * time.Second
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: slog.Level(logLevels[cfg.LogLevel])}

@@ -28,6 +28,8 @@ func TestMain(m *testing.M) {
 		main()
 	case "target":
 		beTarget()
+	case "sigcounter":
+		beSignalCounter()
 	default:
 		os.Exit(m.Run())
 	}

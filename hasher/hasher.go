@@ -222,7 +222,7 @@ func (s *scan) scanDir() (*Snapshot, error) {
 	// A raw descriptor: an *os.File would cost four fcntl calls and a failed
 	// epoll registration per directory per tick. The os.Root that contains
 	// symlinks is opened only when a symlink is met.
-	fd, err := unix.Open(open, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(open, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("scan: %w", &os.PathError{Op: "open", Path: open, Err: err})
 	}

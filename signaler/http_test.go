@@ -75,7 +75,7 @@ func TestHTTPReload(t *testing.T) {
 			wantRequest: "PUT /-/reload admin:" + secret},
 		{name: "500 with body", handler: status(500, "error loading config:\n  line 3: bad"), userinfo: "admin:" + secret,
 			wantRequest: "POST /-/reload admin:" + secret, wantReason: "rejected",
-			wantErr: "POST http://admin:xxxxx@127.0.0.1:PORT/-/reload: reload rejected: status 500 Internal Server Error: error loading config: line 3: bad"},
+			wantErr: "POST http://xxxxx:xxxxx@127.0.0.1:PORT/-/reload: reload rejected: status 500 Internal Server Error: error loading config: line 3: bad"},
 		{name: "404 long body cut", handler: status(404, strings.Repeat("x", 2000)),
 			wantRequest: "POST /-/reload :", wantReason: "rejected",
 			wantErr: "status 404 Not Found: " + strings.Repeat("x", answerLen) + "..."},
@@ -83,14 +83,14 @@ func TestHTTPReload(t *testing.T) {
 			w.WriteHeader(400)
 			fmt.Fprintf(w, "bad request to http://%s@%s%s", "admin:"+secret, r.Host, r.URL.Path)
 		}, userinfo: "admin:" + secret, wantRequest: "POST /-/reload admin:" + secret, wantReason: "rejected",
-			wantErr: "status 400 Bad Request: bad request to http://admin:xxxxx@127.0.0.1:PORT/-/reload"},
+			wantErr: "status 400 Bad Request: bad request to http://xxxxx:xxxxx@127.0.0.1:PORT/-/reload"},
 		{name: "redirect not followed", handler: func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "/elsewhere", http.StatusFound)
 		}, userinfo: secret, wantRequest: "POST /-/reload " + secret + ":", wantReason: "rejected",
 			wantErr: "POST http://xxxxx@127.0.0.1:PORT/-/reload: reload rejected: status 302 Found"},
 		{name: "503 is transient", handler: status(503, "starting up"), userinfo: "admin:" + secret,
 			wantRequest: "POST /-/reload admin:" + secret, wantReason: "error",
-			wantErr: "reload POST http://admin:xxxxx@127.0.0.1:PORT/-/reload: status 503 Service Unavailable (retrying): starting up"},
+			wantErr: "reload POST http://xxxxx:xxxxx@127.0.0.1:PORT/-/reload: status 503 Service Unavailable (retrying): starting up"},
 		{name: "429 is transient", handler: status(429, ""),
 			wantRequest: "POST /-/reload :", wantReason: "error",
 			wantErr: "status 429 Too Many Requests (retrying)"},
@@ -186,7 +186,7 @@ func TestNewHTTPRejects(t *testing.T) {
 		wantErr string
 	}{
 		{"relative URL", HTTPOptions{URL: "/-/reload"}, "want an absolute http:// or https:// URL"},
-		{"other scheme with credentials", HTTPOptions{URL: "ftp://u:hunter2@host/x"}, "RELOAD_URL ftp://u:xxxxx@host/x: want an absolute"},
+		{"other scheme with credentials", HTTPOptions{URL: "ftp://u:hunter2@host/x"}, "RELOAD_URL ftp://xxxxx:xxxxx@host/x: want an absolute"},
 		{"unparsable with credentials", HTTPOptions{URL: "http://u:hunter2@host:port:bad/"}, "RELOAD_URL is not a valid URL"},
 		{"bad method", HTTPOptions{URL: "http://host/", Method: "PO ST"}, `RELOAD_METHOD "PO ST"`},
 		{"negative timeout", HTTPOptions{URL: "http://host/", Timeout: -time.Second}, "RELOAD_TIMEOUT -1s"},

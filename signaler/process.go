@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -58,6 +59,12 @@ func NewProcess(opts ProcessOptions) (*Process, error) {
 	var names []string
 	for _, n := range opts.Names {
 		if n = strings.TrimSpace(n); n != "" {
+			if err := CheckName(n); err != nil {
+				return nil, fmt.Errorf("new process reloader: %w", err)
+			}
+			if strings.Contains(n, "/") {
+				n = filepath.Clean(n)
+			}
 			names = append(names, n)
 		}
 	}
@@ -161,7 +168,7 @@ func (p *Process) targets() ([]process, error) {
 		return nil, err
 	}
 	if len(res.matches) == 0 {
-		return nil, noTargetError(p.names, p.procDir, res.pid1)
+		return nil, noTargetError(p.names, p.procDir, res)
 	}
 	return selectTargets(res.matches, p.policy), nil
 }
@@ -200,7 +207,7 @@ func (p *Process) Inspect() ([]Candidate, error) {
 			return nil, err
 		}
 		if len(res.matches) == 0 {
-			return nil, noTargetError(p.names, p.procDir, res.pid1)
+			return nil, noTargetError(p.names, p.procDir, res)
 		}
 		matches, selected = res.matches, selectTargets(res.matches, p.policy)
 	}

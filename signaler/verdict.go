@@ -99,7 +99,7 @@ func excerpt(body []byte, secrets []string) string {
 		if err != nil {
 			return "(URL)"
 		}
-		return redactForLog(u)
+		return redactParsed(u)
 	})
 	for _, secret := range secrets {
 		if secret != "" {
@@ -124,27 +124,6 @@ func excerpt(body []byte, secrets []string) string {
 		s = s[:cut] + "..."
 	}
 	return s
-}
-
-// redactForLog masks a URL's userinfo (a lone user name too: tokens are
-// passed as https://TOKEN@host/) and every query value.
-func redactForLog(u *url.URL) string {
-	c := *u
-	if c.User != nil {
-		if _, ok := c.User.Password(); ok {
-			c.User = url.UserPassword(c.User.Username(), "xxxxx")
-		} else {
-			c.User = url.User("xxxxx")
-		}
-	}
-	if c.RawQuery != "" {
-		q := c.Query()
-		for k := range q {
-			q[k] = []string{"xxxxx"}
-		}
-		c.RawQuery = q.Encode()
-	}
-	return c.String()
 }
 
 // refusal turns a non-2xx answer into an error: a *RejectedError when the

@@ -91,7 +91,7 @@ func NewMetricVerifier(opts MetricOptions) (*MetricVerifier, error) {
 		// url.Parse quotes the whole input, credentials included.
 		return nil, errors.New("invalid RELOAD_VERIFY_URL: not a URL; want an absolute http:// or https:// URL of the application's metrics, such as http://127.0.0.1:9090/metrics")
 	}
-	redacted := redactForLog(u)
+	redacted := redactParsed(u)
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("invalid RELOAD_VERIFY_URL=%q: want an absolute http:// or https:// URL of the application's metrics, such as http://127.0.0.1:9090/metrics", redacted)
 	}

@@ -364,7 +364,7 @@ func TestNewMetricVerifierRejects(t *testing.T) {
 		wantErr string
 	}{
 		{MetricOptions{URL: "127.0.0.1:9090/metrics"}, "want an absolute http:// or https:// URL"},
-		{MetricOptions{URL: "ftp://u:hunter2@h/m"}, `invalid RELOAD_VERIFY_URL="ftp://u:xxxxx@h/m"`},
+		{MetricOptions{URL: "ftp://u:hunter2@h/m"}, `invalid RELOAD_VERIFY_URL="ftp://xxxxx:xxxxx@h/m"`},
 		{MetricOptions{URL: "http://h/m", Metric: "up"}, `invalid RELOAD_VERIFY_METRIC="up": want the name of a gauge ending in _last_reload_success_timestamp_seconds or _last_reload_successful`},
 	}
 	for _, tt := range tests {
@@ -390,7 +390,7 @@ func TestMetricVerifierURLDown(t *testing.T) {
 	}
 	check := mv.Prepare(t.Context())
 	err = check(t.Context(), Delivery{At: time.Now()})
-	if err == nil || Reason(err) != "error" || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), "user:xxxxx@") {
+	if err == nil || Reason(err) != "error" || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), "xxxxx:xxxxx@") {
 		t.Fatalf("check = %v; want a retried connection error naming the redacted URL", err)
 	}
 	if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "tok-secret") {
