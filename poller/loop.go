@@ -1,0 +1,521 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pollreload/pollreload/hasher"
+	"github.com/pollreload/pollreload/metrics"
+	"github.com/pollreload/pollreload/signaler"
+)
+
+// This file is the loop itself: it wires the scanner, the tracker
+// (tracker.go, target.go), the schedule (schedule.go) and health (health.go)
+// together, and runs deliveries beside the scans, one goroutine per
+// attempt, so a slow or down target delays neither the scans nor the other
+// targets.
+
+// Scanner takes one snapshot of a root. *hasher.Hasher is the Scanner.
+type Scanner interface {
+	Scan(ctx context.Context, root string) (*hasher.Snapshot, error)
+}
+
+// Verifier checks, after a delivery, that the target took the new
+// configuration: the signalled process is still alive, the application's
+// own metrics say it reloaded, its workers were replaced. A target with a
+// Verifier counts a reload as delivered only once Verify returns nil.
+//
+// Verify gets what the delivery did (out: the processes signalled, the
+// endpoint called) and when it ended. Its error decides what follows:
+//
+//   - nil: success; the target holds the change.
+//   - an error wrapping signaler.ErrRejected: result "rejected"; the
+//     application refused the content, so it is not delivered again until
+//     the content changes. /healthz stays green.
+//   - an error wrapping signaler.ErrTargetDied: result "target_died"; the
+//     change stays pending and is delivered again with backoff (a restarted
+//     process that read the new files at start is up to date).
+//   - any other error is transient (the metrics endpoint did not answer):
+//     Verify is called again with backoff, without delivering again.
+//
+// Verify should bound its own wait (RELOAD_TIMEOUT) and honour ctx. It runs
+// on its own goroutine, never at the same time for one target.
+type Verifier interface {
+	Verify(ctx context.Context, out signaler.Outcome, deliveredAt time.Time) error
+}
+
+// Target is one destination of reloads, with its own pending, retry and
+// verify state.
+type Target struct {
+	// Name is what logs call the target (a process name, a redacted URL).
+	Name string
+	// Reloader delivers the reload. A signaler.PartialReloader is told
+	// which processes already got the current change.
+	Reloader signaler.Reloader
+	// Verifier, if not nil, checks every delivery. When nil and Reloader
+	// implements Verifier, the Reloader is used.
+	Verifier Verifier
+}
+
+// Options configure a Loop.
+type Options struct {
+	Roots    []string
+	Interval time.Duration // between scans; stretched when scans are slow
+	// Settle is how long new content of a plain tree must stay the same
+	// before it is delivered. Kubelet volumes change atomically and are
+	// never settled.
+	Settle        time.Duration
+	ReloadOnStart bool // deliver a reload after the first scan
+	// MaxMissed is how many intervals a scan may run before Healthy fails.
+	MaxMissed int
+	Scanner   Scanner
+	// Reloader is the one target's reloader; shorthand for Targets with a
+	// single entry. Set one of Reloader and Targets.
+	Reloader signaler.Reloader
+	// Targets are several independent targets.
+	Targets []Target
+	Metrics *metrics.Metrics // nil: metrics on a private registry
+	Logger  *slog.Logger     // nil: discard
+}
+
+// Loop polls, decides and delivers. Create it with New.
+type Loop struct {
+	opts    Options
+	log     *slog.Logger
+	m       *metrics.Metrics
+	targets []Target
+	health  health
+
+	// Owned by the loop goroutine.
+	tracker  *Tracker
+	sched    *Schedule
+	fp       *fingerprinter
+	comb     combiner
+	snaps    []*hasher.Snapshot // reused by every scan
+	due      []int
+	results  chan result
+	wg       sync.WaitGroup
+	logged   map[string]bool // kinds of root errors logged since the last good scan
+	scanErrs int
+	nextScan time.Time
+
+	watchdog *time.Timer
+	watchGen atomic.Uint64
+}
+
+// result is an attempt's answer, sent from its goroutine to the loop.
+type result struct {
+	a   Attempt
+	out signaler.Outcome
+	err error
+	at  time.Time
+}
+
+// New checks opts and returns a Loop ready to Run.
+func New(opts Options) (*Loop, error) {
+	targets := opts.Targets
+	if opts.Reloader != nil {
+		targets = append([]Target{{Reloader: opts.Reloader}}, targets...)
+	}
+	switch {
+	case len(opts.Roots) == 0:
+		return nil, errors.New("poller: no roots to watch")
+	case opts.Interval <= 0:
+		return nil, errors.New("poller: interval must be positive")
+	case opts.Scanner == nil || len(targets) == 0:
+		return nil, errors.New("poller: scanner and reloader are required")
+	}
+	if opts.MaxMissed <= 0 {
+		opts.MaxMissed = 3
+	}
+	topts := TrackerOptions{Settle: opts.Settle, ReloadOnStart: opts.ReloadOnStart, RetryFloor: opts.Interval}
+	for i := range targets {
+		t := &targets[i]
+		if t.Reloader == nil {
+			return nil, fmt.Errorf("poller: target %d has no reloader", i)
+		}
+		if t.Verifier == nil {
+			t.Verifier, _ = t.Reloader.(Verifier)
+		}
+		topts.Targets = append(topts.Targets, TargetOptions{Verify: t.Verifier != nil})
+	}
+	l := &Loop{
+		opts:    opts,
+		log:     logger(opts.Logger),
+		m:       opts.Metrics,
+		targets: targets,
+		health:  health{maxMissed: opts.MaxMissed, now: time.Now, effective: opts.Interval},
+		tracker: NewTracker(topts),
+		sched:   NewSchedule(opts.Interval, rand.Int64N),
+		fp:      newFingerprinter(),
+		snaps:   make([]*hasher.Snapshot, 0, len(opts.Roots)),
+		results: make(chan result, len(targets)),
+		logged:  map[string]bool{},
+	}
+	if l.m == nil {
+		l.m = metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
+	}
+	l.m.SetInterval(opts.Interval)
+	return l, nil
+}
+
+// logger returns log, or one that discards when log is nil: the one
+// nil-logger default of pollreload's packages.
+func logger(log *slog.Logger) *slog.Logger {
+	if log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return log
+}
+
+// Healthy fails while a scan has run for more than MaxMissed intervals, or
+// when no scan has finished for that long. Deliveries do not count.
+func (l *Loop) Healthy() error { return l.health.Healthy() }
+
+// Ready succeeds once the baseline scan is done.
+func (l *Loop) Ready() error { return l.health.Ready() }
+
+// Run polls until ctx ends. The first scan is the baseline: it triggers no
+// reload unless Options.ReloadOnStart. Run returns nil on cancellation.
+func (l *Loop) Run(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.loop(ctx)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		// A scan honours ctx between files; one blocked in a read on a hung
+		// mount cannot be interrupted, so it is given a moment and then
+		// abandoned rather than holding up shutdown. The loop checks ctx
+		// before it delivers anything, so it never signals late.
+		select {
+		case <-done:
+		case <-time.After(500 * time.Millisecond):
+			l.log.Warn("abandoning a scan that did not stop; the filesystem may be hung")
+		}
+	}
+	return nil
+}
+
+// loop scans on the loop's own goroutine: one goroutine woken per tick is
+// the whole idle cost. A watchdog timer, made once, counts the ticks a hung
+// scan misses.
+func (l *Loop) loop(ctx context.Context) {
+	l.watchdog = time.AfterFunc(time.Hour, l.missedTick)
+	l.watchdog.Stop()
+	defer l.watchdog.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	defer l.wg.Wait() // attempts in flight end with ctx
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-l.results:
+			if ctx.Err() != nil {
+				return // shutting down; the error, if any, is ours
+			}
+			l.finish(r)
+			if at, ok := l.tracker.WakeAt(); ok && at.Before(l.nextScan) {
+				wait := max(time.Until(at), minWait)
+				l.nextScan = time.Now().Add(wait)
+				timer.Reset(wait)
+			}
+		case <-timer.C:
+			l.tick(ctx)
+			if ctx.Err() != nil {
+				return // never act on a scan that finished after shutdown began
+			}
+			now := time.Now()
+			wait := l.sched.Next()
+			if at, ok := l.tracker.WakeAt(); ok {
+				wait = min(wait, at.Sub(now))
+			}
+			wait = max(wait, minWait)
+			l.nextScan = now.Add(wait)
+			timer.Reset(wait)
+		}
+	}
+}
+
+// tick runs one scan, hands it to the tracker and starts the attempts due.
+func (l *Loop) tick(ctx context.Context) {
+	start := time.Now()
+	gen := l.health.beginScan(start)
+	l.watchGen.Store(gen)
+	l.watchdog.Reset(l.health.interval())
+	snaps, err := l.scan(ctx)
+	l.watchdog.Stop()
+	end := time.Now()
+	if missed := l.health.endScan(end); missed > 0 {
+		l.log.Info("the scan that was still running has finished", "missed_ticks", missed, "took", end.Sub(start).Round(time.Millisecond))
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	l.observe(snaps, err, start, end)
+	l.startDue(ctx, end)
+}
+
+// missedTick runs on the watchdog's goroutine, once per interval while the
+// scan it was armed for is still running. The first missed tick of a hang is
+// a warning; the others are debug lines, counted in missed_scans_total.
+func (l *Loop) missedTick() {
+	n, running := l.health.missedTick(l.watchGen.Load())
+	if n == 0 {
+		return
+	}
+	l.m.MissedScan()
+	if n == 1 {
+		l.log.Warn("previous scan still running; skipping ticks until it ends", "running", running.Round(time.Millisecond))
+	} else {
+		l.log.Debug("previous scan still running; skipping this tick", "running", running.Round(time.Millisecond), "missed_ticks", n)
+	}
+	l.watchdog.Reset(l.health.interval())
+}
+
+// scan snapshots every root into l.snaps. The hasher's errors name the root.
+func (l *Loop) scan(ctx context.Context) ([]*hasher.Snapshot, error) {
+	l.snaps = l.snaps[:0]
+	for _, root := range l.opts.Roots {
+		s, err := l.opts.Scanner.Scan(ctx, root)
+		if err != nil {
+			return nil, err
+		}
+		l.snaps = append(l.snaps, s)
+	}
+	return l.snaps, nil
+}
+
+// observe records a finished scan and lets the tracker decide on it.
+func (l *Loop) observe(snaps []*hasher.Snapshot, err error, start, end time.Time) {
+	dur := end.Sub(start)
+	var read int64
+	if err != nil {
+		l.scanErrs++
+		kind := hasher.ErrorKind(err)
+		l.m.ObserveScan(metrics.Scan{Duration: dur, Err: true})
+		l.m.ScanError(kind)
+		if !l.logged[kind] {
+			l.logged[kind] = true
+			l.log.Warn("cannot scan; keeping the last good state and retrying with backoff", "kind", kind, "err", err)
+		}
+	} else {
+		if l.scanErrs > 0 {
+			l.log.Info("scans recovered", "failed_scans", l.scanErrs)
+			clear(l.logged)
+			l.scanErrs = 0
+		}
+		ms := metrics.Scan{Duration: dur}
+		for _, s := range snaps {
+			ms.Files += int64(len(s.Files))
+			ms.Bytes += s.Bytes
+			read += s.BytesRead
+			for _, e := range s.Errors {
+				ms.Partial = true
+				l.m.ScanError(e.Kind)
+			}
+		}
+		ms.BytesRead = read
+		l.m.ObserveScan(ms)
+		cur := Content{Digest: l.comb.digest(snaps), Snaps: snaps}
+		l.report(l.tracker.Observe(cur, start, end), cur)
+	}
+	switch l.sched.Scanned(dur, read > 0, err != nil) {
+	case StretchOn:
+		l.log.Warn("scans take a large share of POLL_INTERVAL; stretching the interval to spare the filesystem",
+			"scan", dur.Round(time.Millisecond), "interval", l.sched.Base().Round(time.Millisecond))
+	case StretchOff:
+		l.log.Info("scans are fast again; back to POLL_INTERVAL", "interval", l.opts.Interval)
+	}
+	base, backoff := l.sched.Base(), l.sched.Backoff()
+	l.health.setInterval(base, backoff)
+	l.m.SetInterval(base + backoff)
+	l.m.SetPending(l.tracker.Pending())
+}
+
+// report logs what the tracker decided.
+func (l *Loop) report(d Decision, cur Content) {
+	for _, i := range d.Reswapped {
+		l.log.Info("the volume was swapped while the reload was being delivered; reloading again so the application holds the current version", l.targetAttr(i))
+	}
+	switch d.Observation {
+	case Baseline:
+		l.health.setReady()
+		l.log.Info("baseline taken", "files", filesIn(cur.Snaps), "digest", l.fp.of(cur.Digest))
+		l.m.SetPending(l.tracker.Pending())
+	case Settling:
+		l.log.Debug("content changed; waiting for it to settle", "settle", l.opts.Settle)
+	case Reverted:
+		l.log.Info("content went back to what was delivered before it settled; nothing to reload")
+	case Dropped:
+		l.log.Info("content went back to what was delivered; dropping the pending reload")
+	case Changed:
+		if d.Superseded {
+			l.log.Info("a newer change supersedes the pending reload")
+		}
+		l.m.Change()
+		for i, s := range cur.Snaps {
+			var old *hasher.Snapshot
+			if i < len(d.Prev.Snaps) {
+				old = d.Prev.Snaps[i]
+			}
+			if old != nil && old.Digest == s.Digest {
+				continue
+			}
+			added, changed, removed := hasher.Diff(old, s)
+			l.log.Info("content changed", "dir", s.Root, "kind", s.Kind.String(),
+				"added", limitList(added), "changed", limitList(changed), "removed", limitList(removed),
+				"digest", l.fp.of(s.Digest))
+		}
+	}
+}
+
+// startDue starts every attempt that is due, each on its own goroutine.
+func (l *Loop) startDue(ctx context.Context, now time.Time) {
+	if ctx.Err() != nil {
+		return
+	}
+	l.due = l.tracker.AppendDue(l.due[:0], now)
+	for _, i := range l.due {
+		a := l.tracker.Begin(i)
+		l.wg.Add(1)
+		go l.attempt(ctx, a)
+	}
+}
+
+// attempt runs one delivery or verification and sends back its result.
+func (l *Loop) attempt(ctx context.Context, a Attempt) {
+	defer l.wg.Done()
+	t := l.targets[a.Target]
+	var out signaler.Outcome
+	var err error
+	switch {
+	case ctx.Err() != nil:
+		err = ctx.Err()
+	case a.Step == Verify:
+		out = a.Delivered
+		err = t.Verifier.Verify(ctx, a.Delivered, a.DeliveredAt)
+	default:
+		if pr, ok := t.Reloader.(signaler.PartialReloader); ok {
+			out, err = pr.ReloadExcept(ctx, a.ChangedAt, a.Done)
+		} else {
+			out, err = t.Reloader.Reload(ctx, a.ChangedAt)
+		}
+	}
+	l.results <- result{a: a, out: out, err: err, at: time.Now()}
+}
+
+// finish hands an attempt's result to the tracker, then counts and logs it.
+func (l *Loop) finish(r result) {
+	rep := l.tracker.Finish(r.a, r.out, r.err, r.at)
+	defer l.m.SetPending(l.tracker.Pending())
+	target := l.targetAttr(r.a.Target)
+	if r.a.Step == Verify {
+		switch {
+		case rep.Done:
+			l.m.Reload(signaler.ResultSuccess)
+			l.m.Delivered(r.at, rep.Latency)
+			l.log.Info("reload verified", target, "latency", rep.Latency.Round(time.Millisecond))
+		case rep.Result == signaler.ResultRejected || rep.Result == signaler.ResultTargetDied:
+			l.m.Reload(rep.Result)
+			l.logFailure(rep, target, r.err)
+		case r.err != nil:
+			l.log.Debug("cannot verify the reload yet", target, "retry_in", rep.RetryIn, "err", r.err)
+		}
+		return
+	}
+	verifying := l.targets[r.a.Target].Verifier != nil
+	latency := r.at.Sub(r.a.Since).Round(time.Millisecond)
+	if len(r.out.Signalled) > 0 && !verifying {
+		l.m.Reload(signaler.ResultSuccess)
+	}
+	for _, p := range r.out.Signalled {
+		l.log.Info("reload delivered", "pid", p.PID, "target", p.Name, "latency", latency)
+	}
+	for _, p := range r.out.UpToDate {
+		l.log.Info("target started after the change; not signalled", "pid", p.PID, "target", p.Name)
+	}
+	if r.err == nil && len(r.out.Signalled) == 0 && len(r.out.UpToDate) > 0 {
+		l.m.Reload(signaler.ResultUpToDate)
+	}
+	if rep.Done {
+		l.m.Delivered(r.at, rep.Latency)
+	}
+	if r.err == nil {
+		return
+	}
+	if len(r.out.Failed) == 0 {
+		l.m.Reload(rep.Result)
+		l.logFailure(rep, target, r.err)
+		return
+	}
+	// Some processes got it, some did not: only those stay pending, and
+	// each is named.
+	for _, f := range r.out.Failed {
+		l.m.Reload(f.Result())
+		rep.Result = f.Result()
+		l.logFailure(rep, target, f.Err, "pid", f.Target.PID, "name", f.Target.Name)
+	}
+	if len(r.a.Done)+len(r.out.Signalled)+len(r.out.Skipped) > 0 && rep.NewReason {
+		l.log.Info("reload pending for some processes only; the others have it and are not signalled again",
+			target, "told", len(r.a.Done)+len(r.out.Signalled), "pending", len(r.out.Failed))
+	}
+}
+
+// logFailure logs a failed attempt: a warning when the reason is new, a
+// debug line while it repeats.
+func (l *Loop) logFailure(rep Report, target slog.Attr, err error, args ...any) {
+	if rep.Result == signaler.ResultRejected {
+		l.log.Warn("the application rejected the new configuration; not retried until the content changes", append(args, target, "err", err)...)
+		return
+	}
+	level := slog.LevelDebug
+	msg := "reload still pending"
+	if rep.NewReason {
+		level, msg = slog.LevelWarn, "reload pending"
+	}
+	if rep.Result == signaler.ResultTargetDied {
+		level = slog.LevelError
+	}
+	l.log.Log(context.Background(), level, msg, append(args, target, "reason", rep.Result.String(), "retry_in", rep.RetryIn, "err", err)...)
+}
+
+// targetAttr names target i in logs when there are several.
+func (l *Loop) targetAttr(i int) slog.Attr {
+	if len(l.targets) < 2 {
+		return slog.Attr{}
+	}
+	name := l.targets[i].Name
+	if name == "" {
+		name = fmt.Sprint(i)
+	}
+	return slog.String("reload_target", name)
+}
+
+func filesIn(snaps []*hasher.Snapshot) int {
+	n := 0
+	for _, s := range snaps {
+		n += len(s.Files)
+	}
+	return n
+}
+
+// limitList keeps log lines short for large changes.
+func limitList(names []string) []string {
+	const most = 20
+	if len(names) <= most {
+		return names
+	}
+	return append(names[:most:most], fmt.Sprintf("... and %d more", len(names)-most))
+}
