@@ -68,7 +68,7 @@ func (s *scan) hashOpen(fd int, rel string, st *unix.Stat_t) error {
 		return nil
 	}
 	if max := s.h.opts.MaxFileSize; max > 0 && st.Size > max {
-		s.fail(rel, false, fmt.Errorf("%d bytes: %w", st.Size, errFileTooLarge))
+		s.fail(rel, false, fmt.Errorf("%d bytes, over the limit of %d: %w", st.Size, s.h.opts.MaxFileSize, errFileTooLarge))
 		return nil
 	}
 	read := s.readAll

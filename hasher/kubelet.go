@@ -1,9 +1,9 @@
 package hasher
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -20,69 +20,75 @@ const maxKubeletAttempts = 10
 //
 // sub, if not empty, is the directory key below `..data` that is the root
 // being scanned (see kubeletSubdir).
-func (s *scan) scanKubelet(volume string, rootFD int, sub string) (*Snapshot, error) {
+func (s *scan) scanKubelet(volume string, rootFD int, sub string) (Snapshot, error) {
 	var lastErr error
 	for attempt := 1; attempt <= maxKubeletAttempts; attempt++ {
 		if err := s.ctx.Err(); err != nil {
-			return nil, err
+			return Snapshot{}, err
 		}
-		target, dataID, err := readDataLink(rootFD)
+		target, dataID, err := s.readDataLink(rootFD)
 		if err != nil {
-			return nil, fmt.Errorf("scan %s: %w", s.root, err)
+			return Snapshot{}, err
 		}
 		s.reset()
 		err = s.walkData(volume, rootFD, target, sub)
 		if cerr := s.ctx.Err(); cerr != nil {
-			return nil, cerr
+			return Snapshot{}, cerr
 		}
 		if errors.Is(err, ErrTooManyFiles) {
-			return nil, err
+			return Snapshot{}, err
 		}
-		again, againID, rerr := readDataLink(rootFD)
+		again, againID, rerr := s.readDataLink(rootFD)
 		if rerr != nil {
-			return nil, fmt.Errorf("scan %s: %w", s.root, rerr)
+			return Snapshot{}, rerr
 		}
 		if again == target && againID == dataID {
 			if err != nil {
 				// Not a swap: the directory itself is unreadable.
-				return nil, fmt.Errorf("scan %s: %w", s.root, err)
+				return Snapshot{}, err
 			}
-			snap := &Snapshot{Root: s.root, Kind: KindKubelet, DataDir: target}
+			snap := Snapshot{Root: s.root, Kind: KindKubelet, DataDir: target.String()}
 			// Kubelet fixes the links once, right after the swap, so a
 			// version whose links were all there once needs no more checks.
-			if sub == "" && s.rs.linksDone != target {
+			if sub == "" && s.rs.linksDone != snap.DataDir {
 				snap.LinksPending = s.pendingLinks(rootFD)
 				if len(snap.LinksPending) == 0 {
-					s.rs.linksDone = target
+					s.rs.linksDone = snap.DataDir
 				}
 			}
 			return snap, nil
 		}
 		lastErr = err
 		s.h.log.Debug("kubelet volume changed during scan, rescanning",
-			"path", s.root, "dir", target, "now", again, "attempt", attempt)
+			"path", s.root, "dir", target.String(), "now", again.String(), "attempt", attempt)
 	}
 	if lastErr != nil {
-		return nil, fmt.Errorf("scan %s: %w", s.root, lastErr)
+		return Snapshot{}, lastErr
 	}
-	return nil, fmt.Errorf("scan %s: %w after %d attempts", s.root, errUnstable, maxKubeletAttempts)
+	return Snapshot{}, fmt.Errorf("%w after %d attempts", errUnstable, maxKubeletAttempts)
 }
 
 // readDataLink returns the directory `..data` names and its identity. Kubelet
 // always points it at a sibling `..<timestamp>` directory; anything else is
-// refused rather than followed.
-func readDataLink(rootFD int) (string, devIno, error) {
-	buf := make([]byte, 256)
-	n, err := unix.Readlinkat(rootFD, "..data", buf)
+// refused rather than followed. While `..data` keeps its target, the same
+// cstr is returned without allocating.
+func (s *scan) readDataLink(rootFD int) (cstr, devIno, error) {
+	buf := s.rs.linkBuf
+	n, err := readlinkatC(rootFD, dataLinkC, buf)
 	if err != nil {
 		return "", devIno{}, fmt.Errorf("readlink ..data: %w", err)
 	}
-	target := string(buf[:n])
-	if target == "" || target == "." || target == ".." || strings.ContainsRune(target, '/') {
-		return "", devIno{}, fmt.Errorf("..data points to %q, not a directory beside it", target)
+	got := buf[:n]
+	target := s.rs.dataTarget
+	if string(got) != target.String() {
+		if len(got) == 0 || string(got) == "." || string(got) == ".." || bytes.IndexByte(got, '/') >= 0 || n == len(buf) {
+			return "", devIno{}, fmt.Errorf("..data points to %q, not a directory beside it", got)
+		}
+		target = makeCstr(string(got))
+		s.rs.dataTarget = target
 	}
 	var st unix.Stat_t
-	if err := unix.Fstatat(rootFD, target, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := fstatatC(rootFD, target, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		// Swapped and deleted between the two calls: the caller retries.
 		return target, devIno{}, nil
 	}
@@ -91,8 +97,8 @@ func readDataLink(rootFD int) (string, devIno, error) {
 
 // walkData walks the timestamped directory target, or its subdirectory sub.
 // Symlinks inside are contained to what is walked, not to the volume.
-func (s *scan) walkData(volume string, rootFD int, target, sub string) error {
-	fd, err := openat(rootFD, target, openDirFlags)
+func (s *scan) walkData(volume string, rootFD int, target cstr, sub string) error {
+	fd, err := openatC(rootFD, target, openDirFlags)
 	if err != nil {
 		return err
 	}
@@ -111,7 +117,10 @@ func (s *scan) walkData(volume string, rootFD int, target, sub string) error {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return err
 	}
-	s.rootPath = filepath.Join(volume, target, sub)
+	if s.rs.dataRootFor != target || s.rs.dataSub != sub {
+		s.rs.dataRoot, s.rs.dataRootFor, s.rs.dataSub = filepath.Join(volume, target.String(), sub), target, sub
+	}
+	s.rootPath = s.rs.dataRoot
 	s.ancestors = append(s.ancestors, devIno{st.Dev, st.Ino})
 	return s.walkDir(fd, "")
 }
@@ -121,16 +130,16 @@ func (s *scan) walkData(volume string, rootFD int, target, sub string) error {
 // returns the volume and the key, so the scan can pin `..data` as for a
 // whole volume instead of following the link into one version that may be
 // deleted under the walk.
-func kubeletSubdir(root string) (volume, sub string) {
-	target, err := os.Readlink(root)
-	if err != nil {
-		return "", ""
+func (s *scan) kubeletSubdir() (volume, sub string) {
+	n, err := readlinkatC(unix.AT_FDCWD, s.rs.croot, s.rs.linkBuf)
+	if err != nil || n == len(s.rs.linkBuf) {
+		return "", "" // not a link (EINVAL), the usual case, or too long
 	}
-	sub, ok := strings.CutPrefix(target, "..data/")
+	sub, ok := strings.CutPrefix(string(s.rs.linkBuf[:n]), "..data/")
 	if !ok || sub == "" || !filepath.IsLocal(sub) {
 		return "", ""
 	}
-	return filepath.Dir(root), filepath.Clean(sub)
+	return filepath.Dir(s.root), filepath.Clean(sub)
 }
 
 // pendingLinks returns the top-level keys of this attempt's files that have

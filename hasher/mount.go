@@ -2,7 +2,6 @@ package hasher
 
 import (
 	"fmt"
-	"path/filepath"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -18,9 +17,9 @@ var errMountGone = fmt.Errorf("the filesystem mounted here is gone and the direc
 // mountID returns the ID of the mount holding path (statx STATX_MNT_ID,
 // Linux 5.8+), or its device number where the kernel has no mount IDs. A bind
 // mount from the same filesystem keeps the device but gets its own mount ID.
-func mountID(path string) (uint64, error) {
+func mountID(path cstr) (uint64, error) {
 	var stx unix.Statx_t
-	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_STATX_DONT_SYNC, unix.STATX_MNT_ID|unix.STATX_INO, &stx); err != nil {
+	if err := statxC(unix.AT_FDCWD, path, unix.AT_STATX_DONT_SYNC, unix.STATX_MNT_ID|unix.STATX_INO, &stx); err != nil {
 		return 0, err
 	}
 	if stx.Mask&unix.STATX_MNT_ID != 0 {
@@ -40,16 +39,17 @@ type mountState struct {
 // errMountGone when a root that was a mount point now sits on its parent's
 // mount. A root that is remounted (a new mount ID that is still not its
 // parent's) is accepted: its content is the new filesystem's.
-func (m *mountState) check(root string) error {
+// root and parent are the root's path and its parent's (filepath.Dir).
+func (m *mountState) check(root, parent cstr) error {
 	id, err := mountID(root)
 	if err != nil {
 		return nil // the scan itself reports an unreadable root
 	}
-	parent, err := mountID(filepath.Dir(root))
+	pid, err := mountID(parent)
 	if err != nil {
 		return nil // cannot tell; nothing to compare against
 	}
-	onOwnMount := id != parent || root == filepath.Dir(root)
+	onOwnMount := id != pid || root == parent
 	switch {
 	case !m.known:
 		*m = mountState{known: true, mountPoint: onOwnMount, id: id}

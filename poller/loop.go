@@ -163,6 +163,8 @@ func New(opts Options) (*Loop, error) {
 	if l.m == nil {
 		l.m = metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
 	}
+	l.watchdog = time.AfterFunc(time.Hour, l.missedTick)
+	l.watchdog.Stop()
 	l.m.SetInterval(opts.Interval)
 	return l, nil
 }
@@ -211,8 +213,6 @@ func (l *Loop) Run(ctx context.Context) error {
 // the whole idle cost. A watchdog timer, made once, counts the ticks a hung
 // scan misses.
 func (l *Loop) loop(ctx context.Context) {
-	l.watchdog = time.AfterFunc(time.Hour, l.missedTick)
-	l.watchdog.Stop()
 	defer l.watchdog.Stop()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -232,20 +232,30 @@ func (l *Loop) loop(ctx context.Context) {
 				timer.Reset(wait)
 			}
 		case <-timer.C:
-			l.tick(ctx)
-			if ctx.Err() != nil {
+			wait, ok := l.step(ctx)
+			if !ok {
 				return // never act on a scan that finished after shutdown began
 			}
-			now := time.Now()
-			wait := l.sched.Next()
-			if at, ok := l.tracker.WakeAt(); ok {
-				wait = min(wait, at.Sub(now))
-			}
-			wait = max(wait, minWait)
-			l.nextScan = now.Add(wait)
 			timer.Reset(wait)
 		}
 	}
+}
+
+// step is one tick: a scan, the tracker's decision, the attempts due, and
+// the wait until the next tick. ok is false once ctx has ended.
+func (l *Loop) step(ctx context.Context) (wait time.Duration, ok bool) {
+	l.tick(ctx)
+	if ctx.Err() != nil {
+		return 0, false
+	}
+	now := time.Now()
+	wait = l.sched.Next()
+	if at, ok := l.tracker.WakeAt(); ok {
+		wait = min(wait, at.Sub(now))
+	}
+	wait = max(wait, minWait)
+	l.nextScan = now.Add(wait)
+	return wait, true
 }
 
 // tick runs one scan, hands it to the tracker and starts the attempts due.

@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,7 +11,18 @@ import (
 	"github.com/pollreload/pollreload/signaler"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+// TestMain runs the wall-clock tests of the whole loop several at a time
+// (unless -parallel is given): they spend their time waiting for ticks, not
+// on a CPU.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		_ = flag.Set("test.parallel", "8")
+	}
+	os.Exit(testenv.Main(m))
+}
 
 // TestPartialDeliveryNeverResignals is issue 9 #2 through the whole loop,
 // with real processes and real signals: two processes are named alike, one
