@@ -120,6 +120,17 @@ type rootState struct {
 	dataRootFor    cstr
 	dataSub        string
 	last           *Snapshot
+	// fsType is the filesystem type (statfs f_type) of mount fsMount.
+	fsType  int64
+	fsMount uint64
+	// version is the kubelet version directory last walked in full, at
+	// versionWalked (ns).
+	version       version
+	versionWalked int64
+	// raw: the last scan found a kubelet volume on a filesystem where a
+	// syscall cannot hang (rawSafe); the next scan of the same mount uses
+	// raw syscalls throughout.
+	raw bool
 }
 
 func (h *Hasher) state(root string) *rootState {
@@ -165,24 +176,29 @@ func (h *Hasher) Scan(ctx context.Context, root string) (*Snapshot, error) {
 }
 
 func (h *Hasher) scan(ctx context.Context, root string, rs *rootState) (*Snapshot, error) {
-	var st unix.Stat_t
-	if err := fstatatC(unix.AT_FDCWD, rs.croot, &st, 0); err != nil {
+	// One statx gives the type and the mount: no stat, and the parent's
+	// mount is looked at only when the root's mount moved.
+	var stx unix.Statx_t
+	if err := statxC(rs.raw, unix.AT_FDCWD, rs.croot, unix.AT_STATX_DONT_SYNC, unix.STATX_TYPE|unix.STATX_MNT_ID|unix.STATX_INO, &stx); err != nil {
 		return nil, &os.PathError{Op: "stat", Path: root, Err: err}
 	}
-	if err := rs.mount.check(rs.croot, rs.cparent); err != nil {
+	mnt := mountIDOf(&stx)
+	if err := rs.mount.check(mnt, rs.croot, rs.cparent); err != nil {
 		return nil, err
 	}
 	s := &scan{h: h, rs: rs, ctx: ctx, root: root, start: h.now().UnixNano(), files: rs.files[:0],
-		names: rs.names[:0], key: rs.key[:0], ancestors: rs.ancestors[:0], errors: rs.errors[:0], skipped: rs.skipped[:0]}
+		names: rs.names[:0], key: rs.key[:0], ancestors: rs.ancestors[:0], errors: rs.errors[:0], skipped: rs.skipped[:0],
+		mnt: mnt, raw: rs.raw && rs.fsMount == mnt}
+	rs.raw = false // set again by a scan that finds it safe
 	var shell Snapshot
 	var err error
-	switch st.Mode & unix.S_IFMT {
+	switch uint32(stx.Mode) & unix.S_IFMT {
 	case unix.S_IFREG:
 		shell, err = s.scanFile()
 	case unix.S_IFDIR:
 		shell, err = s.scanDir()
 	default:
-		return nil, fmt.Errorf("not a directory or regular file (%s)", fsType(st.Mode))
+		return nil, fmt.Errorf("not a directory or regular file (%s)", fsType(uint32(stx.Mode)))
 	}
 	if err != nil {
 		return nil, err
@@ -207,6 +223,13 @@ type scan struct {
 	files     []*entry
 	errors    []ScanError
 	skipped   []Skip
+	// mnt is the root's mount ID; raw says the steady-tick syscalls may
+	// skip the scheduler (see sys_linux.go).
+	mnt       uint64
+	raw       bool
+	// reuse: the kubelet version is the one last walked; the last snapshot
+	// stands (see kubeletRewalk).
+	reuse     bool
 	bytesRead int64
 	nfiles    int
 	ancestors []devIno
@@ -252,35 +275,46 @@ func (s *scan) scanDir() (Snapshot, error) {
 	open, copen, sub := s.root, s.rs.croot, ""
 	if volume, key := s.kubeletSubdir(); volume != "" {
 		open, copen, sub = volume, makeCstr(volume), key
+		s.raw = false // not worth a cstr cache: rare, and not allocation-free
 	}
 	// A raw descriptor: an *os.File would cost four fcntl calls and a failed
 	// epoll registration per directory per tick. The os.Root that contains
 	// symlinks is opened only when a symlink is met.
-	fd, err := openatC(unix.AT_FDCWD, copen, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	fd, err := openatC(s.raw, unix.AT_FDCWD, copen, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
 	if err != nil {
 		return Snapshot{}, &os.PathError{Op: "open", Path: open, Err: err}
 	}
-	defer unix.Close(fd)
+	defer closeRaw(s.raw, fd)
 	defer s.closeRoot()
 
-	var sfs unix.Statfs_t
-	if err := unix.Fstatfs(fd, &sfs); err != nil {
-		return Snapshot{}, fmt.Errorf("statfs: %w", err)
+	if s.rs.fsMount != s.mnt || s.rs.fsType == 0 {
+		var sfs unix.Statfs_t
+		if err := unix.Fstatfs(fd, &sfs); err != nil {
+			return Snapshot{}, fmt.Errorf("statfs: %w", err)
+		}
+		s.rs.fsType, s.rs.fsMount = int64(sfs.Type), s.mnt
 	}
-	s.openStat = s.h.forceOpenStat || sfs.Type == unix.NFS_SUPER_MAGIC
+	s.openStat = s.h.forceOpenStat || s.rs.fsType == unix.NFS_SUPER_MAGIC
 
-	var st unix.Stat_t
-	err = fstatatC(fd, dataLinkC, &st, unix.AT_SYMLINK_NOFOLLOW)
-	if err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
-		return s.scanKubelet(open, fd, sub)
+	// Reading `..data` is also the check that it is a symlink (EINVAL
+	// otherwise): one syscall on every tick of a kubelet volume.
+	target, err := s.readDataLink(fd)
+	if err == nil {
+		snap, err := s.scanKubelet(open, fd, sub, target)
+		s.rs.raw = err == nil && sub == "" && rawSafe(s.rs.fsType)
+		return snap, err
 	}
+	if _, notLink := err.(unix.Errno); !notLink {
+		return Snapshot{}, err // a symlink, but not to a directory beside it
+	}
+	var st unix.Stat_t
 	if sub != "" {
 		return Snapshot{}, fmt.Errorf("links to ..data/%s but %s has no ..data link", sub, open)
 	}
 
 	s.reset()
 	s.rootPath = open
-	if err := unix.Fstat(fd, &st); err != nil {
+	if err := fstatRaw(s.raw, fd, &st); err != nil {
 		return Snapshot{}, fmt.Errorf("stat: %w", err)
 	}
 	s.ancestors = append(s.ancestors, devIno{st.Dev, st.Ino})
@@ -296,7 +330,7 @@ func (s *scan) scanDir() (Snapshot, error) {
 func (s *scan) scanFile() (Snapshot, error) {
 	s.reset()
 	name := filepath.Base(s.root)
-	fd, err := openatC(unix.AT_FDCWD, s.rs.croot, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC)
+	fd, err := openatC(false, unix.AT_FDCWD, s.rs.croot, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC)
 	if err != nil {
 		return Snapshot{}, &os.PathError{Op: "open", Path: s.root, Err: err}
 	}
@@ -320,6 +354,9 @@ func (s *scan) scanFile() (Snapshot, error) {
 // new since the previous scan. When nothing changed since the previous
 // snapshot, it returns that one again: snapshots are read-only.
 func (s *scan) finish(shell Snapshot) *Snapshot {
+	if s.reuse {
+		return s.rs.last
+	}
 	slices.SortFunc(s.files, func(a, b *entry) int { return strings.Compare(a.path, b.path) })
 	d := s.rs.digest
 	d.Reset()
@@ -446,4 +483,16 @@ func fsType(mode uint32) fs.FileMode {
 		return fs.ModeSymlink
 	}
 	return fs.ModeIrregular
+}
+
+// rawSafe reports whether syscalls on a filesystem of this type return
+// promptly: memory filesystems and local disks. Network and FUSE
+// filesystems can hang for as long as their server does.
+func rawSafe(fsType int64) bool {
+	switch fsType {
+	case unix.TMPFS_MAGIC, unix.RAMFS_MAGIC, unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC,
+		unix.BTRFS_SUPER_MAGIC, unix.OVERLAYFS_SUPER_MAGIC:
+		return true
+	}
+	return false
 }

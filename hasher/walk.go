@@ -66,7 +66,7 @@ func (s *scan) visit(fd int, de dirent, dirRel string) error {
 	// Directories are opened right away (the open is the check), and on NFS
 	// a regular file's signature comes from openat+fstat instead.
 	if typ != unix.DT_DIR && !(s.openStat && typ == unix.DT_REG) {
-		if err := fstatatC(fd, de.cname, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if err := fstatatC(s.raw, fd, de.cname, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			s.fail(joinRel(dirRel, de.name), typ != unix.DT_REG, err)
 			return nil
 		}
@@ -306,7 +306,7 @@ func (s *scan) list(fd int) error {
 	}
 	buf := s.rs.dentBuf
 	for {
-		n, err := unix.Getdents(fd, buf)
+		n, err := getdentsRaw(s.raw, fd, buf)
 		if err == unix.EINTR {
 			continue
 		}
