@@ -217,16 +217,16 @@ type scan struct {
 	// Per attempt (a kubelet volume may need several).
 	// rootPath is the directory symlinks must stay inside; osRoot, opened
 	// from it on the first symlink, enforces that.
-	rootPath  string
-	osRoot    *os.Root
-	openStat  bool // NFS: get signatures through openat+fstat
-	files     []*entry
-	errors    []ScanError
-	skipped   []Skip
+	rootPath string
+	osRoot   *os.Root
+	openStat bool // NFS: get signatures through openat+fstat
+	files    []*entry
+	errors   []ScanError
+	skipped  []Skip
 	// mnt is the root's mount ID; raw says the steady-tick syscalls may
 	// skip the scheduler (see sys_linux.go).
-	mnt       uint64
-	raw       bool
+	mnt uint64
+	raw bool
 	// reuse: the kubelet version is the one last walked; the last snapshot
 	// stands (see kubeletRewalk).
 	reuse     bool
