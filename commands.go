@@ -9,8 +9,11 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -19,29 +22,41 @@ import (
 )
 
 // runHash prints, for each path, its digest (seed 0, stable across runs and
-// machines) and its files: the same digest the daemon compares.
-func runHash(ctx context.Context, paths []string, stdout io.Writer) error {
+// machines) and its files: the same digest the daemon compares, with the
+// same INCLUDE, EXCLUDE and limits from the environment.
+func runHash(ctx context.Context, paths, environ []string, stdout, stderr io.Writer) error {
 	if len(paths) == 0 {
 		return usageErr("hash needs at least one path, as in pollreload hash /etc/app")
 	}
-	h := hasher.New(hasher.Options{})
+	cfg, err := loadConfig(environ, nil)
+	if err == nil {
+		err = cfg.validateScan()
+	}
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	comp, err := newComponents(cfg, newLogger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	h := comp.hasher
 	failed := false
 	for _, p := range paths {
 		s, err := h.Scan(ctx, p)
 		if err != nil {
 			return fmt.Errorf("hash %s: %w", p, err)
 		}
-		fmt.Fprintf(stdout, "%016x  %s  (%s, %s, %s)\n", s.Digest, p, s.Kind, count(len(s.Files), "file"), count(int(s.Bytes), "byte"))
+		fmt.Fprintf(stdout, "%016x  %s  (%s, %s, %s)\n", s.Digest, displayName(p), s.Kind, count(len(s.Files), "file"), count(int(s.Bytes), "byte"))
 		for _, name := range sortedNames(s.Files) {
 			f := s.Files[name]
-			fmt.Fprintf(stdout, "  %016x  %10d  %s\n", f.Digest, f.Size, name)
+			fmt.Fprintf(stdout, "  %016x  %10d  %s\n", f.Digest, f.Size, displayName(name))
 		}
 		for _, sk := range s.Skipped {
-			fmt.Fprintf(stdout, "  skipped (%s)  %s\n", sk.Reason, sk.Path)
+			fmt.Fprintf(stdout, "  skipped (%s)  %s\n", sk.Reason, displayName(sk.Path))
 		}
 		for _, e := range s.Errors {
 			failed = true
-			fmt.Fprintf(stdout, "  error (%s)  %s: %v\n", e.Kind, e.Path, e.Err)
+			fmt.Fprintf(stdout, "  error (%s)  %s: %v\n", e.Kind, displayName(e.Path), e.Err)
 		}
 	}
 	if failed {
@@ -53,10 +68,9 @@ func runHash(ctx context.Context, paths []string, stdout io.Writer) error {
 // runCheck scans once and reports what a reload would do, ending with the
 // fix for every problem found. It returns an error when the setup cannot
 // work.
-func runCheck(ctx context.Context, cfg Config, stdout io.Writer) error {
+func runCheck(ctx context.Context, cfg Config, comp components, stdout io.Writer) error {
 	var problems []string
-	maxSize, _ := parseSize(cfg.MaxFileSize)
-	h := hasher.New(hasher.Options{MaxFiles: cfg.MaxFiles, MaxFileSize: maxSize, Include: cfg.Include, Exclude: cfg.Exclude})
+	h := comp.hasher
 	fmt.Fprintln(stdout, "Watched paths:")
 	for _, p := range cfg.ConfigDir {
 		s, err := h.Scan(ctx, p)
@@ -67,10 +81,10 @@ func runCheck(ctx context.Context, cfg Config, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "  %s: %s, %s, %s\n", p, s.Kind, count(len(s.Files), "file"), count(int(s.Bytes), "byte"))
 		for _, sk := range s.Skipped {
-			fmt.Fprintf(stdout, "    skipped (%s): %s\n", sk.Reason, sk.Path)
+			fmt.Fprintf(stdout, "    skipped (%s): %s\n", sk.Reason, displayName(sk.Path))
 		}
 		for _, e := range s.Errors {
-			fmt.Fprintf(stdout, "    unreadable (%s): %s: %v\n", e.Kind, e.Path, e.Err)
+			fmt.Fprintf(stdout, "    unreadable (%s): %s: %v\n", e.Kind, displayName(e.Path), e.Err)
 			problems = append(problems, fmt.Sprintf("%s/%s is unreadable by uid %d: changes to it are not seen", p, e.Path, os.Getuid()))
 		}
 	}
@@ -79,7 +93,7 @@ func runCheck(ctx context.Context, cfg Config, stdout io.Writer) error {
 	if cfg.ReloadURL != "" {
 		problems = append(problems, checkURL(ctx, cfg, stdout)...)
 	} else {
-		problems = append(problems, checkProcesses(cfg, stdout)...)
+		problems = append(problems, checkProcesses(cfg, comp, stdout)...)
 	}
 	if len(problems) > 0 {
 		fmt.Fprintln(stdout, "Problems:")
@@ -92,19 +106,21 @@ func runCheck(ctx context.Context, cfg Config, stdout io.Writer) error {
 	return nil
 }
 
-func checkProcesses(cfg Config, stdout io.Writer) []string {
-	opts := processOptions(cfg, nil)
-	p, err := signaler.NewProcess(opts)
-	if err != nil {
-		return []string{err.Error()}
+func checkProcesses(cfg Config, comp components, stdout io.Writer) []string {
+	p, ok := comp.reloader.(*signaler.Process)
+	if !ok {
+		return []string{"no process to check: set PROCESS_NAME or PID_FILE"}
 	}
+	sig := cfg.ReloadSignal.Signal()
 	cands, err := p.Inspect()
 	if err != nil {
 		fmt.Fprintf(stdout, "  none: %v\n", err)
 		return []string{err.Error()}
 	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  PID\tNAME\tUID\tSELECTED\tCATCHES "+unix.SignalName(opts.Signal)+"\tSIGNAL ALLOWED")
+	// ARGV0 and EXE come after the short columns: argv[0] may hold spaces
+	// (nginx: master process ...), and scripts read PID..SELECTED by field.
+	fmt.Fprintln(tw, "  PID\tNAME\tUID\tSELECTED\tCATCHES "+unix.SignalName(sig)+"\tARGV0\tEXE\tSIGNAL ALLOWED")
 	var problems []string
 	selected := 0
 	for _, c := range cands {
@@ -112,7 +128,7 @@ func checkProcesses(cfg Config, stdout io.Writer) []string {
 		if c.KillErr != nil {
 			allowed = "no: " + c.KillErr.Error()
 		}
-		fmt.Fprintf(tw, "  %d\t%s\t%d\t%s\t%s\t%s\n", c.PID, c.Name, c.UID, yesNo(c.Selected), yesNo(c.Catches), allowed)
+		fmt.Fprintf(tw, "  %d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", c.PID, displayName(c.Name), c.UID, yesNo(c.Selected), yesNo(c.Catches), column(c.Argv0), column(c.Exe), allowed)
 		if !c.Selected {
 			continue
 		}
@@ -121,7 +137,7 @@ func checkProcesses(cfg Config, stdout io.Writer) []string {
 			problems = append(problems, c.KillErr.Error())
 		}
 		if !c.Catches && !cfg.ReloadForce {
-			problems = append(problems, fmt.Sprintf("PID %d (%s) does not catch %s, whose default action would end it: reloads wait until it installs a handler (set RELOAD_FORCE=true only if you are sure)", c.PID, c.Name, unix.SignalName(opts.Signal)))
+			problems = append(problems, fmt.Sprintf("PID %d (%s) does not catch %s, whose default action would end it: reloads wait until it installs a handler (set RELOAD_FORCE=true only if you are sure)", c.PID, c.Name, unix.SignalName(sig)))
 		}
 	}
 	tw.Flush()
@@ -137,7 +153,7 @@ func checkURL(ctx context.Context, cfg Config, stdout io.Writer) []string {
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
 	}
-	fmt.Fprintf(stdout, "  %s %s\n", cfg.ReloadMethod, u.Redacted())
+	fmt.Fprintf(stdout, "  %s %s\n", cfg.ReloadMethod, signaler.RedactURL(cfg.ReloadURL))
 	d := net.Dialer{Timeout: min(cfg.ReloadTimeout, 3*time.Second)}
 	conn, err := d.DialContext(ctx, "tcp", host)
 	if err != nil {
@@ -155,6 +171,30 @@ func count(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// displayName returns a file or process name for one line of output: as it
+// is, unless it holds a control character (a newline would forge a line of
+// its own) or another rune strconv.IsPrint refuses (a bidi override, a line
+// separator), is not valid UTF-8, or starts with a quote; then it is quoted
+// as strconv.Quote does.
+func displayName(s string) string {
+	if !utf8.ValidString(s) || strings.HasPrefix(s, `"`) || strings.IndexFunc(s, func(r rune) bool { return !strconv.IsPrint(r) }) >= 0 {
+		return strconv.Quote(s)
+	}
+	return s
+}
+
+// column returns s for one column of check's table: "-" when empty (an
+// unreadable exe), quoted when it holds spaces, so columns stay apart.
+func column(s string) string {
+	switch {
+	case s == "":
+		return "-"
+	case strings.ContainsAny(s, " \t"):
+		return strconv.Quote(s)
+	}
+	return displayName(s)
 }
 
 func yesNo(b bool) string {

@@ -1,98 +1,224 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
-	"os"
-	"path"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/pollreload/pollreload/hasher"
 	"github.com/pollreload/pollreload/signaler"
 )
 
 // envPrefix is the project's own prefix. Every variable can also be given
-// as POLLRELOAD_NAME, which wins over NAME; an unknown POLLRELOAD_ variable
-// is a startup error, so a typo cannot silently fall back to a default.
+// as POLLRELOAD_NAME, which wins over NAME. A POLLRELOAD_ variable that is
+// a near-miss of a known name is a startup error, so a typo cannot silently
+// fall back to a default; other unknown names are not (see unknownVariables).
 const envPrefix = "POLLRELOAD"
 
-// minPollInterval keeps a misconfigured sidecar from hammering a shared
-// filesystem.
-const minPollInterval = 100 * time.Millisecond
+// Bounds of the settings. The upper ones keep products such as
+// HEALTH_MISSED_SCANS × POLL_INTERVAL far from overflowing a time.Duration.
+const (
+	// minPollInterval keeps a misconfigured sidecar from hammering a
+	// shared filesystem.
+	minPollInterval   = 100 * time.Millisecond
+	maxPollInterval   = 24 * time.Hour
+	maxSettleTime     = 24 * time.Hour
+	maxReloadTimeout  = time.Hour
+	maxVerifyInterval = 7 * 24 * time.Hour
+	maxMissedScans    = 1000
+)
 
 // Config is pollreload's whole configuration, read once from the
-// environment. The first three variables are config-reloader-sidecar's,
-// with the same meaning.
+// environment (and the drop-in flags, see flags.go). The first three
+// variables are config-reloader-sidecar's, with the same meaning.
 type Config struct {
 	ConfigDir         []string      `envconfig:"CONFIG_DIR" desc:"comma-separated directories (or single files) to watch; required"`
-	ProcessName       []string      `envconfig:"PROCESS_NAME" desc:"name(s) of the process to signal, matched against comm, argv[0] and the executable's base name"`
-	ReloadSignal      string        `envconfig:"RELOAD_SIGNAL" default:"SIGHUP" desc:"signal to send: SIGHUP, HUP, hup or a number"`
+	ProcessName       []string      `envconfig:"PROCESS_NAME" desc:"name(s) of the process to signal, matched against argv[0]'s and the executable's base name, and comm for names of at most 15 bytes; a name with / is an absolute path matched against argv[0] and the executable"`
+	ReloadSignal      reloadSignal  `envconfig:"RELOAD_SIGNAL" default:"SIGHUP" desc:"signal to send: SIGHUP, HUP, hup or a number from 1 to 31"`
 	PIDFile           string        `envconfig:"PID_FILE" desc:"file holding the PID to signal, re-read on every reload (instead of PROCESS_NAME)"`
-	ReloadTargets     string        `envconfig:"RELOAD_TARGETS" default:"roots" desc:"which matches to signal: roots (matches whose parent is not a match), all, oldest"`
+	ReloadTargets     targetPolicy  `envconfig:"RELOAD_TARGETS" default:"roots" desc:"which matches to signal: roots (matches whose parent is not a match), all, oldest"`
 	ReloadForce       bool          `envconfig:"RELOAD_FORCE" default:"false" desc:"signal even a process that does not catch the signal (its default action may kill it)"`
 	ReloadURL         string        `envconfig:"RELOAD_URL" desc:"HTTP(S) endpoint to call instead of signalling a process"`
 	ReloadMethod      string        `envconfig:"RELOAD_METHOD" default:"POST" desc:"HTTP method for RELOAD_URL: GET, POST, PUT or PATCH"`
-	ReloadTimeout     time.Duration `envconfig:"RELOAD_TIMEOUT" default:"5s" desc:"timeout of one RELOAD_URL request"`
+	ReloadTimeout     time.Duration `envconfig:"RELOAD_TIMEOUT" default:"5s" desc:"timeout of one RELOAD_URL request (at most 1h)"`
 	ReloadOnStart     bool          `envconfig:"RELOAD_ON_START" default:"false" desc:"reload once after the first scan (normally the first scan is only the baseline)"`
-	PollInterval      time.Duration `envconfig:"POLL_INTERVAL" default:"2s" desc:"time between scans (Go duration, at least 100ms)"`
-	SettleTime        time.Duration `envconfig:"SETTLE_TIME" default:"1s" desc:"plain trees: new content must stay the same this long before a reload; kubelet volumes are atomic and never wait"`
-	MetricsAddr       string        `envconfig:"METRICS_ADDR" default:":9533" desc:"listen address for /metrics, /healthz, /readyz; empty disables"`
-	LogFormat         string        `envconfig:"LOG_FORMAT" default:"text" desc:"log format on stderr: text or json"`
+	PollInterval      time.Duration `envconfig:"POLL_INTERVAL" default:"2s" desc:"time between scans (Go duration, 100ms to 24h)"`
+	SettleTime        time.Duration `envconfig:"SETTLE_TIME" default:"1s" desc:"plain trees: new content must stay the same this long (at most 24h) before a reload; kubelet volumes are atomic and never wait"`
+	MetricsAddr       string        `envconfig:"METRICS_ADDR" default:":9533" desc:"listen address for /metrics, /healthz, /readyz; its host must resolve; empty disables"`
+	LogFormat         string        `envconfig:"LOG_FORMAT" default:"text" desc:"log format on stderr: text (or logfmt, the same) or json"`
 	LogLevel          string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	Verbose           bool          `envconfig:"VERBOSE" default:"false" desc:"true means LOG_LEVEL=debug (config-reloader-sidecar's variable); an explicit LOG_LEVEL wins"`
 	MaxFiles          int           `envconfig:"MAX_FILES" default:"100000" desc:"most files per watched path; more is an error (0: no limit)"`
-	MaxFileSize       string        `envconfig:"MAX_FILE_SIZE" default:"0" desc:"largest file to hash, in bytes or with KiB, MiB, GiB (0: no limit)"`
-	Include           []string      `envconfig:"INCLUDE" desc:"comma-separated globs; if set, only matching files count (matched against the relative path and the base name)"`
-	Exclude           []string      `envconfig:"EXCLUDE" desc:"comma-separated globs of files to ignore"`
-	VerifyInterval    time.Duration `envconfig:"VERIFY_INTERVAL" default:"10m" desc:"re-read files whose stat looks unchanged after this long, to catch rewrites stat cannot show (same size and mtime on a filesystem without ctime, such as sshfs); 0 disables"`
-	HealthMissedScans int           `envconfig:"HEALTH_MISSED_SCANS" default:"3" desc:"/healthz fails after a scan runs this many intervals"`
+	MaxFileSize       byteSize      `envconfig:"MAX_FILE_SIZE" default:"0" desc:"largest file to hash: bytes, or with KiB/Ki, MiB/Mi, GiB/Gi, TiB/Ti (binary) or k, M, G, T (decimal) (0: no limit)"`
+	Include           []string      `envconfig:"INCLUDE" desc:"comma-separated globs (** spans directories); if set, only matching files count (matched against the relative path and the base name)"`
+	Exclude           []string      `envconfig:"EXCLUDE" desc:"comma-separated globs (** spans directories) of files and directories to ignore"`
+	VerifyInterval    time.Duration `envconfig:"VERIFY_INTERVAL" default:"10m" desc:"re-read files whose stat looks unchanged after this long (at most 168h), to catch rewrites stat cannot show (same size and mtime on a filesystem without ctime, such as sshfs); 0 disables"`
+	HealthMissedScans int           `envconfig:"HEALTH_MISSED_SCANS" default:"3" desc:"/healthz fails after a scan runs this many intervals (1 to 1000)"`
+
+	// given maps a variable to the name it was given as: NAME,
+	// POLLRELOAD_NAME or a flag such as --watched-dir. A variable that is
+	// not in it was not given and holds its default.
+	given map[string]string
+	// ignored lists the POLLRELOAD_ variables that pollreload does not know
+	// and are not Kubernetes service links, for one warning at start.
+	ignored []string
+	// notes are the drop-in flags accepted without effect, for one log line.
+	notes []string
 }
 
-// ConfigError is an invalid setting: one line that names the variable, the
-// value and what is accepted.
+// reloadSignal is RELOAD_SIGNAL, parsed once.
+type reloadSignal syscall.Signal
+
+// Decode implements envconfig.Decoder.
+func (s *reloadSignal) Decode(v string) error {
+	sig, err := signaler.ParseSignal(v)
+	if err != nil {
+		// signaler says why ("cannot be caught", the accepted range); the
+		// variable's name and value are added by ConfigError.
+		return wantError(strings.TrimPrefix(err.Error(), fmt.Sprintf("invalid signal %q: ", v)))
+	}
+	*s = reloadSignal(sig)
+	return nil
+}
+
+// Signal returns the signal.
+func (s reloadSignal) Signal() syscall.Signal { return syscall.Signal(s) }
+
+// targetPolicy is RELOAD_TARGETS, parsed once.
+type targetPolicy signaler.Policy
+
+// Decode implements envconfig.Decoder.
+func (p *targetPolicy) Decode(v string) error {
+	pol, err := signaler.ParsePolicy(v)
+	if err != nil || strings.TrimSpace(v) == "" {
+		return wantError("want roots, all or oldest")
+	}
+	*p = targetPolicy(pol)
+	return nil
+}
+
+// byteSize is MAX_FILE_SIZE, parsed once.
+type byteSize int64
+
+// Decode implements envconfig.Decoder.
+func (b *byteSize) Decode(v string) error {
+	n, err := parseSize(v)
+	if err != nil {
+		return wantError("want a size in bytes such as 1048576, 64KiB, 10Mi, 1Gi or 1M (0: no limit)")
+	}
+	*b = byteSize(n)
+	return nil
+}
+
+// wantError is what a setting accepts, returned by the Decoders so that
+// loadConfig can put it in a ConfigError.
+type wantError string
+
+func (e wantError) Error() string { return string(e) }
+
+// ConfigError is an invalid setting: one line that names the variable as
+// the user gave it, the value and what is accepted.
 type ConfigError struct {
 	Var   string
 	Value string
 	Want  string
+	// Empty is set when Var is set to the empty string, which is not the
+	// same as not set.
+	Empty bool
 }
 
 func (e *ConfigError) Error() string {
-	if e.Value == "" {
+	switch {
+	case e.Value == "" && e.Empty:
+		return fmt.Sprintf("%s is set but empty: %s", e.Var, e.Want)
+	case e.Value == "":
 		return fmt.Sprintf("%s is not set: %s", e.Var, e.Want)
 	}
 	return fmt.Sprintf("invalid %s=%q: %s", e.Var, e.Value, e.Want)
 }
 
-// loadConfig reads the environment once.
-func loadConfig(environ []string) (Config, error) {
+// name returns how variable v was given, v itself if it was not.
+func (c Config) name(v string) string {
+	if n, ok := c.given[v]; ok {
+		return n
+	}
+	return v
+}
+
+// configErr is a ConfigError for variable v that names it as given.
+func (c Config) configErr(v, value, want string) *ConfigError {
+	_, set := c.given[v]
+	return &ConfigError{Var: c.name(v), Value: value, Want: want, Empty: set && value == ""}
+}
+
+// loadConfig reads the environment once, then applies the drop-in flags,
+// which win (see parseFlags). environ is the process environment, the one
+// envconfig reads.
+func loadConfig(environ []string, flags []flagSetting) (Config, error) {
 	var c Config
-	if err := unknownVariables(environ); err != nil {
+	ignored, err := unknownVariables(environ)
+	if err != nil {
 		return c, err
 	}
+	c.ignored = ignored
+	c.given = givenNames(environ)
 	if err := envconfig.Process(envPrefix, &c); err != nil {
 		var pe *envconfig.ParseError
 		if errors.As(err, &pe) {
 			name := strings.TrimPrefix(pe.KeyName, envPrefix+"_")
-			return c, &ConfigError{Var: name, Value: pe.Value, Want: want(name)}
+			return c, c.configErr(name, pe.Value, want(name, pe.Err))
 		}
+		return c, err
+	}
+	if err := c.applyFlags(flags); err != nil {
 		return c, err
 	}
 	c.ConfigDir = cleanList(c.ConfigDir)
 	c.ProcessName = cleanList(c.ProcessName)
 	c.Include = cleanList(c.Include)
 	c.Exclude = cleanList(c.Exclude)
+	if c.LogFormat == "logfmt" {
+		c.LogFormat = "text" // prometheus-config-reloader's name for the same format
+	}
+	if _, explicit := c.given["LOG_LEVEL"]; c.Verbose && !explicit {
+		c.LogLevel = "debug"
+	}
 	return c, nil
 }
 
+// givenNames maps each variable set in environ to the name it was given as.
+func givenNames(environ []string) map[string]string {
+	given := map[string]string{}
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		v, prefixed := strings.CutPrefix(name, envPrefix+"_")
+		if _, ok := fieldByVar(v); !ok {
+			continue
+		}
+		if _, seen := given[v]; !seen || prefixed {
+			given[v] = name
+		}
+	}
+	return given
+}
+
 // want names what a variable accepts, for parse errors.
-func want(name string) string {
+func want(name string, err error) string {
+	var w wantError
+	if errors.As(err, &w) {
+		return string(w)
+	}
 	f, ok := fieldByVar(name)
 	if !ok {
 		return "see pollreload --help"
@@ -108,21 +234,34 @@ func want(name string) string {
 	return f.Tag.Get("desc")
 }
 
-func unknownVariables(environ []string) error {
+// serviceLink matches the variables Kubernetes injects for every Service in
+// the namespace (enableServiceLinks), once the Service's name is cut off:
+// SERVICE_HOST, SERVICE_PORT, SERVICE_PORT_<NAME>, PORT, PORT_<N>_TCP and
+// PORT_<N>_TCP_PROTO/_PORT/_ADDR (and UDP, SCTP). A Service named
+// pollreload-metrics gives POLLRELOAD_METRICS_SERVICE_HOST, hence the
+// optional leading part.
+var serviceLink = regexp.MustCompile(`^([A-Z0-9_]+_)?(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_[0-9]+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)$`)
+
+// unknownVariables looks at the POLLRELOAD_ variables pollreload does not
+// know. A near-miss of a known name (POLLRELOAD_POLL_INTERVALL) is an error:
+// the user meant to configure something. Kubernetes service links are
+// silently ignored, and any other name (POLLRELOAD_BIN, exported by a
+// script) is returned for one warning: the environment is not all ours.
+func unknownVariables(environ []string) (ignored []string, err error) {
 	known := variables()
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
 		rest, ok := strings.CutPrefix(name, envPrefix+"_")
-		if !ok || slices.Contains(known, rest) {
+		if !ok || slices.Contains(known, rest) || serviceLink.MatchString(rest) {
 			continue
 		}
-		msg := "unknown variable " + name
 		if near := closest(rest, known); near != "" {
-			msg += fmt.Sprintf(" (did you mean %s_%s?)", envPrefix, near)
+			return nil, fmt.Errorf("unknown variable %s (did you mean %s_%s?); see pollreload --help", name, envPrefix, near)
 		}
-		return errors.New(msg + "; see pollreload --help")
+		ignored = append(ignored, name)
 	}
-	return nil
+	slices.Sort(ignored)
+	return ignored, nil
 }
 
 // Validate checks every setting without touching the system. wrapper is
@@ -130,12 +269,12 @@ func unknownVariables(environ []string) error {
 // PROCESS_NAME, PID_FILE or RELOAD_URL.
 func (c Config) Validate(wrapper bool) error {
 	if len(c.ConfigDir) == 0 {
-		return &ConfigError{Var: "CONFIG_DIR", Want: "want a comma-separated list of directories or files to watch"}
+		return c.configErr("CONFIG_DIR", "", "want a comma-separated list of directories or files to watch")
 	}
 	var targets []string
 	for v, set := range map[string]bool{"PROCESS_NAME": len(c.ProcessName) > 0, "PID_FILE": c.PIDFile != "", "RELOAD_URL": c.ReloadURL != ""} {
 		if set {
-			targets = append(targets, v)
+			targets = append(targets, c.name(v))
 		}
 	}
 	slices.Sort(targets)
@@ -147,59 +286,85 @@ func (c Config) Validate(wrapper bool) error {
 	case len(targets) > 1:
 		return fmt.Errorf("set only one of %s", strings.Join(targets, ", "))
 	}
-	if _, err := signaler.ParseSignal(c.ReloadSignal); err != nil {
-		return &ConfigError{Var: "RELOAD_SIGNAL", Value: c.ReloadSignal, Want: "want a signal name such as SIGHUP, HUP or hup, or a number from 1 to 64"}
-	}
-	if _, err := signaler.ParsePolicy(c.ReloadTargets); err != nil {
-		return &ConfigError{Var: "RELOAD_TARGETS", Value: c.ReloadTargets, Want: "want roots, all or oldest"}
+	for _, n := range c.ProcessName {
+		if signaler.CheckName(n) != nil {
+			return c.configErr("PROCESS_NAME", n, "a name with / is matched as a path and must be absolute, such as /usr/sbin/nginx; otherwise want a base name such as nginx")
+		}
 	}
 	if c.ReloadURL != "" {
 		u, err := url.Parse(c.ReloadURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return &ConfigError{Var: "RELOAD_URL", Value: redactURL(c.ReloadURL), Want: "want an absolute http:// or https:// URL"}
+			return c.configErr("RELOAD_URL", redactURL(c.ReloadURL), "want an absolute http:// or https:// URL")
 		}
 	}
 	if !slices.Contains([]string{"GET", "POST", "PUT", "PATCH"}, c.ReloadMethod) {
-		return &ConfigError{Var: "RELOAD_METHOD", Value: c.ReloadMethod, Want: "want GET, POST, PUT or PATCH"}
+		return c.configErr("RELOAD_METHOD", c.ReloadMethod, "want GET, POST, PUT or PATCH")
 	}
-	if c.ReloadTimeout <= 0 {
-		return &ConfigError{Var: "RELOAD_TIMEOUT", Value: c.ReloadTimeout.String(), Want: "want a positive Go duration such as 5s"}
+	if c.ReloadTimeout <= 0 || c.ReloadTimeout > maxReloadTimeout {
+		return c.configErr("RELOAD_TIMEOUT", c.ReloadTimeout.String(), "want a Go duration above 0 and at most 1h, such as 5s")
 	}
-	if c.PollInterval < minPollInterval {
-		return &ConfigError{Var: "POLL_INTERVAL", Value: c.PollInterval.String(), Want: "want a Go duration of at least 100ms, such as 2s"}
+	if c.PollInterval < minPollInterval || c.PollInterval > maxPollInterval {
+		return c.configErr("POLL_INTERVAL", c.PollInterval.String(), "want a Go duration from 100ms to 24h, such as 2s")
 	}
-	if c.SettleTime < 0 {
-		return &ConfigError{Var: "SETTLE_TIME", Value: c.SettleTime.String(), Want: "want a Go duration of 0 or more, such as 1s (0 disables settling)"}
+	if c.SettleTime < 0 || c.SettleTime > maxSettleTime {
+		return c.configErr("SETTLE_TIME", c.SettleTime.String(), "want a Go duration from 0 to 24h, such as 1s (0 disables settling)")
 	}
 	if c.MetricsAddr != "" {
 		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || !validPort(port) {
-			return &ConfigError{Var: "METRICS_ADDR", Value: c.MetricsAddr, Want: "want host:port or :port, such as :9533 or 127.0.0.1:9533 (empty disables)"}
+			return c.configErr("METRICS_ADDR", c.MetricsAddr, "want host:port or :port, such as :9533 or 127.0.0.1:9533 (empty disables)")
 		}
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
-		return &ConfigError{Var: "LOG_FORMAT", Value: c.LogFormat, Want: "want text or json"}
+		return c.configErr("LOG_FORMAT", c.LogFormat, "want text, logfmt or json")
 	}
 	if _, ok := logLevels[c.LogLevel]; !ok {
-		return &ConfigError{Var: "LOG_LEVEL", Value: c.LogLevel, Want: "want debug, info, warn or error"}
+		return c.configErr("LOG_LEVEL", c.LogLevel, "want debug, info, warn or error")
 	}
+	if c.HealthMissedScans < 1 || c.HealthMissedScans > maxMissedScans {
+		return c.configErr("HEALTH_MISSED_SCANS", strconv.Itoa(c.HealthMissedScans), "want a whole number from 1 to 1000")
+	}
+	return c.validateScan()
+}
+
+// validateScan checks the settings of the hasher alone, which is all that
+// pollreload hash needs.
+func (c Config) validateScan() error {
 	if c.MaxFiles < 0 {
-		return &ConfigError{Var: "MAX_FILES", Value: strconv.Itoa(c.MaxFiles), Want: "want a whole number of 0 or more (0: no limit)"}
+		return c.configErr("MAX_FILES", strconv.Itoa(c.MaxFiles), "want a whole number of 0 or more (0: no limit)")
 	}
-	if _, err := parseSize(c.MaxFileSize); err != nil {
-		return &ConfigError{Var: "MAX_FILE_SIZE", Value: c.MaxFileSize, Want: "want a size in bytes such as 1048576, 64KiB, 10MiB or 1GiB (0: no limit)"}
-	}
-	for v, globs := range map[string][]string{"INCLUDE": c.Include, "EXCLUDE": c.Exclude} {
-		for _, g := range globs {
-			if _, err := path.Match(g, ""); err != nil {
-				return &ConfigError{Var: v, Value: g, Want: "want comma-separated globs such as *.conf or conf.d/*"}
+	for _, list := range []struct {
+		v     string
+		globs []string
+	}{{"INCLUDE", c.Include}, {"EXCLUDE", c.Exclude}} {
+		for _, g := range list.globs {
+			if err := hasher.ValidateGlobs([]string{g}); err != nil {
+				return c.configErr(list.v, g, "want comma-separated globs such as *.conf, conf.d/* or **/*.pem")
 			}
 		}
 	}
-	if c.VerifyInterval < 0 {
-		return &ConfigError{Var: "VERIFY_INTERVAL", Value: c.VerifyInterval.String(), Want: "want a Go duration of 0 or more, such as 10m (0 disables)"}
+	if c.VerifyInterval < 0 || c.VerifyInterval > maxVerifyInterval {
+		return c.configErr("VERIFY_INTERVAL", c.VerifyInterval.String(), "want a Go duration from 0 to 168h, such as 10m (0 disables)")
 	}
-	if c.HealthMissedScans < 1 {
-		return &ConfigError{Var: "HEALTH_MISSED_SCANS", Value: strconv.Itoa(c.HealthMissedScans), Want: "want a whole number of 1 or more"}
+	return nil
+}
+
+// checkMetricsAddr resolves METRICS_ADDR's host at start, so that a name
+// that can never be bound is a configuration error (exit 2), not a
+// runtime failure later. Names under .invalid never resolve (RFC 6761)
+// and are refused without a lookup.
+func (c Config) checkMetricsAddr(ctx context.Context) error {
+	host, _, err := net.SplitHostPort(c.MetricsAddr)
+	if c.MetricsAddr == "" || err != nil || host == "" || net.ParseIP(host) != nil {
+		return nil
+	}
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	if h == "invalid" || strings.HasSuffix(h, ".invalid") {
+		return c.configErr("METRICS_ADDR", c.MetricsAddr, "the host does not resolve (.invalid is reserved, RFC 6761); want host:port with a resolvable host or an IP, such as :9533 or 127.0.0.1:9533")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := net.DefaultResolver.LookupHost(ctx, host); err != nil {
+		return c.configErr("METRICS_ADDR", c.MetricsAddr, fmt.Sprintf("the host does not resolve (%v); want host:port with a resolvable host or an IP, such as :9533 or 127.0.0.1:9533", err))
 	}
 	return nil
 }
@@ -208,28 +373,11 @@ func (c Config) Validate(wrapper bool) error {
 // later failures are treated as transient.
 func (c Config) checkPaths() error {
 	for _, p := range c.ConfigDir {
-		f, err := os.Open(p)
-		if err == nil {
-			var fi os.FileInfo
-			if fi, err = f.Stat(); err == nil && fi.IsDir() {
-				_, err = f.ReadDir(1)
-				if errors.Is(err, io.EOF) {
-					err = nil
-				}
-			}
-			f.Close()
-		}
-		switch {
-		case err == nil:
-		case errors.Is(err, os.ErrNotExist):
-			return &ConfigError{Var: "CONFIG_DIR", Value: p, Want: "does not exist; want existing directories or files"}
-		case errors.Is(err, os.ErrPermission):
-			return &ConfigError{Var: "CONFIG_DIR", Value: p, Want: fmt.Sprintf("is not readable by uid %d; want paths this user can read", os.Getuid())}
-		default:
-			return &ConfigError{Var: "CONFIG_DIR", Value: p, Want: fmt.Sprintf("cannot be read (%v)", err)}
+		if err := c.checkPath(p); err != nil {
+			return err
 		}
 	}
-	return nil
+	return c.checkPIDFile(c.PIDFile)
 }
 
 var logLevels = map[string]int{"debug": -4, "info": 0, "warn": 4, "error": 8}
@@ -239,14 +387,24 @@ func validPort(s string) bool {
 	return err == nil && n >= 0 && n <= 65535
 }
 
-// parseSize reads a byte count with an optional binary suffix.
+// sizeUnits are the suffixes parseSize accepts: IEC binary ones, with or
+// without the B (KiB, Ki), and the decimal ones of Kubernetes quantities
+// (k, M, G, T). "MB" is refused: people use it for both 10^6 and 2^20.
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40},
+	{"k", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12},
+	{"B", 1},
+}
+
+// parseSize reads a byte count with an optional unit (see sizeUnits).
 func parseSize(s string) (int64, error) {
 	s = strings.TrimSpace(s)
 	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"B", 1}} {
+	for _, u := range sizeUnits {
 		if n, ok := strings.CutSuffix(s, u.suffix); ok {
 			s, mult = strings.TrimSpace(n), u.mult
 			break
@@ -269,19 +427,17 @@ func cleanList(in []string) []string {
 	return out
 }
 
-func redactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		return u.Redacted()
-	}
-	return "(unparsable URL)"
-}
+// redactURL masks RELOAD_URL's secrets for errors (see signaler.RedactURL).
+func redactURL(raw string) string { return signaler.RedactURL(raw) }
 
 // variables lists the variable names of Config, in order.
 func variables() []string {
 	var names []string
 	t := reflect.TypeFor[Config]()
 	for i := range t.NumField() {
-		names = append(names, t.Field(i).Tag.Get("envconfig"))
+		if v := t.Field(i).Tag.Get("envconfig"); v != "" {
+			names = append(names, v)
+		}
 	}
 	return names
 }
@@ -327,7 +483,7 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-// usage prints the help text with the variable table.
+// usage prints the help text with the variable and flag tables.
 func usage() string {
 	var b strings.Builder
 	b.WriteString(`pollreload polls configuration directories and reloads the application when
@@ -336,6 +492,7 @@ ConfigMap/Secret volumes, under Pod Security "restricted").
 
 Usage:
   pollreload                 watch CONFIG_DIR and reload the target (daemon)
+  pollreload FLAGS...        the same, configured by drop-in flags (below)
   pollreload -- CMD ARGS...  start CMD as a child and reload it on change (wrapper)
   pollreload check           scan once, list the targets, and say what would fail
   pollreload hash PATH...    print the content digest and files of each PATH
@@ -347,15 +504,21 @@ Environment (each may also be given as POLLRELOAD_NAME, which wins):
 	t := reflect.TypeFor[Config]()
 	for i := range t.NumField() {
 		f := t.Field(i)
+		v := f.Tag.Get("envconfig")
+		if v == "" {
+			continue
+		}
 		def := f.Tag.Get("default")
 		if def == "" {
 			def = "-"
 		}
-		fmt.Fprintf(&b, "  %-20s %-8s %s\n", f.Tag.Get("envconfig"), def, f.Tag.Get("desc"))
+		fmt.Fprintf(&b, "  %-20s %-8s %s\n", v, def, f.Tag.Get("desc"))
 	}
+	b.WriteString(flagUsage())
 	b.WriteString(`
 Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad configuration or usage;
-in wrapper mode, the child's exit code.
+in wrapper mode, the child's exit code (128+N if signal N killed it), 127 when
+CMD is not found and 126 when it cannot be executed.
 `)
 	return b.String()
 }

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"errors"
+	"os"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -11,7 +15,7 @@ func validConfig() Config {
 	return Config{
 		ConfigDir:         []string{"/etc/app"},
 		ProcessName:       []string{"app"},
-		ReloadSignal:      "SIGHUP",
+		ReloadSignal:      reloadSignal(syscall.SIGHUP),
 		ReloadTargets:     "roots",
 		ReloadMethod:      "POST",
 		ReloadTimeout:     5 * time.Second,
@@ -21,7 +25,6 @@ func validConfig() Config {
 		LogFormat:         "text",
 		LogLevel:          "info",
 		MaxFiles:          100000,
-		MaxFileSize:       "0",
 		VerifyInterval:    10 * time.Minute,
 		HealthMissedScans: 3,
 	}
@@ -35,15 +38,15 @@ func TestConfigValidate(t *testing.T) {
 		want    string // "" means valid; otherwise the exact error
 	}{
 		{"defaults", func(c *Config) {}, false, ""},
-		{"signal short name", func(c *Config) { c.ReloadSignal = "hup" }, false, ""},
-		{"signal number", func(c *Config) { c.ReloadSignal = "10" }, false, ""},
 		{"pid file target", func(c *Config) { c.ProcessName = nil; c.PIDFile = "/run/app.pid" }, false, ""},
 		{"url target", func(c *Config) { c.ProcessName = nil; c.ReloadURL = "http://127.0.0.1:8080/-/reload" }, false, ""},
 		{"wrapper needs no target", func(c *Config) { c.ProcessName = nil }, true, ""},
 		{"metrics disabled", func(c *Config) { c.MetricsAddr = "" }, false, ""},
-		{"size with suffix", func(c *Config) { c.MaxFileSize = "64MiB" }, false, ""},
 		{"settle zero", func(c *Config) { c.SettleTime = 0 }, false, ""},
-		{"globs", func(c *Config) { c.Include = []string{"*.conf", "conf.d/*"} }, false, ""},
+		{"globs", func(c *Config) { c.Include = []string{"*.conf", "conf.d/*", "**/*.pem"} }, false, ""},
+		{"largest bounds", func(c *Config) {
+			c.PollInterval, c.SettleTime, c.ReloadTimeout, c.VerifyInterval, c.HealthMissedScans = 24*time.Hour, 24*time.Hour, time.Hour, 168*time.Hour, 1000
+		}, false, ""},
 
 		{"missing config dir", func(c *Config) { c.ConfigDir = nil }, false,
 			"CONFIG_DIR is not set: want a comma-separated list of directories or files to watch"},
@@ -53,46 +56,68 @@ func TestConfigValidate(t *testing.T) {
 			"set only one of PID_FILE, PROCESS_NAME"},
 		{"target in wrapper mode", func(c *Config) {}, true,
 			"PROCESS_NAME cannot be used with wrapper mode (pollreload -- CMD): the reload goes to CMD"},
-		{"unknown signal", func(c *Config) { c.ReloadSignal = "SIGFOO" }, false,
-			`invalid RELOAD_SIGNAL="SIGFOO": want a signal name such as SIGHUP, HUP or hup, or a number from 1 to 64`},
-		{"signal zero", func(c *Config) { c.ReloadSignal = "0" }, false,
-			`invalid RELOAD_SIGNAL="0": want a signal name such as SIGHUP, HUP or hup, or a number from 1 to 64`},
-		{"bad policy", func(c *Config) { c.ReloadTargets = "newest" }, false,
-			`invalid RELOAD_TARGETS="newest": want roots, all or oldest`},
 		{"relative url", func(c *Config) { c.ProcessName = nil; c.ReloadURL = "/reload" }, false,
 			`invalid RELOAD_URL="/reload": want an absolute http:// or https:// URL`},
 		{"url credentials hidden", func(c *Config) { c.ProcessName = nil; c.ReloadURL = "ftp://user:secret@host/x" }, false,
-			`invalid RELOAD_URL="ftp://user:xxxxx@host/x": want an absolute http:// or https:// URL`},
+			`invalid RELOAD_URL="ftp://xxxxx:xxxxx@host/x": want an absolute http:// or https:// URL`},
 		{"bad method", func(c *Config) { c.ReloadMethod = "DELETE" }, false,
 			`invalid RELOAD_METHOD="DELETE": want GET, POST, PUT or PATCH`},
 		{"zero timeout", func(c *Config) { c.ReloadTimeout = 0 }, false,
-			`invalid RELOAD_TIMEOUT="0s": want a positive Go duration such as 5s`},
+			`invalid RELOAD_TIMEOUT="0s": want a Go duration above 0 and at most 1h, such as 5s`},
+		{"timeout over 1h", func(c *Config) { c.ReloadTimeout = time.Hour + time.Second }, false,
+			`invalid RELOAD_TIMEOUT="1h0m1s": want a Go duration above 0 and at most 1h, such as 5s`},
 		{"interval zero", func(c *Config) { c.PollInterval = 0 }, false,
-			`invalid POLL_INTERVAL="0s": want a Go duration of at least 100ms, such as 2s`},
+			`invalid POLL_INTERVAL="0s": want a Go duration from 100ms to 24h, such as 2s`},
 		{"interval below 100ms", func(c *Config) { c.PollInterval = 99 * time.Millisecond }, false,
-			`invalid POLL_INTERVAL="99ms": want a Go duration of at least 100ms, such as 2s`},
+			`invalid POLL_INTERVAL="99ms": want a Go duration from 100ms to 24h, such as 2s`},
 		{"negative interval", func(c *Config) { c.PollInterval = -time.Second }, false,
-			`invalid POLL_INTERVAL="-1s": want a Go duration of at least 100ms, such as 2s`},
+			`invalid POLL_INTERVAL="-1s": want a Go duration from 100ms to 24h, such as 2s`},
+		{"interval 1000000h", func(c *Config) { c.PollInterval = 1000000 * time.Hour }, false,
+			`invalid POLL_INTERVAL="1000000h0m0s": want a Go duration from 100ms to 24h, such as 2s`},
 		{"negative settle", func(c *Config) { c.SettleTime = -time.Second }, false,
-			`invalid SETTLE_TIME="-1s": want a Go duration of 0 or more, such as 1s (0 disables settling)`},
+			`invalid SETTLE_TIME="-1s": want a Go duration from 0 to 24h, such as 1s (0 disables settling)`},
+		{"settle over 24h", func(c *Config) { c.SettleTime = 25 * time.Hour }, false,
+			`invalid SETTLE_TIME="25h0m0s": want a Go duration from 0 to 24h, such as 1s (0 disables settling)`},
 		{"address without port", func(c *Config) { c.MetricsAddr = "localhost" }, false,
 			`invalid METRICS_ADDR="localhost": want host:port or :port, such as :9533 or 127.0.0.1:9533 (empty disables)`},
 		{"address bad port", func(c *Config) { c.MetricsAddr = ":99999" }, false,
 			`invalid METRICS_ADDR=":99999": want host:port or :port, such as :9533 or 127.0.0.1:9533 (empty disables)`},
 		{"log format", func(c *Config) { c.LogFormat = "xml" }, false,
-			`invalid LOG_FORMAT="xml": want text or json`},
+			`invalid LOG_FORMAT="xml": want text, logfmt or json`},
 		{"log level", func(c *Config) { c.LogLevel = "verbose" }, false,
 			`invalid LOG_LEVEL="verbose": want debug, info, warn or error`},
 		{"negative max files", func(c *Config) { c.MaxFiles = -1 }, false,
 			`invalid MAX_FILES="-1": want a whole number of 0 or more (0: no limit)`},
-		{"bad size", func(c *Config) { c.MaxFileSize = "10MB" }, false,
-			`invalid MAX_FILE_SIZE="10MB": want a size in bytes such as 1048576, 64KiB, 10MiB or 1GiB (0: no limit)`},
 		{"bad glob", func(c *Config) { c.Exclude = []string{"[a-"} }, false,
-			`invalid EXCLUDE="[a-": want comma-separated globs such as *.conf or conf.d/*`},
+			`invalid EXCLUDE="[a-": want comma-separated globs such as *.conf, conf.d/* or **/*.pem`},
 		{"negative verify", func(c *Config) { c.VerifyInterval = -time.Minute }, false,
-			`invalid VERIFY_INTERVAL="-1m0s": want a Go duration of 0 or more, such as 10m (0 disables)`},
+			`invalid VERIFY_INTERVAL="-1m0s": want a Go duration from 0 to 168h, such as 10m (0 disables)`},
+		{"verify over a week", func(c *Config) { c.VerifyInterval = 169 * time.Hour }, false,
+			`invalid VERIFY_INTERVAL="169h0m0s": want a Go duration from 0 to 168h, such as 10m (0 disables)`},
 		{"missed scans", func(c *Config) { c.HealthMissedScans = 0 }, false,
-			`invalid HEALTH_MISSED_SCANS="0": want a whole number of 1 or more`},
+			`invalid HEALTH_MISSED_SCANS="0": want a whole number from 1 to 1000`},
+		{"missed scans 5000000000", func(c *Config) { c.HealthMissedScans = 5000000000 }, false,
+			`invalid HEALTH_MISSED_SCANS="5000000000": want a whole number from 1 to 1000`},
+		{"name as given", func(c *Config) {
+			c.PollInterval = time.Millisecond
+			c.given = map[string]string{"POLL_INTERVAL": "POLLRELOAD_POLL_INTERVAL"}
+		}, false, `invalid POLLRELOAD_POLL_INTERVAL="1ms": want a Go duration from 100ms to 24h, such as 2s`},
+		{"flag as given", func(c *Config) {
+			c.PollInterval = time.Millisecond
+			c.given = map[string]string{"POLL_INTERVAL": "--watch-interval"}
+		}, false, `invalid --watch-interval="1ms": want a Go duration from 100ms to 24h, such as 2s`},
+		{"set but empty", func(c *Config) {
+			c.ConfigDir = nil
+			c.given = map[string]string{"CONFIG_DIR": "CONFIG_DIR"}
+		}, false, "CONFIG_DIR is set but empty: want a comma-separated list of directories or files to watch"},
+		{"log format set but empty", func(c *Config) {
+			c.LogFormat = ""
+			c.given = map[string]string{"LOG_FORMAT": "POLLRELOAD_LOG_FORMAT"}
+		}, false, "POLLRELOAD_LOG_FORMAT is set but empty: want text, logfmt or json"},
+		{"targets named as given", func(c *Config) {
+			c.ReloadURL = "http://127.0.0.1/"
+			c.given = map[string]string{"RELOAD_URL": "--webhook-url"}
+		}, false, "set only one of --webhook-url, PROCESS_NAME"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,11 +135,18 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+// loadEnv sets env for the test and reads the configuration as run does.
+func loadEnv(t *testing.T, env map[string]string, flags ...flagSetting) (Config, error) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	return loadConfig(os.Environ(), flags)
+}
+
 func TestLoadConfig(t *testing.T) {
 	t.Run("defaults and compatibility names", func(t *testing.T) {
-		t.Setenv("CONFIG_DIR", " /a, /b ,,")
-		t.Setenv("PROCESS_NAME", "nginx")
-		c, err := loadConfig(nil)
+		c, err := loadEnv(t, map[string]string{"CONFIG_DIR": " /a, /b ,,", "PROCESS_NAME": "nginx"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,9 +158,7 @@ func TestLoadConfig(t *testing.T) {
 		}
 	})
 	t.Run("prefixed name wins", func(t *testing.T) {
-		t.Setenv("POLL_INTERVAL", "5s")
-		t.Setenv("POLLRELOAD_POLL_INTERVAL", "3s")
-		c, err := loadConfig(nil)
+		c, err := loadEnv(t, map[string]string{"POLL_INTERVAL": "5s", "POLLRELOAD_POLL_INTERVAL": "3s"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,8 +167,7 @@ func TestLoadConfig(t *testing.T) {
 		}
 	})
 	t.Run("empty metrics address disables", func(t *testing.T) {
-		t.Setenv("METRICS_ADDR", "")
-		c, err := loadConfig(nil)
+		c, err := loadEnv(t, map[string]string{"METRICS_ADDR": ""})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,28 +175,119 @@ func TestLoadConfig(t *testing.T) {
 			t.Errorf("MetricsAddr = %q; want empty", c.MetricsAddr)
 		}
 	})
-	parseErrors := []struct{ name, env, value, want string }{
-		{"unparsable duration", "POLL_INTERVAL", "2 seconds", `invalid POLL_INTERVAL="2 seconds": want a Go duration such as 500ms, 2s or 1m`},
-		{"unparsable prefixed duration", "POLLRELOAD_SETTLE_TIME", "soon", `invalid SETTLE_TIME="soon": want a Go duration such as 500ms, 2s or 1m`},
-		{"unparsable bool", "RELOAD_FORCE", "yes please", `invalid RELOAD_FORCE="yes please": want true or false`},
-		{"unparsable int", "MAX_FILES", "many", `invalid MAX_FILES="many": want a whole number`},
+	t.Run("typed values parsed once", func(t *testing.T) {
+		c, err := loadEnv(t, map[string]string{"RELOAD_SIGNAL": "usr1", "RELOAD_TARGETS": "Oldest", "MAX_FILE_SIZE": "1Mi"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := c.ReloadSignal.Signal(), syscall.SIGUSR1; got != want {
+			t.Errorf("ReloadSignal = %v; want %v", got, want)
+		}
+		if got, want := c.ReloadTargets, targetPolicy("oldest"); got != want {
+			t.Errorf("ReloadTargets = %q; want %q", got, want)
+		}
+		if got, want := c.MaxFileSize, byteSize(1<<20); got != want {
+			t.Errorf("MaxFileSize = %d; want %d", got, want)
+		}
+	})
+	// Spellings users bring from neighbours (issue 9, point 26).
+	spellings := []struct {
+		name      string
+		env       map[string]string
+		format    string
+		level     string
+		sizeBytes int64
+	}{
+		{"logfmt is text", map[string]string{"LOG_FORMAT": "logfmt"}, "text", "info", 0},
+		{"VERBOSE=true is debug", map[string]string{"VERBOSE": "true"}, "text", "debug", 0},
+		{"explicit LOG_LEVEL wins over VERBOSE", map[string]string{"VERBOSE": "true", "LOG_LEVEL": "warn"}, "text", "warn", 0},
+		{"VERBOSE=false keeps info", map[string]string{"VERBOSE": "false"}, "text", "info", 0},
+		{"quantity Mi", map[string]string{"MAX_FILE_SIZE": "1Mi"}, "text", "info", 1 << 20},
+		{"quantity Gi", map[string]string{"MAX_FILE_SIZE": "1Gi"}, "text", "info", 1 << 30},
+		{"quantity Ki", map[string]string{"MAX_FILE_SIZE": "500Ki"}, "text", "info", 500 << 10},
+		{"quantity M", map[string]string{"MAX_FILE_SIZE": "1M"}, "text", "info", 1000000},
 	}
-	for _, tt := range parseErrors {
+	for _, tt := range spellings {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv(tt.env, tt.value)
-			_, err := loadConfig(nil)
-			if err == nil || err.Error() != tt.want {
-				t.Errorf("loadConfig() error = %v; want %q", err, tt.want)
+			c, err := loadEnv(t, tt.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.LogFormat != tt.format || c.LogLevel != tt.level || int64(c.MaxFileSize) != tt.sizeBytes {
+				t.Errorf("got LOG_FORMAT %q, LOG_LEVEL %q, MAX_FILE_SIZE %d; want %q, %q, %d",
+					c.LogFormat, c.LogLevel, c.MaxFileSize, tt.format, tt.level, tt.sizeBytes)
 			}
 		})
 	}
-	t.Run("typo with prefix", func(t *testing.T) {
-		_, err := loadConfig([]string{"PATH=/bin", "POLLRELOAD_POLL_INTERVALL=3s"})
-		want := "unknown variable POLLRELOAD_POLL_INTERVALL (did you mean POLLRELOAD_POLL_INTERVAL?); see pollreload --help"
-		if err == nil || err.Error() != want {
-			t.Errorf("loadConfig() error = %v; want %q", err, want)
-		}
-	})
+	parseErrors := []struct{ name, env, value, want string }{
+		{"unparsable duration", "POLL_INTERVAL", "2 seconds", `invalid POLL_INTERVAL="2 seconds": want a Go duration such as 500ms, 2s or 1m`},
+		{"prefixed name as given", "POLLRELOAD_SETTLE_TIME", "soon", `invalid POLLRELOAD_SETTLE_TIME="soon": want a Go duration such as 500ms, 2s or 1m`},
+		{"overflowing duration", "POLL_INTERVAL", "9999999999h", `invalid POLL_INTERVAL="9999999999h": want a Go duration such as 500ms, 2s or 1m`},
+		{"overflowing int", "MAX_FILES", "99999999999999999999", `invalid MAX_FILES="99999999999999999999": want a whole number`},
+		{"unparsable bool", "RELOAD_FORCE", "yes please", `invalid RELOAD_FORCE="yes please": want true or false`},
+		{"unparsable int", "MAX_FILES", "many", `invalid MAX_FILES="many": want a whole number`},
+		{"empty int", "MAX_FILES", "", `MAX_FILES is set but empty: want a whole number`},
+		{"unknown signal", "RELOAD_SIGNAL", "SIGBOGUS", `invalid RELOAD_SIGNAL="SIGBOGUS": want a name such as SIGHUP, HUP or hup, or a number from 1 to 31`},
+		{"signal 40", "RELOAD_SIGNAL", "40", `invalid RELOAD_SIGNAL="40": want a name such as SIGHUP, HUP or hup, or a number from 1 to 31`},
+		{"signal 0", "RELOAD_SIGNAL", "0", `invalid RELOAD_SIGNAL="0": want a name such as SIGHUP, HUP or hup, or a number from 1 to 31`},
+		{"signal SIGKILL", "RELOAD_SIGNAL", "SIGKILL", `invalid RELOAD_SIGNAL="SIGKILL": SIGKILL cannot be caught, so it cannot ask an application to reload; use a signal the application handles, such as SIGHUP`},
+		{"signal 19 is SIGSTOP", "POLLRELOAD_RELOAD_SIGNAL", "19", `invalid POLLRELOAD_RELOAD_SIGNAL="19": SIGSTOP cannot be caught, so it cannot ask an application to reload; use a signal the application handles, such as SIGHUP`},
+		{"empty signal", "RELOAD_SIGNAL", "", `RELOAD_SIGNAL is set but empty: want a name such as SIGHUP, HUP or hup, or a number from 1 to 31`},
+		{"bad policy", "RELOAD_TARGETS", "newest", `invalid RELOAD_TARGETS="newest": want roots, all or oldest`},
+		{"empty policy", "RELOAD_TARGETS", "", `RELOAD_TARGETS is set but empty: want roots, all or oldest`},
+		{"bad size", "MAX_FILE_SIZE", "10MB", `invalid MAX_FILE_SIZE="10MB": want a size in bytes such as 1048576, 64KiB, 10Mi, 1Gi or 1M (0: no limit)`},
+		{"prefixed bad size", "POLLRELOAD_MAX_FILE_SIZE", "lots", `invalid POLLRELOAD_MAX_FILE_SIZE="lots": want a size in bytes such as 1048576, 64KiB, 10Mi, 1Gi or 1M (0: no limit)`},
+	}
+	for _, tt := range parseErrors {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadEnv(t, map[string]string{tt.env: tt.value})
+			var ce *ConfigError
+			if !errors.As(err, &ce) || err.Error() != tt.want {
+				t.Errorf("loadConfig() error = %v; want ConfigError %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestUnknownVariables covers the environment a pod really gets: service
+// links for a Service named after the release, and names scripts export.
+func TestUnknownVariables(t *testing.T) {
+	serviceLinks := []string{
+		"POLLRELOAD_SERVICE_HOST=10.0.0.7", "POLLRELOAD_SERVICE_PORT=9533", "POLLRELOAD_SERVICE_PORT_METRICS=9533",
+		"POLLRELOAD_PORT=tcp://10.0.0.7:9533", "POLLRELOAD_PORT_9533_TCP=tcp://10.0.0.7:9533",
+		"POLLRELOAD_PORT_9533_TCP_PROTO=tcp", "POLLRELOAD_PORT_9533_TCP_PORT=9533", "POLLRELOAD_PORT_9533_TCP_ADDR=10.0.0.7",
+		"POLLRELOAD_METRICS_SERVICE_HOST=10.0.0.8", "POLLRELOAD_METRICS_PORT_8080_UDP_ADDR=10.0.0.8",
+	}
+	tests := []struct {
+		name        string
+		environ     []string
+		wantIgnored []string
+		wantErr     string
+	}{
+		{"service links are silent", serviceLinks, nil, ""},
+		{"script names are warned about", []string{"POLLRELOAD_BIN=/usr/bin/pollreload", "POLLRELOAD_VERSION=0.1.0", "PATH=/bin"},
+			[]string{"POLLRELOAD_BIN", "POLLRELOAD_VERSION"}, ""},
+		{"unprefixed names are not ours", []string{"LOGLEVEL=x", "CONFIGDIR=/x", "HOME=/root"}, nil, ""},
+		{"typo is fatal", []string{"POLLRELOAD_POLL_INTERVALL=3s"}, nil,
+			"unknown variable POLLRELOAD_POLL_INTERVALL (did you mean POLLRELOAD_POLL_INTERVAL?); see pollreload --help"},
+		{"typo among service links is fatal", append(slices.Clone(serviceLinks), "POLLRELOAD_CONFIG_DIRS=/x"), nil,
+			"unknown variable POLLRELOAD_CONFIG_DIRS (did you mean POLLRELOAD_CONFIG_DIR?); see pollreload --help"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ignored, err := unknownVariables(tt.environ)
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tt.wantErr {
+				t.Errorf("error = %q; want %q", got, tt.wantErr)
+			}
+			if !slices.Equal(ignored, tt.wantIgnored) {
+				t.Errorf("ignored = %q; want %q", ignored, tt.wantIgnored)
+			}
+		})
+	}
 }
 
 func equalConfig(a, b Config) bool {
@@ -189,6 +309,9 @@ func TestParseSize(t *testing.T) {
 	}{
 		{"0", 0, true}, {"1048576", 1 << 20, true}, {"64KiB", 64 << 10, true}, {"10 MiB", 10 << 20, true},
 		{"1GiB", 1 << 30, true}, {"5B", 5, true}, {"10MB", 0, false}, {"-1", 0, false}, {"", 0, false}, {"99999999TiB", 0, false},
+		{"1Mi", 1 << 20, true}, {"1Gi", 1 << 30, true}, {"500Ki", 500 << 10, true}, {"2Ti", 2 << 40, true},
+		{"1M", 1000000, true}, {"1G", 1000000000, true}, {"128k", 128000, true}, {"1T", 1000000000000, true},
+		{"1Mib", 0, false}, {"1K", 0, false}, {"1.5Mi", 0, false}, {"99999999999T", 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -234,7 +357,7 @@ func FuzzConfigFromEnv(f *testing.F) {
 		t.Setenv("MAX_FILE_SIZE", size)
 		t.Setenv("METRICS_ADDR", addr)
 		t.Setenv("RELOAD_TARGETS", policy)
-		c, err := loadConfig(nil)
+		c, err := loadConfig(os.Environ(), nil)
 		if err == nil {
 			err = c.Validate(false)
 		}
@@ -255,8 +378,8 @@ func FuzzConfigFromEnv(f *testing.F) {
 		if c.PollInterval < minPollInterval {
 			t.Errorf("accepted POLL_INTERVAL=%q as %v, below the minimum", interval, c.PollInterval)
 		}
-		if n, err := parseSize(c.MaxFileSize); err != nil || n < 0 {
-			t.Errorf("accepted MAX_FILE_SIZE=%q: %d, %v", size, n, err)
+		if c.MaxFileSize < 0 {
+			t.Errorf("accepted MAX_FILE_SIZE=%q as %d", size, c.MaxFileSize)
 		}
 	})
 }

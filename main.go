@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sys/unix"
 
 	"github.com/pollreload/pollreload/hasher"
 	"github.com/pollreload/pollreload/metrics"
@@ -26,10 +25,13 @@ import (
 	"github.com/pollreload/pollreload/signaler"
 )
 
-// Set at build time with -ldflags "-X main.version=... -X main.commit=...".
+// Set at build time with -ldflags "-X main.version=... -X main.commit=...
+// -X main.commitDate=..." (release/build.sh passes the tag, the full commit
+// hash and the commit time in UTC, RFC 3339).
 var (
-	version = "dev"
-	commit  = "unknown"
+	version    = "dev"
+	commit     = "unknown"
+	commitDate = "unknown"
 )
 
 // exitError carries an exit code other than 1 out of run.
@@ -83,87 +85,160 @@ func usageErr(format string, args ...any) error {
 // arrives, or (in wrapper mode) the child exits.
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	var child []string
+	var flags []flagSetting
 	if len(args) > 0 {
 		switch args[0] {
 		case "-h", "--help", "help":
 			fmt.Fprint(stdout, usage())
 			return nil
 		case "--version", "version":
-			fmt.Fprintf(stdout, "pollreload %s (commit %s, %s)\n", version, commit, runtime.Version())
+			fmt.Fprintf(stdout, "pollreload %s (commit %s, %s, %s %s/%s)\n",
+				version, commit, commitDate, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			return nil
 		case "hash":
-			return runHash(ctx, args[1:], stdout)
-		case "--":
-			if len(args) < 2 {
-				return usageErr("-- needs a command to run, as in pollreload -- nginx -g 'daemon off;'")
-			}
-			child = args[1:]
+			return runHash(ctx, args[1:], environ, stdout, stderr)
 		case "check":
 		default:
-			return usageErr("unknown argument %q; see pollreload --help", args[0])
+			var err error
+			if flags, child, err = parseFlags(args); err != nil {
+				return err
+			}
 		}
 	}
-	cfg, err := loadConfig(environ)
+	cfg, err := loadConfig(environ, flags)
 	if err == nil {
 		err = cfg.Validate(child != nil)
 	}
 	if err == nil {
 		err = cfg.checkPaths()
 	}
+	if err == nil {
+		err = cfg.checkMetricsAddr(ctx)
+	}
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	logger := newLogger(cfg, stderr)
-	if len(args) > 0 && args[0] == "check" {
-		return runCheck(ctx, cfg, stdout)
+	if len(cfg.ignored) > 0 {
+		logger.Warn("ignoring unknown variables with pollreload's prefix", "names", cfg.ignored)
 	}
-	if child != nil {
-		return runWrapper(ctx, cfg, logger, child)
+	if len(cfg.notes) > 0 {
+		logger.Info("flags accepted without effect; see pollreload --help", "flags", cfg.notes)
 	}
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	reloader, err := newReloader(cfg, logger)
+	comp, err := newComponents(cfg, logger)
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, logger, reloader)
+	if len(args) > 0 && args[0] == "check" {
+		return runCheck(ctx, cfg, comp, stdout)
+	}
+	if child != nil {
+		return runWrapper(ctx, cfg, logger, comp, child)
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	ln, err := listenMetrics(cfg)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, logger, comp.loop, ln)
 }
 
-// serve runs the poll loop and the metrics server until ctx ends.
-func serve(ctx context.Context, cfg Config, logger *slog.Logger, reloader signaler.Reloader) error {
-	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, metrics.BuildInfo{Version: version, Revision: commit})
-	maxSize, _ := parseSize(cfg.MaxFileSize) // checked by Validate
-	loop, err := poller.New(poller.Options{
-		Roots:         cfg.ConfigDir,
-		Interval:      cfg.PollInterval,
-		Settle:        cfg.SettleTime,
-		ReloadOnStart: cfg.ReloadOnStart,
-		MaxMissed:     cfg.HealthMissedScans,
-		Scanner: hasher.New(hasher.Options{
-			Logger:      logger,
-			MaxFiles:    cfg.MaxFiles,
-			MaxFileSize: maxSize,
-			Include:     cfg.Include,
-			Exclude:     cfg.Exclude,
-			VerifyAfter: cfg.VerifyInterval,
-		}),
-		Reloader: reloader,
-		Metrics:  m,
-		Logger:   logger,
-	})
+// listenMetrics binds METRICS_ADDR, or returns nil when it is empty. It runs
+// before anything else starts, so a port in use stops pollreload at once.
+func listenMetrics(cfg Config) (net.Listener, error) {
+	if cfg.MetricsAddr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", cfg.MetricsAddr)
 	if err != nil {
+		return nil, fmt.Errorf("METRICS_ADDR=%q: %w", cfg.MetricsAddr, err)
+	}
+	return ln, nil
+}
+
+// components are what a Config turns into. newComponents is the one place
+// that builds them, so that the daemon, the wrapper, check and hash scan
+// and deliver alike.
+type components struct {
+	hasher *hasher.Hasher
+	// reloader is nil when the Config names no target: in wrapper mode
+	// (the child, started later, is the target) and for hash.
+	reloader signaler.Reloader
+	// loop has everything but Metrics, which serve adds, and, in wrapper
+	// mode, the Reloader.
+	loop poller.Options
+}
+
+func newComponents(cfg Config, logger *slog.Logger) (components, error) {
+	h := hasher.New(hasher.Options{
+		Logger:      logger,
+		MaxFiles:    cfg.MaxFiles,
+		MaxFileSize: int64(cfg.MaxFileSize),
+		Include:     cfg.Include,
+		Exclude:     cfg.Exclude,
+		VerifyAfter: cfg.VerifyInterval,
+	})
+	var reloader signaler.Reloader
+	switch {
+	case cfg.ReloadURL != "":
+		r, err := signaler.NewHTTP(signaler.HTTPOptions{
+			URL:     cfg.ReloadURL,
+			Method:  cfg.ReloadMethod,
+			Timeout: cfg.ReloadTimeout,
+			Logger:  logger,
+		})
+		if err != nil {
+			return components{}, err
+		}
+		reloader = r
+	case len(cfg.ProcessName) > 0 || cfg.PIDFile != "":
+		r, err := signaler.NewProcess(signaler.ProcessOptions{
+			Names:   cfg.ProcessName,
+			PIDFile: cfg.PIDFile,
+			Signal:  cfg.ReloadSignal.Signal(),
+			Policy:  signaler.Policy(cfg.ReloadTargets),
+			Force:   cfg.ReloadForce,
+			Logger:  logger,
+		})
+		if err != nil {
+			return components{}, err
+		}
+		reloader = r
+	}
+	return components{
+		hasher:   h,
+		reloader: reloader,
+		loop: poller.Options{
+			Roots:         cfg.ConfigDir,
+			Interval:      cfg.PollInterval,
+			Settle:        cfg.SettleTime,
+			ReloadOnStart: cfg.ReloadOnStart,
+			MaxMissed:     cfg.HealthMissedScans,
+			Scanner:       h,
+			Reloader:      reloader,
+			Logger:        logger,
+		},
+	}, nil
+}
+
+// serve runs the poll loop, and the metrics server on ln unless it is nil,
+// until ctx ends. It closes ln.
+func serve(ctx context.Context, cfg Config, logger *slog.Logger, opts poller.Options, ln net.Listener) error {
+	reg := prometheus.NewRegistry()
+	opts.Metrics = metrics.New(reg, metrics.BuildInfo{Version: version, Revision: commit})
+	loop, err := poller.New(opts)
+	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
 		return err
 	}
 
 	var srv *http.Server
 	var wg sync.WaitGroup
-	if cfg.MetricsAddr != "" {
-		ln, err := net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
-			return fmt.Errorf("METRICS_ADDR=%q: %w", cfg.MetricsAddr, err)
-		}
-		srv = &http.Server{Handler: metrics.Handler(reg, loop), ReadHeaderTimeout: 5 * time.Second}
+	if ln != nil {
+		srv = newMetricsServer(metrics.Handler(reg, loop))
 		logger.Info("serving metrics", "addr", ln.Addr().String())
 		wg.Add(1)
 		go func() {
@@ -187,96 +262,25 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, reloader signal
 	return err
 }
 
-func newReloader(cfg Config, logger *slog.Logger) (signaler.Reloader, error) {
-	if cfg.ReloadURL != "" {
-		return signaler.NewHTTP(signaler.HTTPOptions{
-			URL:     cfg.ReloadURL,
-			Method:  cfg.ReloadMethod,
-			Timeout: cfg.ReloadTimeout,
-			Logger:  logger,
-		})
-	}
-	return signaler.NewProcess(processOptions(cfg, logger))
-}
-
-func processOptions(cfg Config, logger *slog.Logger) signaler.ProcessOptions {
-	sig, _ := signaler.ParseSignal(cfg.ReloadSignal)  // checked by Validate
-	pol, _ := signaler.ParsePolicy(cfg.ReloadTargets) // checked by Validate
-	return signaler.ProcessOptions{
-		Names:   cfg.ProcessName,
-		PIDFile: cfg.PIDFile,
-		Signal:  sig,
-		Policy:  pol,
-		Force:   cfg.ReloadForce,
-		Logger:  logger,
+// newMetricsServer bounds what each connection may hold: a client that
+// sends its headers slowly, a request that never ends, a keep-alive
+// connection left idle. Scrapers and probes reconnect at no cost; without
+// these, anyone who can reach the port can pile up connections forever.
+func newMetricsServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       metricsIdleTimeout,
+		MaxHeaderBytes:    16 << 10,
 	}
 }
 
-// runWrapper starts the application as a child, reloads it on change,
-// forwards termination signals to it, and exits with its exit code.
-func runWrapper(ctx context.Context, cfg Config, logger *slog.Logger, argv []string) error {
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
-
-	sig, _ := signaler.ParseSignal(cfg.ReloadSignal)
-	c, err := signaler.StartChild(argv[0], argv[1:], signaler.ChildOptions{
-		Signal: sig,
-		Stdin:  os.Stdin,
-		Stdout: os.Stdout,
-		Stderr: os.Stderr,
-		Logger: logger,
-	})
-	if err != nil {
-		return fmt.Errorf("start %s: %w", argv[0], err)
-	}
-	exited := make(chan struct{})
-	var code int
-	var waitErr error
-	go func() {
-		code, waitErr = c.Wait()
-		close(exited)
-	}()
-
-	loopCtx, stopLoop := context.WithCancel(context.WithoutCancel(ctx))
-	loopDone := make(chan error, 1)
-	go func() { loopDone <- serve(loopCtx, cfg, logger, c) }()
-
-	// Once termination begins, no reload may follow: the loop stops first,
-	// then the signal goes to the child.
-	terminate := func(s os.Signal) {
-		stopLoop()
-		name := unix.SignalName(s.(syscall.Signal))
-		logger.Info("forwarding signal to child", "signal", name)
-		if err := c.Forward(s); err != nil {
-			logger.Warn("cannot forward signal", "signal", name, "err", err)
-		}
-	}
-	ctxDone := ctx.Done()
-	for exited != nil {
-		select {
-		case s := <-sigs:
-			terminate(s)
-		case <-ctxDone:
-			ctxDone = nil
-			terminate(syscall.SIGTERM)
-		case <-exited:
-			exited = nil
-		}
-	}
-	stopLoop()
-	loopErr := <-loopDone
-	if waitErr != nil {
-		return fmt.Errorf("wait for %s: %w", argv[0], waitErr)
-	}
-	if loopErr != nil {
-		logger.Error("poll loop failed", "err", loopErr)
-	}
-	if code != 0 {
-		return &exitError{code: code}
-	}
-	return nil
-}
+// metricsIdleTimeout closes a keep-alive connection after this long without
+// a request. Prometheus then opens a new one on its next scrape, and
+// kubelet's probes use a new connection each time anyway.
+const metricsIdleTimeout = 10 * time.Second
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: slog.Level(logLevels[cfg.LogLevel])}

@@ -11,7 +11,9 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -26,6 +28,8 @@ func TestMain(m *testing.M) {
 		main()
 	case "target":
 		beTarget()
+	case "sigcounter":
+		beSignalCounter()
 	default:
 		os.Exit(m.Run())
 	}
@@ -80,8 +84,9 @@ func TestRunCommands(t *testing.T) {
 		if err := run(context.Background(), []string{"--version"}, nil, &out, io.Discard); err != nil {
 			t.Fatal(err)
 		}
-		if got, want := out.String(), "pollreload dev (commit unknown, go1."; !strings.HasPrefix(got, want) {
-			t.Errorf("--version = %q; want prefix %q", got, want)
+		want := fmt.Sprintf("pollreload dev (commit unknown, unknown, %s %s/%s)\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		if got := out.String(); got != want {
+			t.Errorf("--version = %q; want %q", got, want)
 		}
 	})
 }
@@ -100,9 +105,35 @@ func TestExitCodes(t *testing.T) {
 		{"CONFIG_DIR does not exist", nil, []string{"CONFIG_DIR=" + dir + "/nope", "PROCESS_NAME=app"}, 2,
 			`pollreload: invalid CONFIG_DIR="` + dir + `/nope": does not exist; want existing directories or files`},
 		{"unknown signal", nil, []string{"CONFIG_DIR=" + dir, "PROCESS_NAME=app", "RELOAD_SIGNAL=SIGBOGUS"}, 2,
-			`pollreload: invalid RELOAD_SIGNAL="SIGBOGUS": want a signal name such as SIGHUP, HUP or hup, or a number from 1 to 64`},
+			`pollreload: invalid RELOAD_SIGNAL="SIGBOGUS": want a name such as SIGHUP, HUP or hup, or a number from 1 to 31`},
+		{"signal 40 says 1 to 31", nil, []string{"CONFIG_DIR=" + dir, "PROCESS_NAME=app", "RELOAD_SIGNAL=40"}, 2,
+			`pollreload: invalid RELOAD_SIGNAL="40": want a name such as SIGHUP, HUP or hup, or a number from 1 to 31`},
+		{"SIGKILL cannot be caught", nil, []string{"CONFIG_DIR=" + dir, "PROCESS_NAME=app", "RELOAD_SIGNAL=SIGKILL"}, 2,
+			`pollreload: invalid RELOAD_SIGNAL="SIGKILL": SIGKILL cannot be caught, so it cannot ask an application to reload; use a signal the application handles, such as SIGHUP`},
 		{"interval below minimum", nil, []string{"CONFIG_DIR=" + dir, "PROCESS_NAME=app", "POLL_INTERVAL=50ms"}, 2,
-			`pollreload: invalid POLL_INTERVAL="50ms": want a Go duration of at least 100ms, such as 2s`},
+			`pollreload: invalid POLL_INTERVAL="50ms": want a Go duration from 100ms to 24h, such as 2s`},
+		{"interval overflow", nil, []string{"CONFIG_DIR=" + dir, "PROCESS_NAME=app", "POLL_INTERVAL=1000000h"}, 2,
+			`pollreload: invalid POLL_INTERVAL="1000000h0m0s": want a Go duration from 100ms to 24h, such as 2s`},
+		{"missed scans overflow", nil, []string{"CONFIG_DIR=" + dir, "PROCESS_NAME=app", "HEALTH_MISSED_SCANS=5000000000"}, 2,
+			`pollreload: invalid HEALTH_MISSED_SCANS="5000000000": want a whole number from 1 to 1000`},
+		{"prefixed name as given", nil, []string{"CONFIG_DIR=" + dir, "PROCESS_NAME=app", "POLLRELOAD_POLL_INTERVAL=50ms"}, 2,
+			`pollreload: invalid POLLRELOAD_POLL_INTERVAL="50ms": want a Go duration from 100ms to 24h, such as 2s`},
+		{"set but empty", nil, []string{"CONFIG_DIR=", "PROCESS_NAME=app"}, 2,
+			"pollreload: CONFIG_DIR is set but empty: want a comma-separated list of directories or files to watch"},
+		{"empty signal", nil, []string{"CONFIG_DIR=" + dir, "PROCESS_NAME=app", "POLLRELOAD_RELOAD_SIGNAL="}, 2,
+			"pollreload: POLLRELOAD_RELOAD_SIGNAL is set but empty: want a name such as SIGHUP, HUP or hup, or a number from 1 to 31"},
+		{"metrics host does not resolve", nil, []string{"CONFIG_DIR=" + dir, "PROCESS_NAME=app", "METRICS_ADDR=bogus.invalid:9533"}, 2,
+			`pollreload: invalid METRICS_ADDR="bogus.invalid:9533": the host does not resolve (.invalid is reserved, RFC 6761); want host:port with a resolvable host or an IP, such as :9533 or 127.0.0.1:9533`},
+		{"bad glob", nil, []string{"CONFIG_DIR=" + dir, "PROCESS_NAME=app", "INCLUDE=*.conf,[a-"}, 2,
+			`pollreload: invalid INCLUDE="[a-": want comma-separated globs such as *.conf, conf.d/* or **/*.pem`},
+		{"typo among service links", nil, []string{"CONFIG_DIR=" + dir, "PROCESS_NAME=app", "POLLRELOAD_SERVICE_HOST=10.0.0.7", "POLLRELOAD_LOG_FORMATT=json"}, 2,
+			"pollreload: unknown variable POLLRELOAD_LOG_FORMATT (did you mean POLLRELOAD_LOG_FORMAT?); see pollreload --help"},
+		{"unknown flag", []string{"--volume-dir=" + dir, "--frobnicate=1"}, nil, 2, `pollreload: usage: unknown argument "--frobnicate=1"; see pollreload --help`},
+		{"flag without value", []string{"--volume-dir"}, nil, 2, `pollreload: usage: --volume-dir needs a value, as in --volume-dir=VALUE`},
+		{"flag value named as the flag", []string{"--watched-dir=" + dir, "--reload-url=http://127.0.0.1:9/", "--watch-interval=soon"}, nil, 2,
+			`pollreload: invalid --watch-interval="soon": want a Go duration such as 500ms, 2s or 1m`},
+		{"config rendering refused", []string{"--reload-url=http://127.0.0.1:9/", "--config-file=" + dir + "/p.yaml.gz", "--config-envsubst-file=" + dir + "/out.yaml", "--watched-dir=" + dir}, nil, 2,
+			`pollreload: invalid --config-envsubst-file="` + dir + `/out.yaml": pollreload does not render configuration (environment substitution, gunzip); keep prometheus-config-reloader for rendering, or render it in an init container, and point --watched-dir (or CONFIG_DIR) at the rendered directory`},
 		{"bad address", nil, []string{"CONFIG_DIR=" + dir, "PROCESS_NAME=app", "METRICS_ADDR=nowhere"}, 2,
 			`pollreload: invalid METRICS_ADDR="nowhere": want host:port or :port, such as :9533 or 127.0.0.1:9533 (empty disables)`},
 		{"typo", nil, []string{"CONFIG_DIR=" + dir, "PROCESS_NAME=app", "POLLRELOAD_PROCES_NAME=x"}, 2,
@@ -412,5 +443,131 @@ func TestCheckCommand(t *testing.T) {
 			t.Errorf("check output lacks PID %s or the OK line:\n%s", want, out)
 		}
 		t.Logf("pollreload check (good setup):\n%s", out)
+	})
+}
+
+// TestEnvironmentNotOurs runs the real binary in the environment a pod
+// gets once a Service named pollreload exists, plus a name a script
+// exported, and the spellings users bring from other reloaders (logfmt,
+// VERBOSE, a Kubernetes quantity). It must start, reload its child, warn
+// once about POLLRELOAD_BIN and never about the service links, and log at
+// debug level.
+func TestEnvironmentNotOurs(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "app.conf")
+	if err := os.WriteFile(conf, []byte("v1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pr := program(t, "pollreload", []string{
+		"CONFIG_DIR=" + dir, "POLL_INTERVAL=100ms", "SETTLE_TIME=100ms", "METRICS_ADDR=",
+		"POLLRELOAD_SERVICE_HOST=10.0.0.7", "POLLRELOAD_SERVICE_PORT=9533", "POLLRELOAD_SERVICE_PORT_METRICS=9533",
+		"POLLRELOAD_PORT=tcp://10.0.0.7:9533", "POLLRELOAD_PORT_9533_TCP=tcp://10.0.0.7:9533",
+		"POLLRELOAD_PORT_9533_TCP_PROTO=tcp", "POLLRELOAD_PORT_9533_TCP_PORT=9533", "POLLRELOAD_PORT_9533_TCP_ADDR=10.0.0.7",
+		"POLLRELOAD_BIN=/usr/local/bin/pollreload",
+		"LOG_FORMAT=logfmt", "VERBOSE=true", "MAX_FILE_SIZE=1Mi",
+	}, "--", "sh", "-c", `BE_TEST_PROGRAM=target exec "$0"`, os.Args[0])
+	pout, _ := pr.StdoutPipe()
+	var stderr bytes.Buffer
+	perrR, perrW := io.Pipe()
+	pr.Stderr = io.MultiWriter(&syncWriter{w: &stderr}, perrW)
+	if err := pr.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pr.Process.Kill(); pr.Wait() })
+	out := readLines(pout)
+	logs := readLines(perrR)
+	out.waitLine(t, "ready", 10*time.Second)
+	logs.waitLine(t, "baseline taken", 10*time.Second)
+	if err := os.WriteFile(conf, []byte("v2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.waitLine(t, "hup", 10*time.Second); got != "hup 1" {
+		t.Errorf("child printed %q; want %q", got, "hup 1")
+	}
+	if got := logs.waitLine(t, "msg=signalled", 10*time.Second); !strings.Contains(got, "level=DEBUG") {
+		t.Errorf("signalled line = %q; want level=DEBUG (VERBOSE=true)", got)
+	}
+	if err := pr.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := pr.Wait()
+	perrW.Close()
+	if err != nil {
+		t.Errorf("pollreload exited with %v; want 0", err)
+	}
+	log := stderr.String()
+	if n := strings.Count(log, "ignoring unknown variables"); n != 1 {
+		t.Errorf("%d warnings about unknown variables; want 1:\n%s", n, log)
+	}
+	if !strings.Contains(log, "POLLRELOAD_BIN") || strings.Contains(log, "SERVICE_HOST") || strings.Contains(log, "_TCP") {
+		t.Errorf("warning should name POLLRELOAD_BIN and no service link:\n%s", log)
+	}
+}
+
+// syncWriter serialises writes from exec's copying goroutine and the test.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// TestCommandsUseTheDaemonsHasher runs hash and check through the real
+// binary: both build their hasher with the daemon's constructor, so hash
+// honours INCLUDE (with a ** glob) and check logs what it skips, as the
+// daemon does.
+func TestCommandsUseTheDaemonsHasher(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{"top.pem": "a", "x/y/deep.pem": "b", "x/y/notes.txt": "c"} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("hash honours INCLUDE with **", func(t *testing.T) {
+		cmd := program(t, "pollreload", []string{"INCLUDE=**/*.pem"}, "hash", dir)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("hash: %v", err)
+		}
+		var files []string
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n")[1:] {
+			if f := strings.Fields(l); len(f) == 3 && f[0] != "skipped" {
+				files = append(files, f[2])
+			}
+		}
+		if got, want := strings.Join(files, ","), "top.pem,x/y/deep.pem"; got != want {
+			t.Errorf("hash listed %q; want %q\n%s", got, want, out)
+		}
+	})
+	t.Run("hash refuses a bad glob", func(t *testing.T) {
+		cmd := program(t, "pollreload", []string{"POLLRELOAD_EXCLUDE=[a-"}, "hash", dir)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+			t.Fatalf("hash = %v; want exit code 2\n%s", err, out)
+		}
+		if want := `pollreload: invalid POLLRELOAD_EXCLUDE="[a-": want comma-separated globs such as *.conf, conf.d/* or **/*.pem`; strings.TrimSpace(string(out)) != want {
+			t.Errorf("output = %q; want %q", out, want)
+		}
+	})
+	t.Run("check logs skipped entries", func(t *testing.T) {
+		if err := syscall.Mkfifo(filepath.Join(dir, "pipe"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := program(t, "pollreload", []string{"CONFIG_DIR=" + dir, "PROCESS_NAME=nosuch" + fmt.Sprint(os.Getpid())}, "check")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		cmd.Run()
+		if !strings.Contains(stderr.String(), `msg="skipping entry"`) || !strings.Contains(stderr.String(), "pipe") {
+			t.Errorf("check's log lacks the skipped FIFO:\n%s", stderr.String())
+		}
 	})
 }

@@ -6,20 +6,24 @@
 # one HTTP reload request to a listener on the host.
 #
 # No registry is reachable here, so the base image the Dockerfile's build stage
-# names is made locally first, under that exact name: the host's Go toolchain,
-# busybox (for the shell RUN needs), the CA bundle and a module cache filled
-# from the host (the build runs with GOPROXY=off). The final stage is scratch,
-# which needs no image. The Dockerfile itself is unchanged and builds the same
-# way against the real images elsewhere.
+# names is made locally first, under that exact name, by .ci/go-base.sh: the
+# host's Go toolchain, busybox (for the shell RUN needs), the CA bundle and a
+# module cache filled from the host (the build runs with GOPROXY=off). The
+# final stage is scratch, which needs no image. The Dockerfile itself is
+# unchanged and builds the same way against the real images elsewhere.
+#
+# With IMAGE_ARCHIVE=FILE.oci.tar and EXPECT_VERSION=VERSION it builds nothing:
+# it checks and runs the host platform's image of a release instead
+# (.ci/release.sh does).
 #
 # Needs: Go at /usr/local/go, root, apt-get (installs buildah, busybox-static,
-# ca-certificates and python3 when missing).
+# ca-certificates, python3 and skopeo when missing).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 
-image=localhost/pollreload:ci
+image=${IMAGE:-localhost/pollreload:ci}
 limit_bytes=$((12 * 1000 * 1000))
 start=$(date +%s)
 
@@ -47,11 +51,8 @@ install_missing() {
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 install_missing buildah=/usr/bin/buildah busybox-static=/bin/busybox \
-	ca-certificates=/etc/ssl/certs/ca-certificates.crt python3=/usr/bin/python3
-
-# The stand-in must carry the exact name the Dockerfile's build stage uses.
-go_base=$(awk 'toupper($1) == "FROM" && toupper($3) == "AS" && $4 == "build" { print $2 }' Dockerfile)
-[[ -n $go_base ]] || fail "no 'FROM ... AS build' line in Dockerfile"
+	ca-certificates=/etc/ssl/certs/ca-certificates.crt python3=/usr/bin/python3 \
+	skopeo=/usr/bin/skopeo
 
 work=$(mktemp -d)
 containers=()
@@ -68,46 +69,32 @@ cleanup() {
 }
 trap cleanup EXIT
 
-log "making stand-in $go_base"
 # Drop what an earlier run left, so the store does not fill with old layers.
-buildah rmi "$image" "localhost/$go_base" "docker.io/library/$go_base" >/dev/null 2>&1 || true
-root=$work/rootfs
-mkdir -p "$root"/{bin,etc/ssl/certs,root,go/pkg/mod} "$root/tmp"
-chmod 1777 "$root/tmp"
-cp /bin/busybox "$root/bin/busybox"
-for applet in $(/bin/busybox --list); do
-	[[ $applet == busybox ]] || ln -s busybox "$root/bin/$applet"
-done
-cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
-printf 'root:x:0:\n' >"$root/etc/group"
-# Fill the module cache the build will use offline: from the host's cache when
-# it has the modules, from the module proxy otherwise.
-GOMODCACHE=$root/go/pkg/mod GOFLAGS=-modcacherw \
-	GOPROXY="file://$(go env GOMODCACHE)/cache/download,$(go env GOPROXY)" \
-	go mod download
-
-ctr=$(buildah from scratch)
-containers+=("$ctr")
-buildah copy --quiet "$ctr" "$root" / >/dev/null
-buildah copy --quiet "$ctr" /usr/local/go /usr/local/go >/dev/null
-buildah config \
-	--env PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-	--env GOPATH=/go --env GOTOOLCHAIN=local --env GOPROXY=off \
-	--workingdir /go "$ctr"
-# Short names resolve to docker.io/library/..., so commit under that name too.
-buildah commit --quiet --rm "$ctr" "$go_base" >/dev/null
-buildah tag "$go_base" "docker.io/library/$go_base"
-containers=()
-
-version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
-commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
-log "building $image (version $version)"
-build_start=$(date +%s)
-buildah build --quiet --pull=never --isolation chroot \
-	--build-arg "VERSION=$version" --build-arg "COMMIT=$commit" \
-	-t "$image" .
-echo "build time: $(($(date +%s) - build_start)) s"
+buildah rmi "$image" >/dev/null 2>&1 || true
+if [[ -n ${IMAGE_ARCHIVE:-} ]]; then
+	# A release's image, as users load it: the host's platform out of the
+	# archive's manifest list.
+	version=${EXPECT_VERSION:?IMAGE_ARCHIVE needs EXPECT_VERSION}
+	log "loading $image from $IMAGE_ARCHIVE"
+	skopeo copy --quiet "oci-archive:$IMAGE_ARCHIVE" "containers-storage:$image"
+else
+	log "making stand-in for the Dockerfile's build stage"
+	bash .ci/go-base.sh
+	version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
+	commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+	commit_date=$(TZ=UTC git show -s --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ HEAD 2>/dev/null || echo unknown)
+	log "building $image (version $version)"
+	build_start=$(date +%s)
+	# buildah before 1.29 does not set BUILDPLATFORM itself, nor TARGETOS and
+	# TARGETARCH without --platform.
+	platform=linux/$(go env GOHOSTARCH)
+	buildah build --quiet --pull=never --isolation chroot \
+		--platform "$platform" --build-arg "BUILDPLATFORM=$platform" \
+		--build-arg "VERSION=$version" --build-arg "COMMIT=$commit" \
+		--build-arg "COMMIT_DATE=$commit_date" --build-arg "CREATED=$commit_date" \
+		-t "$image" .
+	echo "build time: $(($(date +%s) - build_start)) s"
+fi
 
 ctr=$(buildah from --pull=never "$image")
 containers+=("$ctr")

@@ -26,15 +26,32 @@ func TestChartRendersValidObjects(t *testing.T) {
 			args []string
 		}{name: strings.TrimSuffix(filepath.Base(file), "-values.yaml"), args: []string{"-f", file}})
 	}
+	cases = append(cases, []struct {
+		name string
+		args []string
+	}{
+		{"native sidecar", []string{"--set", "sidecar.native=true"}},
+		{"native sidecar, HTTP mode", []string{"--set", "sidecar.native=true", "-f", "pollreload/ci/http-reload-values.yaml"}},
+		{"native sidecar, no metrics", []string{"--set", "sidecar.native=true", "-f", "pollreload/ci/no-metrics-values.yaml"}},
+		{"native sidecar, monitors", []string{"--set", "sidecar.native=true", "-f", "pollreload/ci/monitors-values.yaml"}},
+		{"rules and dashboard", []string{"--set", "prometheusRule.enabled=true", "--set", "grafanaDashboard.enabled=true"}},
+	}...)
 
 	objects, pods := 0, 0
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if out, errOut, err := helm(t, append([]string{"lint", "--strict", chartDir}, tc.args...)...); err != nil {
+			if out, errOut, err := helm(t, append([]string{"lint", "--strict", "--kube-version", kubeVersion, chartDir}, tc.args...)...); err != nil {
 				t.Fatalf("helm lint --strict %v: %v\n%s%s", tc.args, err, out, errOut)
 			}
 			decoded := decodeStrict(t, tc.name, render(t, chartDir, tc.args...))
 			passed := checkObjects(t, tc.name, decoded)
+			for _, o := range decoded {
+				// Issue 9: a Service named like the chart injects
+				// POLLRELOAD_SERVICE_HOST and the like into every pod.
+				if _, spec, ok := podSpecOf(o.Value); ok && (spec.EnableServiceLinks == nil || *spec.EnableServiceLinks) {
+					t.Errorf("%s: %s %s: enableServiceLinks is not false", tc.name, o.Kind, o.Name)
+				}
+			}
 			for _, p := range selectorProblems(decoded) {
 				t.Errorf("%s: %s", tc.name, p)
 			}
@@ -57,6 +74,7 @@ func TestSidecarRendersOnlyWhenEnabled(t *testing.T) {
 		wantSharedPID bool
 		wantEnv       map[string]string // "" means absent
 		wantProbes    bool
+		wantNative    bool
 	}{
 		{
 			name:          "enabled by default, signal mode",
@@ -68,6 +86,24 @@ func TestSidecarRendersOnlyWhenEnabled(t *testing.T) {
 		{
 			name: "disabled",
 			args: []string{"--set", "sidecar.enabled=false"},
+		},
+		{
+			name:          "native sidecar in initContainers",
+			args:          []string{"--set", "sidecar.native=true"},
+			wantSidecar:   true,
+			wantSharedPID: true,
+			wantEnv:       map[string]string{"CONFIG_DIR": "/etc/nginx/conf.d", "PROCESS_NAME": "nginx", "METRICS_ADDR": ":9533"},
+			wantProbes:    true,
+			wantNative:    true,
+		},
+		{
+			name: "native sidecar disabled",
+			args: []string{"--set", "sidecar.native=true", "--set", "sidecar.enabled=false"},
+		},
+		{
+			name:        "native sidecar without metrics has no probes",
+			args:        []string{"--set", "sidecar.native=true", "-f", "pollreload/ci/no-metrics-values.yaml"},
+			wantSidecar: true, wantSharedPID: true, wantNative: true,
 		},
 		{
 			name:        "HTTP mode needs no shared PID namespace",
@@ -115,25 +151,91 @@ func TestSidecarRendersOnlyWhenEnabled(t *testing.T) {
 			if got := len(sidecar.Ports) > 0; got != tc.wantProbes {
 				t.Errorf("got metrics port %v; want %v", got, tc.wantProbes)
 			}
+			checkForm(t, spec, sidecar, tc.wantNative, tc.wantProbes)
+			if got, want := resolvedEnv(t, sidecar)["GOMEMLIMIT"], "67108864"; got != want {
+				t.Errorf("got GOMEMLIMIT %q; want %s, the 64Mi memory limit in bytes", got, want)
+			}
+		})
+	}
+}
+
+// checkForm checks which form the sidecar took: a native sidecar is only
+// in initContainers, with restartPolicy Always and (with metrics) a
+// startupProbe on /readyz; a plain one is only in containers, with neither.
+func checkForm(t *testing.T, spec *corev1.PodSpec, sidecar *corev1.Container, wantNative, wantProbes bool) {
+	t.Helper()
+	inInit := isNative(spec, sidecar)
+	if inInit != wantNative {
+		t.Errorf("got sidecar in initContainers %v (containers %s); want %v", inInit, containerNames(spec), wantNative)
+	}
+	for _, c := range spec.Containers {
+		if inInit && c.Name == sidecar.Name {
+			t.Errorf("native sidecar %s is also in containers", c.Name)
+		}
+	}
+	gotAlways := sidecar.RestartPolicy != nil && *sidecar.RestartPolicy == corev1.ContainerRestartPolicyAlways
+	if gotAlways != wantNative {
+		t.Errorf("got restartPolicy Always %v; want %v", gotAlways, wantNative)
+	}
+	gotStartup := sidecar.StartupProbe != nil && sidecar.StartupProbe.HTTPGet != nil && len(sidecar.Ports) > 0 &&
+		sidecar.StartupProbe.HTTPGet.Path == "/readyz" && sidecar.StartupProbe.HTTPGet.Port.StrVal == sidecar.Ports[0].Name
+	if want := wantNative && wantProbes; gotStartup != want || (!want && sidecar.StartupProbe != nil) {
+		t.Errorf("got startupProbe %+v; want one on /readyz at the metrics port: %v", sidecar.StartupProbe, want)
+	}
+}
+
+// TestWiringCatchesBrokenNativeSidecar breaks a rendered native sidecar one
+// way at a time and expects the wiring check to name it, so that a passing
+// check of the native form means something.
+func TestWiringCatchesBrokenNativeSidecar(t *testing.T) {
+	cases := []struct {
+		name    string
+		breakIt func(*corev1.Container)
+		want    string
+	}{
+		{"no restartPolicy", func(c *corev1.Container) { c.RestartPolicy = nil }, "init container without restartPolicy Always"},
+		{"no startupProbe", func(c *corev1.Container) { c.StartupProbe = nil }, "no startupProbe on /readyz"},
+		{"startupProbe on /healthz", func(c *corev1.Container) { c.StartupProbe.HTTPGet.Path = "/healthz" }, "no startupProbe on /readyz"},
+		{"startupProbe on a missing port", func(c *corev1.Container) { c.StartupProbe.HTTPGet.Port.StrVal = "metrix" }, `startup probe uses undeclared port "metrix"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := &onlyDeployment(t, decodeStrict(t, tc.name, render(t, chartDir, "--set", "sidecar.native=true"))).Spec.Template.Spec
+			if p := wiringProblems(spec); len(p) > 0 {
+				t.Fatalf("the rendered native sidecar already has problems: %v", p)
+			}
+			tc.breakIt(sidecarOf(spec))
+			if got := strings.Join(wiringProblems(spec), "\n"); !strings.Contains(got, tc.want) {
+				t.Errorf("got problems %q; want one containing %q", got, tc.want)
+			}
 		})
 	}
 }
 
 // TestIncludedByAnotherChart renders testdata/pgbouncer, a chart that lists
-// this one as a dependency and includes its templates in its own pod: the
-// chart's first use.
+// this one as a dependency and includes its templates in its own pod, Service
+// and monitors: the chart's first use, in each form of the sidecar.
 func TestIncludedByAnotherChart(t *testing.T) {
 	chart := filepath.Join(t.TempDir(), "pgbouncer")
 	copyDir(t, filepath.Join("testdata", "pgbouncer"), chart)
 	copyDir(t, chartDir, filepath.Join(chart, "charts", "pollreload"))
 
+	monitors := []string{"--set", "pollreload.podMonitor.enabled=true", "--set", "pollreload.serviceMonitor.enabled=true"}
 	cases := []struct {
 		name        string
 		args        []string
+		wantKinds   string
 		wantSidecar bool
+		wantNative  bool
 	}{
-		{name: "enabled", wantSidecar: true},
-		{name: "disabled", args: []string{"--set", "pollreload.sidecar.enabled=false"}},
+		{name: "enabled", wantKinds: "Secret,Service,Deployment", wantSidecar: true},
+		{name: "native", args: []string{"--set", "pollreload.sidecar.native=true"}, wantKinds: "Secret,Service,Deployment", wantSidecar: true, wantNative: true},
+		{name: "disabled", args: []string{"--set", "pollreload.sidecar.enabled=false"}, wantKinds: "Secret,Service,Deployment"},
+		{name: "native disabled", args: []string{"--set", "pollreload.sidecar.enabled=false", "--set", "pollreload.sidecar.native=true"}, wantKinds: "Secret,Service,Deployment"},
+		{name: "monitors", args: monitors, wantKinds: "Secret,Service,Deployment,PodMonitor,ServiceMonitor", wantSidecar: true},
+		{name: "monitors, native", args: append([]string{"--set", "pollreload.sidecar.native=true"}, monitors...), wantKinds: "Secret,Service,Deployment,PodMonitor,ServiceMonitor", wantSidecar: true, wantNative: true},
+		{name: "rules and dashboard", args: []string{"--set", "pollreload.prometheusRule.enabled=true", "--set", "pollreload.grafanaDashboard.enabled=true"},
+			wantKinds: "Secret,ConfigMap,Service,Deployment,PrometheusRule", wantSidecar: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -143,10 +245,13 @@ func TestIncludedByAnotherChart(t *testing.T) {
 				kinds = append(kinds, o.Kind)
 			}
 			// app.enabled=false: none of the nginx example may leak into the parent.
-			if got, want := strings.Join(kinds, ","), "Secret,Deployment"; got != want {
-				t.Errorf("got kinds %s; want %s", got, want)
+			if got := strings.Join(kinds, ","); got != tc.wantKinds {
+				t.Errorf("got kinds %s; want %s", got, tc.wantKinds)
 			}
 			checkObjects(t, tc.name, objects)
+			for _, p := range selectorProblems(objects) {
+				t.Errorf("%s: %s", tc.name, p)
+			}
 			spec := &onlyDeployment(t, objects).Spec.Template.Spec
 			sidecar := sidecarOf(spec)
 			if got := sidecar != nil; got != tc.wantSidecar {
@@ -156,8 +261,12 @@ func TestIncludedByAnotherChart(t *testing.T) {
 				t.Errorf("got shareProcessNamespace set %v; want %v", got, tc.wantSidecar)
 			}
 			if sidecar == nil {
+				if len(spec.InitContainers) > 0 {
+					t.Errorf("got init containers %s with the sidecar disabled", containerNames(spec))
+				}
 				return
 			}
+			checkForm(t, spec, sidecar, tc.wantNative, true)
 			env := envOf(sidecar)
 			if got, want := env["CONFIG_DIR"]+" "+env["PROCESS_NAME"], "/etc/pgbouncer pgbouncer"; got != want {
 				t.Errorf("got CONFIG_DIR and PROCESS_NAME %q; want %q", got, want)
@@ -185,6 +294,11 @@ func TestValuesRejected(t *testing.T) {
 		{"no reload target", []string{"--set", "sidecar.processName="}, "set sidecar.processName or sidecar.pidFile"},
 		{"UIDs differ in signal mode", []string{"--set", "sidecar.securityContext.runAsUser=1000"}, "must equal app.securityContext.runAsUser"},
 		{"monitor without metrics", []string{"--set", "podMonitor.enabled=true", "--set", "sidecar.metrics.enabled=false"}, "podMonitor.enabled needs"},
+		{"service monitor without metrics", []string{"--set", "serviceMonitor.enabled=true", "--set", "sidecar.metrics.enabled=false"}, "serviceMonitor.enabled needs"},
+		{"native sidecar before Kubernetes 1.29", []string{"--set", "sidecar.native=true", "--kube-version", "1.28.9"}, "sidecar.native needs Kubernetes 1.29 or later"},
+		{"native not a boolean", []string{"--set", "sidecar.native=yes"}, "sidecar.native: Invalid type. Expected: boolean, given: string"},
+		{"unknown rule key", []string{"--set", "prometheusRule.enable=true"}, "Additional property enable is not allowed"},
+		{"dashboard label not a string", []string{"--set-json", `grafanaDashboard.labels={"grafana_dashboard":1}`}, "grafanaDashboard.labels.grafana_dashboard: Invalid type. Expected: string, given: integer"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -211,6 +325,9 @@ func TestPolicyCheckCatchesViolations(t *testing.T) {
 		{"capabilities kept", []string{"--set-json", `sidecar.securityContext.capabilities={"add":["KILL"]}`}, "capabilities"},
 		{"root allowed", []string{"--set", "sidecar.securityContext.runAsNonRoot=false", "--set", "podSecurityContext.runAsNonRoot=false"}, "runAsNonRoot != true"},
 		{"no seccomp", []string{"--set", "sidecar.securityContext.seccompProfile.type=Unconfined"}, "seccompProfile"},
+		// The same checks reach a native sidecar among the init containers.
+		{"native: privilege escalation", []string{"--set", "sidecar.native=true", "--set", "sidecar.securityContext.allowPrivilegeEscalation=true"}, `container "pollreload" must set securityContext.allowPrivilegeEscalation=false`},
+		{"native: capabilities kept", []string{"--set", "sidecar.native=true", "--set-json", `sidecar.securityContext.capabilities={"add":["KILL"]}`}, `container "pollreload" must not include "KILL"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -354,9 +471,13 @@ func onlyDeployment(t *testing.T, objects []object) *appsv1.Deployment {
 	return found[0]
 }
 
-// containerNames lists a pod's container names for messages.
+// containerNames lists a pod's container names for messages, init
+// containers first and marked "init:".
 func containerNames(spec *corev1.PodSpec) string {
 	var names []string
+	for _, c := range spec.InitContainers {
+		names = append(names, "init:"+c.Name)
+	}
 	for _, c := range spec.Containers {
 		names = append(names, c.Name)
 	}

@@ -30,6 +30,8 @@ func TestDaemonAcceptsRenderedEnv(t *testing.T) {
 	copyDir(t, filepath.Join("testdata", "pgbouncer"), including)
 	copyDir(t, chartDir, filepath.Join(including, "charts", "pollreload"))
 	sources["including chart"] = render(t, including)
+	sources["chart native"] = render(t, chartDir, "--set", "sidecar.native=true")
+	sources["including chart native"] = render(t, including, "--set", "pollreload.sidecar.native=true")
 	examples, err := filepath.Glob(filepath.Join("..", "examples", "*.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +62,7 @@ func TestDaemonAcceptsRenderedEnv(t *testing.T) {
 			}
 			checked++
 			t.Run(name+"/"+o.Name, func(t *testing.T) {
-				env := envOf(sidecar)
+				env := resolvedEnv(t, sidecar)
 				// The watched paths must exist: recreate them under a temporary root.
 				root := t.TempDir()
 				var dirs []string

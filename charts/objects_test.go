@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -14,6 +15,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -60,6 +62,8 @@ func newTyped(apiVersion, kind string) any {
 		return &monitoringv1.PodMonitor{}
 	case "monitoring.coreos.com/v1 ServiceMonitor":
 		return &monitoringv1.ServiceMonitor{}
+	case "monitoring.coreos.com/v1 PrometheusRule":
+		return &monitoringv1.PrometheusRule{}
 	}
 	return nil
 }
@@ -153,21 +157,41 @@ func isDaemonEnv(name string) bool {
 	case "CONFIG_DIR", "PROCESS_NAME", "PID_FILE", "RELOAD_SIGNAL", "RELOAD_TARGETS",
 		"RELOAD_FORCE", "RELOAD_URL", "RELOAD_METHOD", "RELOAD_TIMEOUT", "RELOAD_ON_START",
 		"POLL_INTERVAL", "SETTLE_TIME", "METRICS_ADDR", "LOG_FORMAT", "LOG_LEVEL",
-		"MAX_FILES", "MAX_FILE_SIZE", "INCLUDE", "EXCLUDE", "HEALTH_MISSED_SCANS":
+		"MAX_FILES", "MAX_FILE_SIZE", "INCLUDE", "EXCLUDE", "HEALTH_MISSED_SCANS",
+		"GOMEMLIMIT": // read by the Go runtime
 		return true
 	}
 	return false
 }
 
 // sidecarOf returns the pollreload container of a pod: the one whose
-// environment sets CONFIG_DIR.
+// environment sets CONFIG_DIR, among the containers or, for a native
+// sidecar, the init containers.
 func sidecarOf(spec *corev1.PodSpec) *corev1.Container {
-	for i := range spec.Containers {
-		if _, ok := envOf(&spec.Containers[i])["CONFIG_DIR"]; ok {
-			return &spec.Containers[i]
+	for _, list := range [][]corev1.Container{spec.Containers, spec.InitContainers} {
+		for i := range list {
+			if _, ok := envOf(&list[i])["CONFIG_DIR"]; ok {
+				return &list[i]
+			}
 		}
 	}
 	return nil
+}
+
+// isNative reports whether c is one of spec's init containers: a native
+// sidecar, if it is pollreload.
+func isNative(spec *corev1.PodSpec, c *corev1.Container) bool {
+	for i := range spec.InitContainers {
+		if &spec.InitContainers[i] == c {
+			return true
+		}
+	}
+	return false
+}
+
+// allContainers returns a pod's init containers and containers.
+func allContainers(spec *corev1.PodSpec) []corev1.Container {
+	return append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...)
 }
 
 // envOf returns a container's literal environment by name.
@@ -175,6 +199,39 @@ func envOf(c *corev1.Container) map[string]string {
 	env := map[string]string{}
 	for _, e := range c.Env {
 		env[e.Name] = e.Value
+	}
+	return env
+}
+
+// resolvedEnv is envOf with every resourceFieldRef resolved as the kubelet
+// resolves it: the container's own limit or request, divided by the divisor
+// (1 when unset) and rounded up.
+func resolvedEnv(t *testing.T, c *corev1.Container) map[string]string {
+	t.Helper()
+	env := envOf(c)
+	for _, e := range c.Env {
+		if e.ValueFrom == nil || e.ValueFrom.ResourceFieldRef == nil {
+			continue
+		}
+		ref := e.ValueFrom.ResourceFieldRef
+		kind, name, _ := strings.Cut(ref.Resource, ".")
+		list := c.Resources.Limits
+		if kind == "requests" {
+			list = c.Resources.Requests
+		}
+		q, ok := list[corev1.ResourceName(name)]
+		if !ok {
+			t.Fatalf("container %s: %s from %s, which the container does not set (the kubelet would use the node's allocatable)", c.Name, e.Name, ref.Resource)
+		}
+		divisor := ref.Divisor
+		if divisor.IsZero() {
+			divisor = resource.MustParse("1")
+		}
+		value, unit := q.Value(), divisor.Value()
+		if name == "cpu" {
+			value, unit = q.MilliValue(), divisor.MilliValue()
+		}
+		env[e.Name] = strconv.FormatInt((value+unit-1)/unit, 10)
 	}
 	return env
 }
@@ -203,7 +260,7 @@ func wiringProblems(spec *corev1.PodSpec) []string {
 		volumes[v.Name] = true
 	}
 	podPorts := map[string]bool{}
-	for _, c := range spec.Containers {
+	for _, c := range allContainers(spec) {
 		ports := map[string]bool{}
 		for _, p := range c.Ports {
 			if p.Name == "" {
@@ -237,6 +294,16 @@ func wiringProblems(spec *corev1.PodSpec) []string {
 	for name := range env {
 		if !isDaemonEnv(name) {
 			problems = append(problems, fmt.Sprintf("sidecar %s sets %s, which pollreload does not read", sidecar.Name, name))
+		}
+	}
+	if isNative(spec, sidecar) {
+		// An init container without restartPolicy Always must exit before
+		// the application starts; pollreload never does.
+		if sidecar.RestartPolicy == nil || *sidecar.RestartPolicy != corev1.ContainerRestartPolicyAlways {
+			problems = append(problems, fmt.Sprintf("sidecar %s is an init container without restartPolicy Always: the pod would never start", sidecar.Name))
+		}
+		if env["METRICS_ADDR"] != "" && (sidecar.StartupProbe == nil || sidecar.StartupProbe.HTTPGet == nil || sidecar.StartupProbe.HTTPGet.Path != "/readyz") {
+			problems = append(problems, fmt.Sprintf("native sidecar %s has no startupProbe on /readyz: the application could start before the first scan", sidecar.Name))
 		}
 	}
 	for _, dir := range strings.Split(env["CONFIG_DIR"], ",") {

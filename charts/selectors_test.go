@@ -31,7 +31,7 @@ func selectorProblems(objects []object) []string {
 			continue
 		}
 		p := pod{owner: o.Kind + " " + o.Name, labels: labels.Set(meta.Labels), ports: map[string]bool{}}
-		for _, c := range spec.Containers {
+		for _, c := range allContainers(spec) {
 			for _, port := range c.Ports {
 				p.ports[port.Name] = true
 			}

@@ -47,11 +47,16 @@ func helm(t *testing.T, args ...string) (stdout, stderr []byte, err error) {
 	return out.Bytes(), errOut.Bytes(), err
 }
 
-// render runs `helm template` on chart with the given extra arguments and
-// fails the test if helm fails.
+// kubeVersion is the Kubernetes version the tests render for: one with
+// native sidecars (1.29 and later). helm's own default, without a cluster,
+// depends on how helm was built (v1.20 for `go install`).
+const kubeVersion = "1.31.0"
+
+// render runs `helm template` on chart for kubeVersion with the given extra
+// arguments and fails the test if helm fails.
 func render(t *testing.T, chart string, args ...string) []byte {
 	t.Helper()
-	out, errOut, err := helm(t, append([]string{"template", "test", chart, "--namespace", "demo"}, args...)...)
+	out, errOut, err := helm(t, append([]string{"template", "test", chart, "--namespace", "demo", "--kube-version", kubeVersion}, args...)...)
 	if err != nil {
 		t.Fatalf("helm template %s %s: %v\n%s", chart, strings.Join(args, " "), err, errOut)
 	}

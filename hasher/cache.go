@@ -1,6 +1,7 @@
 package hasher
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -76,6 +77,12 @@ func (s *scan) hashOpen(fd int, rel string, st *unix.Stat_t) error {
 		read = s.readPipelined
 	}
 	size, digest, err := read(fd)
+	if errors.Is(err, errFileTooLarge) {
+		// stat said it fits, the content did not: a file growing while it
+		// was read, or one that reports no size (procfs, sysfs).
+		s.fail(rel, false, fmt.Errorf("more than %d bytes read, stat said %d: %w", s.h.opts.MaxFileSize, st.Size, errFileTooLarge))
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -93,13 +100,37 @@ func (s *scan) hashOpen(fd int, rel string, st *unix.Stat_t) error {
 	return nil
 }
 
-// readAll streams fd through the fixed buffer.
+// readBudget returns how many bytes the next read of a file of which size
+// bytes were read may ask for, at most want: with MaxFileSize set, only
+// enough to pass the limit by one byte, rounded up to a whole page because
+// some kernel files (/proc/PID/pagemap) refuse reads of odd sizes. Zero means
+// the file is already over the limit.
+func (s *scan) readBudget(size int64, want int) int {
+	max := s.h.opts.MaxFileSize
+	if max <= 0 {
+		return want
+	}
+	left := max + 1 - size
+	if left <= 0 {
+		return 0
+	}
+	const page = 4096
+	return int(min(int64(want), (left+page-1)/page*page))
+}
+
+// readAll streams fd through the fixed buffer. It stops with errFileTooLarge
+// as soon as the content passes MaxFileSize, whatever stat said: a file in
+// procfs reports size 0, and /proc/PID/pagemap never ends.
 func (s *scan) readAll(fd int) (int64, uint64, error) {
 	d := s.rs.digest
 	d.Reset()
 	var size int64
 	for {
-		n, err := unix.Read(fd, s.rs.buf)
+		budget := s.readBudget(size, len(s.rs.buf))
+		if budget == 0 {
+			return 0, 0, errFileTooLarge
+		}
+		n, err := unix.Read(fd, s.rs.buf[:budget])
 		if err == unix.EINTR {
 			continue
 		}
@@ -152,6 +183,7 @@ func (s *scan) readPipelined(fd int) (int64, uint64, error) {
 	stop := make(chan struct{})
 	go func() {
 		defer close(full)
+		var read int64
 		for {
 			var b []byte
 			select {
@@ -159,7 +191,14 @@ func (s *scan) readPipelined(fd int) (int64, uint64, error) {
 			case <-stop:
 				return
 			}
+			budget := s.readBudget(read, len(b))
+			if budget == 0 {
+				full <- chunk{err: errFileTooLarge}
+				return
+			}
+			b = b[:budget]
 			n, err := readFull(fd, b)
+			read += int64(n)
 			full <- chunk{buf: b[:n], err: err}
 			if err != nil || n < len(b) {
 				return
@@ -187,6 +226,9 @@ func (s *scan) readPipelined(fd int) (int64, uint64, error) {
 			return 0, 0, err
 		}
 		free <- c.buf[:cap(c.buf)]
+	}
+	if max := s.h.opts.MaxFileSize; max > 0 && size > max {
+		return 0, 0, errFileTooLarge // ended within the last read's overshoot
 	}
 	return size, d.Sum64(), nil
 }

@@ -148,9 +148,10 @@ func TestLargeFileConstantMemory(t *testing.T) {
 	if read != size {
 		t.Fatalf("BytesRead = %d; want %d", read, size)
 	}
-	// The slack absorbs allocations by the runtime itself; a buffer per chunk
+	// The slack absorbs allocations by the runtime itself (timers, goroutine
+	// stacks under -race, which vary from run to run); a buffer per chunk
 	// read would be thousands of allocations and megabytes here.
-	if bigAllocs > smallAllocs+16 || bigBytes > smallBytes+64<<10 {
+	if bigAllocs > smallAllocs+64 || bigBytes > smallBytes+256<<10 {
 		t.Errorf("hashing %d bytes took %d allocs / %d bytes; a 1-byte file %d / %d: memory grows with size",
 			size, bigAllocs, bigBytes, smallAllocs, smallBytes)
 	}

@@ -2,18 +2,23 @@ package hasher
 
 import (
 	"fmt"
-	"path"
+
+	"github.com/bmatcuk/doublestar/v4"
 )
 
-// ValidateGlobs reports the first pattern that path.Match cannot parse, so a
-// bad INCLUDE or EXCLUDE value fails at startup instead of matching nothing.
+// Globs are path.Match patterns extended by doublestar: "**" matches any
+// number of directories, so "**/*.pem" selects PEM files at any depth
+// (and at the top) and "conf.d/**" everything under conf.d.
+
+// ValidateGlobs reports the first pattern that cannot be parsed, so a bad
+// INCLUDE or EXCLUDE value fails at startup instead of matching nothing.
 func ValidateGlobs(globs []string) error {
 	for _, g := range globs {
 		if g == "" {
 			return fmt.Errorf("empty glob")
 		}
-		if _, err := path.Match(g, ""); err != nil {
-			return fmt.Errorf("glob %q: %w", g, err)
+		if !doublestar.ValidatePattern(g) {
+			return fmt.Errorf("glob %q: %w", g, doublestar.ErrBadPattern)
 		}
 	}
 	return nil
@@ -23,10 +28,7 @@ func ValidateGlobs(globs []string) error {
 // name, so "*.conf" selects files at any depth and "certs/*" one directory.
 func matchAny(globs []string, rel, base string) bool {
 	for _, g := range globs {
-		if ok, _ := path.Match(g, rel); ok {
-			return true
-		}
-		if ok, _ := path.Match(g, base); ok {
+		if doublestar.MatchUnvalidated(g, rel) || doublestar.MatchUnvalidated(g, base) {
 			return true
 		}
 	}

@@ -31,8 +31,9 @@ type Options struct {
 	// "limit" and keeps its last good entry, if any.
 	MaxFileSize int64
 	// Include, if not empty, keeps only files whose relative path or base
-	// name matches one of these path.Match globs. Exclude drops files and
-	// whole directories that match. Check them with ValidateGlobs first.
+	// name matches one of these globs (path.Match syntax, plus "**" for any
+	// number of directories; see glob.go). Exclude drops files and whole
+	// directories that match. Check them with ValidateGlobs first.
 	Include, Exclude []string
 	// VerifyAfter, if positive, is the age at which a cached digest is
 	// distrusted and the file read again even though its stat signature is
@@ -280,7 +281,7 @@ func (s *scan) scanDir() (Snapshot, error) {
 	// A raw descriptor: an *os.File would cost four fcntl calls and a failed
 	// epoll registration per directory per tick. The os.Root that contains
 	// symlinks is opened only when a symlink is met.
-	fd, err := openatC(s.raw, unix.AT_FDCWD, copen, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	fd, err := openatC(s.raw, unix.AT_FDCWD, copen, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NONBLOCK|unix.O_CLOEXEC)
 	if err != nil {
 		return Snapshot{}, &os.PathError{Op: "open", Path: open, Err: err}
 	}

@@ -285,16 +285,23 @@ func TestScanIncludeExclude(t *testing.T) {
 	writeTree(t, dir, map[string]string{
 		"nginx.conf": "a", "conf.d/site.conf": "b", "conf.d/site.conf.bak": "c",
 		".git/HEAD": "d", "certs/tls.crt": "e", "README": "f",
+		"top.pem": "g", "a/b/c/deep.pem": "h", "a/b/other.txt": "i",
 	})
+	all := []string{".git/HEAD", "README", "a/b/c/deep.pem", "a/b/other.txt", "certs/tls.crt", "conf.d/site.conf", "conf.d/site.conf.bak", "nginx.conf", "top.pem"}
 	tests := []struct {
 		name             string
 		include, exclude []string
 		want             []string
 	}{
-		{"none", nil, nil, []string{".git/HEAD", "README", "certs/tls.crt", "conf.d/site.conf", "conf.d/site.conf.bak", "nginx.conf"}},
+		{"none", nil, nil, all},
 		{"include base name", []string{"*.conf"}, nil, []string{"conf.d/site.conf", "nginx.conf"}},
 		{"include relative path", []string{"certs/*"}, nil, []string{"certs/tls.crt"}},
-		{"exclude directory", nil, []string{".git"}, []string{"README", "certs/tls.crt", "conf.d/site.conf", "conf.d/site.conf.bak", "nginx.conf"}},
+		{"one star stays in its directory", []string{"a/*"}, nil, nil},
+		{"double star at any depth", []string{"**/*.pem"}, nil, []string{"a/b/c/deep.pem", "top.pem"}},
+		{"double star under a directory", []string{"a/**"}, nil, []string{"a/b/c/deep.pem", "a/b/other.txt"}},
+		{"double star in the middle", []string{"a/**/*.pem"}, nil, []string{"a/b/c/deep.pem"}},
+		{"exclude a deep directory", nil, []string{"a/**/c"}, slices.DeleteFunc(slices.Clone(all), func(p string) bool { return p == "a/b/c/deep.pem" })},
+		{"exclude directory", nil, []string{".git"}, []string{"README", "a/b/c/deep.pem", "a/b/other.txt", "certs/tls.crt", "conf.d/site.conf", "conf.d/site.conf.bak", "nginx.conf", "top.pem"}},
 		{"both", []string{"*.conf", "*.bak"}, []string{"*.bak"}, []string{"conf.d/site.conf", "nginx.conf"}},
 	}
 	for _, tt := range tests {
@@ -313,7 +320,7 @@ func TestValidateGlobs(t *testing.T) {
 		ok    bool
 	}{
 		{nil, true},
-		{[]string{"*.conf", "certs/*", "[a-z]?"}, true},
+		{[]string{"*.conf", "certs/*", "[a-z]?", "**/*.pem", "a/**/b"}, true},
 		{[]string{"[a-"}, false},
 		{[]string{"ok", ""}, false},
 	}

@@ -66,6 +66,9 @@ type Metrics struct {
 	lastReload    prometheus.Gauge
 	lastReloadOK  prometheus.Gauge
 	pollInterval  prometheus.Gauge
+	// configuredInterval is POLL_INTERVAL itself, so that an alert can
+	// tell how far pollInterval has been stretched or backed off.
+	configuredInterval prometheus.Gauge
 }
 
 // New registers pollreload's metrics, plus the Go runtime and process
@@ -130,6 +133,10 @@ func New(reg prometheus.Registerer, build BuildInfo) *Metrics {
 		pollInterval: f.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "poll_interval_seconds",
 			Help: "Effective poll interval: POLL_INTERVAL, stretched while scans take a large share of it, backed off while a watched path is unreadable.",
+		}),
+		configuredInterval: f.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "configured_poll_interval_seconds",
+			Help: "POLL_INTERVAL as configured; poll_interval_seconds above it means the interval is stretched or backed off.",
 		}),
 	}
 	f.NewGaugeVec(prometheus.GaugeOpts{
@@ -204,6 +211,9 @@ func (m *Metrics) SetPending(pending bool) { m.reloadPending.Set(b2f(pending)) }
 
 // SetInterval sets the effective poll interval.
 func (m *Metrics) SetInterval(d time.Duration) { m.pollInterval.Set(d.Seconds()) }
+
+// SetConfiguredInterval sets POLL_INTERVAL as configured.
+func (m *Metrics) SetConfiguredInterval(d time.Duration) { m.configuredInterval.Set(d.Seconds()) }
 
 // Reload counts one attempt to one target. A result that Failed sets
 // last_reload_successful to 0; a delivered one sets it to 1. Waits (no

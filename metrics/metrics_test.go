@@ -78,6 +78,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		`pollreload_reload_pending 0`,
 		`pollreload_last_reload_success_timestamp_seconds 0`,
 		`pollreload_poll_interval_seconds 0`,
+		`pollreload_configured_poll_interval_seconds 0`,
 		`pollreload_build_info{goversion="go`,
 		`process_resident_memory_bytes `,
 	} {

@@ -166,6 +166,7 @@ func New(opts Options) (*Loop, error) {
 	l.watchdog = time.AfterFunc(time.Hour, l.missedTick)
 	l.watchdog.Stop()
 	l.m.SetInterval(opts.Interval)
+	l.m.SetConfiguredInterval(opts.Interval)
 	return l, nil
 }
 

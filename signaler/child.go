@@ -5,18 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
+	"runtime"
 	"syscall"
 	"time"
 )
 
 // This file is wrapper mode (`pollreload -- CMD ARGS`): pollreload starts the
-// application as its own child, reloads it, forwards termination signals to
-// it and reaps it.
+// application as its own child, reloads it, forwards signals to it and reaps
+// it. terminal.go hands it the terminal; reap.go reaps adopted orphans.
 
 // ChildOptions configures StartChild.
 type ChildOptions struct {
@@ -47,15 +48,27 @@ type Child struct {
 	startTicks uint64
 	startTime  time.Time
 	log        *slog.Logger
+	tty        int // pollreload's descriptor of the terminal handed to the child; -1: none
 
-	waitOnce sync.Once
 	done     chan struct{} // closed once the child is reaped
 	exitCode int
 	waitErr  error
 }
 
-// StartChild starts name with args (looked up in PATH when it has no slash).
-// The caller must call Wait to reap it.
+// StartChild starts name with args (looked up in PATH when it has no slash)
+// the way an init does:
+//
+//   - in a process group of its own, so that a signal the terminal sends to
+//     its foreground group reaches the child once, not also through
+//     pollreload; if pollreload holds the foreground of the terminal on the
+//     child's stdin, stdout or stderr, the child's group gets it (as tini
+//     does), so Ctrl-C and Ctrl-Z go to the application;
+//   - with SIGKILL as its parent-death signal, so it does not outlive
+//     pollreload.
+//
+// An error wraps exec.ErrNotFound when name is not in PATH, and the errno of
+// execve otherwise (ENOENT, EACCES, ENOEXEC, ...). The child is reaped by
+// pollreload as soon as it exits; Wait and Done report that.
 func StartChild(name string, args []string, opts ChildOptions) (*Child, error) {
 	sig, procDir, log, err := defaults(opts.Signal, opts.ProcDir, opts.Logger)
 	if err != nil {
@@ -73,23 +86,79 @@ func StartChild(name string, args []string, opts ChildOptions) (*Child, error) {
 		cmd.Stderr = os.Stderr
 	}
 	cmd.Env = opts.Env
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
+	tty := foregroundTerminal(cmd.Stdin)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Setpgid:    true,
+		Foreground: tty >= 0,
+		Ctty:       tty,
+		Pdeathsig:  syscall.SIGKILL,
 	}
 	c := &Child{
 		cmd: cmd, name: filepath.Base(name), sig: sig, force: opts.Force,
-		procDir: procDir, log: log, done: make(chan struct{}),
+		procDir: procDir, log: log, tty: tty, done: make(chan struct{}),
 	}
-	// The child cannot have been reaped yet (only Wait reaps it), so its
-	// /proc entry is there, if perhaps already a zombie.
-	if st, err := readStat(procDir, cmd.Process.Pid); err == nil {
-		c.startTicks = st.StartTicks
-		if clock, err := readBootClock(procDir); err == nil {
-			c.startTime = clock.startTime(st.StartTicks)
-		}
+	started := make(chan error, 1)
+	go c.run(started)
+	if err := <-started; err != nil {
+		return nil, startError(name, err)
 	}
 	log.Info("started child", "pid", cmd.Process.Pid, "path", cmd.Path)
 	return c, nil
+}
+
+// run starts the child, reports the start on started and then reaps it.
+// The kernel sends the parent-death signal when the thread that forked the
+// child exits, not the process (https://go.dev/issue/27505): a thread can
+// end while pollreload runs, when a goroutine that locked it exits. So the
+// fork happens on a thread locked to this goroutine, which lives until the
+// child has been reaped.
+func (c *Child) run(started chan<- error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := c.cmd.Start(); err != nil {
+		close(c.done)
+		started <- err
+		return
+	}
+	// The child cannot have been reaped yet (only this goroutine reaps it),
+	// so its /proc entry is there, if perhaps already a zombie.
+	if st, err := readStat(c.procDir, c.cmd.Process.Pid); err == nil {
+		c.startTicks = st.StartTicks
+		if clock, err := readBootClock(c.procDir); err == nil {
+			c.startTime = clock.startTime(st.StartTicks)
+		}
+	}
+	started <- nil
+
+	err := c.cmd.Wait()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		c.exitCode = 0
+	case errors.As(err, &exit):
+		c.exitCode = exit.ExitCode()
+		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			c.exitCode = 128 + int(ws.Signal())
+		}
+	default:
+		c.exitCode, c.waitErr = -1, fmt.Errorf("wait for child %s (pid %d): %w", c.name, c.PID(), err)
+	}
+	close(c.done)
+	c.log.Info("child exited", "pid", c.PID(), "code", c.exitCode)
+}
+
+// startError says in one line why name could not be started, keeping the
+// cause for errors.Is: exec.ErrNotFound, or the errno of execve.
+func startError(name string, err error) error {
+	var execErr *exec.Error
+	var pathErr *fs.PathError
+	switch {
+	case errors.As(err, &execErr):
+		err = execErr.Err
+	case errors.As(err, &pathErr):
+		err = pathErr.Err
+	}
+	return fmt.Errorf("start %s: %w", name, err)
 }
 
 // PID returns the child's process ID.
@@ -130,7 +199,7 @@ func (c *Child) Reload(_ context.Context, changedAt time.Time) (Outcome, error) 
 	return Outcome{Signalled: []Target{target}}, nil
 }
 
-// Forward passes a signal (SIGTERM, SIGINT) on to the child. A child that
+// Forward passes a signal pollreload received on to the child. A child that
 // has already exited needs nothing, so that is not an error.
 func (c *Child) Forward(sig os.Signal) error {
 	err := c.cmd.Process.Signal(sig)
@@ -140,31 +209,17 @@ func (c *Child) Forward(sig os.Signal) error {
 	return fmt.Errorf("forward %s to child %s (pid %d): %w", sig, c.name, c.PID(), err)
 }
 
-// Wait waits for the child to exit, reaps it and returns its exit code, or
-// 128+N if signal N killed it (as a shell reports it). err is set only when
-// waiting itself failed. Wait may be called more than once and from several
-// goroutines; all get the same result.
+// Wait waits until the child has exited and been reaped, and returns its
+// exit code, or 128+N if signal N killed it (as a shell reports it). err is
+// set only when waiting itself failed. Wait may be called more than once and
+// from several goroutines; all get the same result.
 func (c *Child) Wait() (exitCode int, err error) {
-	c.waitOnce.Do(func() {
-		err := c.cmd.Wait()
-		var exit *exec.ExitError
-		switch {
-		case err == nil:
-			c.exitCode = 0
-		case errors.As(err, &exit):
-			c.exitCode = exit.ExitCode()
-			if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				c.exitCode = 128 + int(ws.Signal())
-			}
-		default:
-			c.exitCode, c.waitErr = -1, fmt.Errorf("wait for child %s: %w", c.name, err)
-		}
-		close(c.done)
-		c.log.Info("child exited", "pid", c.PID(), "code", c.exitCode)
-	})
 	<-c.done
 	return c.exitCode, c.waitErr
 }
+
+// Done is closed once the child has exited and been reaped.
+func (c *Child) Done() <-chan struct{} { return c.done }
 
 // exited reports whether Wait has reaped the child.
 func (c *Child) exited() bool {

@@ -2,8 +2,12 @@ package signaler
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -169,10 +173,28 @@ func TestChildStdioAndEnv(t *testing.T) {
 	}
 }
 
-func TestStartChildMissingCommand(t *testing.T) {
-	_, err := StartChild("no-such-command-pollreload", nil, ChildOptions{})
-	if err == nil || !strings.Contains(err.Error(), "start no-such-command-pollreload") {
-		t.Errorf("StartChild error = %v; want one naming the command", err)
+// TestStartChildErrors checks the start errors name the command once and
+// keep the cause, from which wrapper mode takes its exit code (127, 126).
+func TestStartChildErrors(t *testing.T) {
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "plain")
+	if err := os.WriteFile(plain, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		want    string
+		wantErr error
+	}{
+		{"no-such-command-pollreload", "start no-such-command-pollreload: executable file not found in $PATH", exec.ErrNotFound},
+		{dir + "/missing", "start " + dir + "/missing: no such file or directory", fs.ErrNotExist},
+		{plain, "start " + plain + ": permission denied", fs.ErrPermission},
+	}
+	for _, tt := range tests {
+		_, err := StartChild(tt.name, nil, ChildOptions{})
+		if err == nil || err.Error() != tt.want || !errors.Is(err, tt.wantErr) {
+			t.Errorf("StartChild(%q) = %v; want %q wrapping %v", tt.name, err, tt.want, tt.wantErr)
+		}
 	}
 }
 
@@ -201,5 +223,67 @@ func TestStartChildRejectsUncatchableSignal(t *testing.T) {
 	_, err := StartChild("sh", []string{"-c", "exit 0"}, ChildOptions{Signal: syscall.SIGKILL})
 	if err == nil || !strings.Contains(err.Error(), "SIGKILL cannot be caught") {
 		t.Errorf("StartChild with SIGKILL = %v; want an error saying it cannot be caught", err)
+	}
+}
+
+// TestChildOutlivesForkingThread starts the child from a goroutine whose
+// locked thread then exits. The parent-death signal follows the thread that
+// forked, so a child forked there would be killed now
+// (https://go.dev/issue/27505); StartChild forks from a thread of its own,
+// which lives as long as the child.
+func TestChildOutlivesForkingThread(t *testing.T) {
+	started := make(chan *Child, 1)
+	tids := make(chan int, 1)
+	var start func(done chan<- struct{})
+	start = func(done chan<- struct{}) {
+		defer close(done)
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		if syscall.Gettid() == os.Getpid() {
+			// The main thread is never ended, only parked: hold it, so that
+			// the child is started from another thread.
+			inner := make(chan struct{})
+			go start(inner)
+			<-inner
+			runtime.UnlockOSThread()
+			return
+		}
+		tids <- syscall.Gettid()
+		started <- startChild(t, "sleep", []string{"600"}, ChildOptions{})
+	}
+	go start(make(chan struct{}))
+	c := <-started
+	tid := <-tids
+	task := fmt.Sprintf("/proc/self/task/%d", tid)
+	deadline := time.Now().Add(waitFor)
+	for {
+		if _, err := os.Stat(task); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("thread %d did not exit", tid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The parent-death signal is sent while the thread exits, before its
+	// /proc entry goes: by now the child is dead, dying, or has SIGKILL
+	// pending (SigPnd, ShdPnd), unless it was forked elsewhere.
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.PID()))
+	if err != nil || c.exited() {
+		code, _ := c.Wait()
+		t.Fatalf("child died with the thread that started it (exit code %d, %v)", code, err)
+	}
+	kill := uint64(1) << (syscall.SIGKILL - 1)
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(l, ":")
+		switch k {
+		case "State":
+			if strings.HasPrefix(strings.TrimSpace(v), "Z") || strings.HasPrefix(strings.TrimSpace(v), "X") {
+				t.Fatalf("child is %s after its starting thread exited; want it running", strings.TrimSpace(v))
+			}
+		case "SigPnd", "ShdPnd":
+			if m, _ := strconv.ParseUint(strings.TrimSpace(v), 16, 64); m&kill != 0 {
+				t.Fatalf("child has SIGKILL pending (%s %s) after its starting thread exited", k, strings.TrimSpace(v))
+			}
+		}
 	}
 }

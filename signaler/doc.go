@@ -18,11 +18,15 @@
 //
 //   - procfs.go parses /proc: stat (to the last ')', as names may hold
 //     spaces and parentheses), status (UID, SigCgt, SigIgn), cmdline, exe.
-//   - lookup.go matches names against comm (cut at 15 bytes), argv[0]'s base
-//     name and the executable's base name; it never picks PID 1, pollreload
-//     itself, zombies or kernel threads; policies roots, all and oldest.
-//   - pidfile.go resolves PID_FILE, read again on every reload, and refuses a
-//     PID whose process started after the file was written (reused PID).
+//   - lookup.go matches names against argv[0]'s base name, the executable's
+//     base name and, for names of at most 15 bytes, comm (the kernel cuts it
+//     there); a name with a slash is an absolute path, matched against
+//     argv[0] and the executable's path. It never picks PID 1, pollreload
+//     itself, zombies (but names them when nothing else matched) or kernel
+//     threads; policies roots, all and oldest.
+//   - pidfile.go resolves PID_FILE, read again on every reload: a regular
+//     file only, opened without blocking, its first line; it refuses a PID
+//     whose process started after the file was written (reused PID).
 //   - safety.go refuses to send a signal the target does not catch when its
 //     default action would terminate or stop it (RELOAD_FORCE overrides).
 //   - deliver.go sends through a pidfd after checking the start time seen at
@@ -31,9 +35,16 @@
 //   - process.go ties these together; a target that started after the change
 //     is reported up to date, not signalled; EPERM becomes a PermissionError
 //     naming both UIDs and the fix.
-//   - http.go calls RELOAD_URL; credentials never reach logs or errors.
+//   - http.go calls RELOAD_URL; redact.go keeps its secrets (userinfo, query
+//     values) out of logs, errors, check and metrics: use RedactURL to show
+//     a URL anywhere.
 //   - result.go is the result vocabulary shared with poller and metrics.
-//   - child.go is wrapper mode: start, reload, forward signals, reap.
+//   - child.go is wrapper mode: start the child in its own process group
+//     with a parent-death signal, reload it, forward signals, reap it.
+//   - terminal.go gives the child the terminal's foreground and follows its
+//     job control (Ctrl-Z, fg).
+//   - reap.go reaps the orphans pollreload adopts as subreaper or PID 1,
+//     without taking the child's exit status from os/exec.
 //
 // A Go program catches SIGHUP from its first instruction (the runtime
 // installs a handler that exits unless signal.Notify asked for it), so the

@@ -41,6 +41,7 @@ type HTTPOptions struct {
 type HTTP struct {
 	url      string // with credentials, for the request only
 	redacted string // for logs, errors and Target.Name
+	scrubber urlScrubber
 	method   string
 	timeout  time.Duration
 	client   *http.Client
@@ -55,7 +56,7 @@ func NewHTTP(opts HTTPOptions) (*HTTP, error) {
 		// url.Parse quotes the whole input, credentials included.
 		return nil, errors.New("new HTTP reloader: RELOAD_URL is not a valid URL")
 	}
-	redacted := redactURL(u)
+	redacted := redactParsed(u)
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("new HTTP reloader: RELOAD_URL %s: want an absolute http:// or https:// URL", redacted)
 	}
@@ -83,12 +84,18 @@ func NewHTTP(opts HTTPOptions) (*HTTP, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &HTTP{url: u.String(), redacted: redacted, method: method, timeout: timeout, client: client, log: log}, nil
+	return &HTTP{url: u.String(), redacted: redacted, scrubber: newURLScrubber(u), method: method, timeout: timeout, client: client, log: log}, nil
 }
 
 // Reload sends one request. changedAt is unused: an endpoint has no start
 // time to compare it with.
 func (h *HTTP) Reload(ctx context.Context, _ time.Time) (Outcome, error) {
+	out, err := h.reload(ctx)
+	return out, h.scrubber.scrub(err)
+}
+
+// reload sends the request; Reload masks the URL's secrets in its error.
+func (h *HTTP) reload(ctx context.Context) (Outcome, error) {
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, h.method, h.url, nil)
@@ -102,6 +109,7 @@ func (h *HTTP) Reload(ctx context.Context, _ time.Time) (Outcome, error) {
 		// the cause and name the URL ourselves.
 		var uerr *url.Error
 		if errors.As(err, &uerr) {
+			uerr.URL = h.redacted
 			err = uerr.Err
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -144,19 +152,4 @@ func describeBody(b []byte) string {
 		s += "..."
 	}
 	return ": " + s
-}
-
-// redactURL returns u without secrets for logs and errors. Beyond
-// url.Redacted, which masks only the password, a lone user name is masked
-// too: tokens are often passed as https://TOKEN@host/.
-func redactURL(u *url.URL) string {
-	if u.User == nil {
-		return u.String()
-	}
-	c := *u
-	if _, hasPassword := u.User.Password(); hasPassword {
-		return c.Redacted()
-	}
-	c.User = url.User("xxxxx")
-	return c.String()
 }

@@ -73,7 +73,7 @@ func TestHTTPReload(t *testing.T) {
 			wantRequest: "PUT /-/reload admin:" + secret},
 		{name: "500 with body", handler: status(500, "error loading config:\n  line 3: bad"), userinfo: "admin:" + secret,
 			wantRequest: "POST /-/reload admin:" + secret,
-			wantErr:     "reload POST http://admin:xxxxx@127.0.0.1:PORT/-/reload: status 500 Internal Server Error: error loading config: line 3: bad"},
+			wantErr:     "reload POST http://xxxxx:xxxxx@127.0.0.1:PORT/-/reload: status 500 Internal Server Error: error loading config: line 3: bad"},
 		{name: "404 long body cut", handler: status(404, strings.Repeat("x", 500)),
 			wantRequest: "POST /-/reload :",
 			wantErr:     "status 404 Not Found: " + strings.Repeat("x", bodyExcerptLen) + "..."},
@@ -172,7 +172,7 @@ func TestNewHTTPRejects(t *testing.T) {
 		wantErr string
 	}{
 		{"relative URL", HTTPOptions{URL: "/-/reload"}, "want an absolute http:// or https:// URL"},
-		{"other scheme with credentials", HTTPOptions{URL: "ftp://u:hunter2@host/x"}, "RELOAD_URL ftp://u:xxxxx@host/x: want an absolute"},
+		{"other scheme with credentials", HTTPOptions{URL: "ftp://u:hunter2@host/x"}, "RELOAD_URL ftp://xxxxx:xxxxx@host/x: want an absolute"},
 		{"unparsable with credentials", HTTPOptions{URL: "http://u:hunter2@host:port:bad/"}, "RELOAD_URL is not a valid URL"},
 		{"bad method", HTTPOptions{URL: "http://host/", Method: "PO ST"}, `RELOAD_METHOD "PO ST"`},
 		{"negative timeout", HTTPOptions{URL: "http://host/", Timeout: -time.Second}, "RELOAD_TIMEOUT -1s"},

@@ -55,17 +55,40 @@ type process struct {
 // name is what logs and errors call the process: comm, as ps shows it.
 func (p process) name() string { return p.Comm }
 
-// matchName reports whether one of names is the process's comm (compared on
-// the first 15 bytes, where the kernel cuts it), argv[0]'s base name or, when
-// exe is not nil, the base name of the executable it returns. exe is called
-// only when nothing cheaper matched: readlink is the costliest of the reads.
+// CheckName reports whether n can be used as a PROCESS_NAME. A name with a
+// slash is a path and must be absolute: it is matched against argv[0] and the
+// executable's full path, never against a base name, so a relative path would
+// silently match nothing.
+func CheckName(n string) error {
+	if strings.Contains(n, "/") && !filepath.IsAbs(n) {
+		return fmt.Errorf("process name %q holds a / but is not an absolute path: want a base name such as nginx, or an absolute path such as /usr/sbin/nginx", n)
+	}
+	return nil
+}
+
+// matchName reports whether p is one of names:
+//   - a name with a slash is a path: it matches argv[0] or the executable's
+//     full path (both cleaned), exactly;
+//   - any other name matches argv[0]'s base name or the executable's base
+//     name, and comm only when the name has at most 15 bytes: comm keeps just
+//     the first 15, so myapplication-server and myapplication-sidecar share
+//     comm "myapplication-s" and must be told apart by their full names.
+//
+// exe is called only when nothing cheaper matched: readlink is the costliest
+// of the reads. A nil exe means the executable is not known.
 func matchName(p process, names []string, exe func() string) bool {
+	argv0 := p.Argv0
+	if filepath.IsAbs(argv0) {
+		argv0 = filepath.Clean(argv0)
+	}
 	for _, n := range names {
-		comm := n
-		if len(comm) > commLen {
-			comm = comm[:commLen]
-		}
-		if n != "" && (p.Comm == comm || p.Argv0 != "" && filepath.Base(p.Argv0) == n) {
+		switch {
+		case n == "":
+		case strings.Contains(n, "/"):
+			if argv0 == n {
+				return true
+			}
+		case argv0 != "" && filepath.Base(argv0) == n, len(n) <= commLen && p.Comm == n:
 			return true
 		}
 	}
@@ -77,7 +100,29 @@ func matchName(p process, names []string, exe func() string) bool {
 		return false
 	}
 	for _, n := range names {
-		if n != "" && filepath.Base(path) == n {
+		switch {
+		case n == "":
+		case strings.Contains(n, "/"):
+			if path == n {
+				return true
+			}
+		case filepath.Base(path) == n:
+			return true
+		}
+	}
+	return false
+}
+
+// zombieMatch reports whether the zombie p may be one of names. A zombie
+// has no command line and no executable left, only comm, so a longer name
+// is compared on its first 15 bytes: this only explains an empty lookup,
+// it never selects a target.
+func zombieMatch(p process, names []string) bool {
+	for _, n := range names {
+		if strings.Contains(n, "/") {
+			n = filepath.Base(n)
+		}
+		if n != "" && p.Comm == n[:min(len(n), commLen)] {
 			return true
 		}
 	}
@@ -90,6 +135,9 @@ type scanResult struct {
 	// pid1 is set when PID 1 matched: it is never signalled, and saying so
 	// turns a puzzling "no target" into an actionable one.
 	pid1 bool
+	// zombies are processes of that name that exited and were not reaped:
+	// never signalled, but named when nothing else matched.
+	zombies []process
 }
 
 // findByName scans procDir for processes matching names. PID 1, self,
@@ -113,7 +161,13 @@ func findByName(procDir string, names []string, self int) (scanResult, error) {
 		if err != nil {
 			continue // exited since listing, or not a process directory
 		}
-		if st.State == 'Z' || st.State == 'X' || st.Flags&pfKthread != 0 {
+		if st.Flags&pfKthread != 0 || st.State == 'X' {
+			continue
+		}
+		if st.State == 'Z' {
+			if z := (process{PID: pid, PPID: st.PPID, Comm: st.Comm}); zombieMatch(z, names) {
+				res.zombies = append(res.zombies, z)
+			}
 			continue
 		}
 		argv0, emptyCmdline := readArgv0(procDir, pid)
@@ -177,10 +231,21 @@ func selectTargets(matches []process, policy Policy) []process {
 }
 
 // noTargetError explains an empty lookup and how to fix it.
-func noTargetError(names []string, procDir string, pid1 bool) error {
+func noTargetError(names []string, procDir string, res scanResult) error {
 	quoted := strings.Join(names, ",")
-	if pid1 {
+	if res.pid1 {
 		return fmt.Errorf("%w: PROCESS_NAME=%s matches only PID 1, which pollreload never signals; run the app under pollreload's wrapper mode (pollreload -- CMD) or in its own container with shareProcessNamespace: true in the pod spec", ErrNoTarget, quoted)
+	}
+	if len(res.zombies) > 0 {
+		var zs []string
+		for i, z := range res.zombies {
+			if i == 3 { // one line, however many there are
+				zs = append(zs, fmt.Sprintf("%d more", len(res.zombies)-i))
+				break
+			}
+			zs = append(zs, fmt.Sprintf("pid %d (%s, parent pid %d)", z.PID, z.Comm, z.PPID))
+		}
+		return fmt.Errorf("%w: PROCESS_NAME=%s matches only a zombie: %s has exited and waits for its parent to reap it, so there is nothing to signal; restart the app (a parent that never reaps its children needs an init such as pollreload -- CMD or tini)", ErrNoTarget, quoted, strings.Join(zs, ", "))
 	}
 	return fmt.Errorf("%w: no process in %s is named PROCESS_NAME=%s (by comm, argv[0] or executable); if the app runs in another container of the pod, set shareProcessNamespace: true in the pod spec", ErrNoTarget, procDir, quoted)
 }

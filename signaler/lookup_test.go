@@ -36,11 +36,13 @@ func TestFindByNameMatchesEachNameSource(t *testing.T) {
 		{"comm", commName, []int{h.pid()}},
 		{"argv0 base name", argvName, []int{h.pid()}},
 		{"executable base name", exeName, []int{h.pid(), long.pid()}},
-		{"name longer than 15 bytes matches cut comm", longName, []int{long.pid()}},
+		{"name longer than 15 bytes does not match on comm alone", longName, nil},
 		{"first 15 bytes of a long name", longName[:15], []int{long.pid()}},
 		{"long name differing within 15 bytes", "X" + longName[1:], nil},
 		{"prefix of comm", commName[:len(commName)-1], nil},
-		{"argv0 full path is not a base name", "/nonexistent/" + argvName, nil},
+		{"absolute path matches argv0", "/nonexistent/" + argvName, []int{h.pid()}},
+		{"absolute path matches the executable", exe, []int{h.pid(), long.pid()}},
+		{"path of the link is not the executable", filepath.Join(dir, commName), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

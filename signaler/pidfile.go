@@ -1,10 +1,14 @@
 package signaler
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -14,24 +18,9 @@ import (
 // process started after the file was last written cannot be the one that
 // wrote it: the app died and the PID was reused, so the file is stale.
 func (p *Process) fromPIDFile() (process, error) {
-	f, err := os.Open(p.pidFile)
+	pid, written, err := readPIDFile(p.pidFile)
 	if err != nil {
-		if os.IsNotExist(err) {
-			return process{}, fmt.Errorf("%w: PID_FILE %s does not exist yet", ErrNoTarget, p.pidFile)
-		}
-		return process{}, fmt.Errorf("read PID_FILE: %w", err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return process{}, fmt.Errorf("read PID_FILE: %w", err)
-	}
-	buf := make([]byte, 64)
-	n, _ := f.Read(buf)
-	text := strings.TrimSpace(string(buf[:n]))
-	pid, err := strconv.Atoi(text)
-	if err != nil || pid <= 0 {
-		return process{}, fmt.Errorf("read PID_FILE %s: %q is not a PID", p.pidFile, text)
+		return process{}, err
 	}
 	if pid == 1 || pid == p.self {
 		return process{}, fmt.Errorf("PID_FILE %s names pid %d, which pollreload never signals (PID 1 or itself)", p.pidFile, pid)
@@ -43,7 +32,10 @@ func (p *Process) fromPIDFile() (process, error) {
 		}
 		return process{}, fmt.Errorf("read PID_FILE target: %w", err)
 	}
-	if st.State == 'Z' || st.State == 'X' {
+	switch st.State {
+	case 'Z':
+		return process{}, fmt.Errorf("%w: pid %d (%s) from PID_FILE %s is a zombie: it has exited and waits for its parent (pid %d) to reap it, so there is nothing to signal; restart the app", ErrNoTarget, pid, st.Comm, p.pidFile, st.PPID)
+	case 'X':
 		return process{}, fmt.Errorf("%w: pid %d from PID_FILE %s has exited", ErrNoTarget, pid, p.pidFile)
 	}
 	clock, err := readBootClock(p.procDir)
@@ -51,13 +43,83 @@ func (p *Process) fromPIDFile() (process, error) {
 		return process{}, err
 	}
 	start := clock.startTime(st.StartTicks)
-	if start.After(info.ModTime().Add(startSlack)) {
+	if start.After(written.Add(startSlack)) {
 		return process{}, fmt.Errorf("%w: PID_FILE %s is stale: pid %d (%s) started at %s, after the file was written at %s, so the PID was reused; not signalled",
-			ErrNoTarget, p.pidFile, pid, st.Comm, start.UTC().Format(time.RFC3339Nano), info.ModTime().UTC().Format(time.RFC3339Nano))
+			ErrNoTarget, p.pidFile, pid, st.Comm, start.UTC().Format(time.RFC3339Nano), written.UTC().Format(time.RFC3339Nano))
 	}
 	argv0, _ := readArgv0(p.procDir, pid)
 	return process{
 		PID: pid, PPID: st.PPID, Comm: st.Comm, Argv0: argv0, Exe: readExe(p.procDir, pid),
 		StartTicks: st.StartTicks, StartTime: start,
 	}, nil
+}
+
+// maxPIDFileRead bounds how much of a PID file is read: the PID is on the
+// first line, and a PID_FILE pointed at something huge or endless must not
+// make each reload read it all.
+const maxPIDFileRead = 4 << 10
+
+// readPIDFile returns the PID on the first line of path and when the file
+// was last written. Only a regular file is read, and it is opened without
+// blocking, so a FIFO or a device put in its place cannot hang the poll loop.
+// Like postmaster.pid, the file may hold more lines after the PID.
+func readPIDFile(path string) (pid int, written time.Time, err error) {
+	// Refuse other types before opening: opening a device may act on it.
+	info, err := os.Stat(path)
+	if err == nil && !info.Mode().IsRegular() {
+		return 0, time.Time{}, notRegularPIDFile(path, info.Mode())
+	}
+	var f *os.File
+	if err == nil {
+		f, err = os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	}
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return 0, time.Time{}, fmt.Errorf("%w: PID_FILE %s does not exist yet", ErrNoTarget, path)
+		}
+		return 0, time.Time{}, fmt.Errorf("read PID_FILE: %w", err)
+	}
+	defer f.Close()
+	// Stat again what was opened: it may have been swapped since.
+	if info, err = f.Stat(); err != nil {
+		return 0, time.Time{}, fmt.Errorf("read PID_FILE: %w", err)
+	}
+	if !info.Mode().IsRegular() {
+		return 0, time.Time{}, notRegularPIDFile(path, info.Mode())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxPIDFileRead))
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("read PID_FILE: %w", err)
+	}
+	first, _, _ := bytes.Cut(b, []byte("\n"))
+	text := strings.TrimSpace(string(first))
+	pid, err = strconv.Atoi(text)
+	if err != nil || pid <= 0 {
+		if len(text) > 40 {
+			text = text[:40] + "..."
+		}
+		return 0, time.Time{}, fmt.Errorf("read PID_FILE %s: first line %q is not a PID", path, text)
+	}
+	return pid, info.ModTime(), nil
+}
+
+func notRegularPIDFile(path string, mode os.FileMode) error {
+	return fmt.Errorf("read PID_FILE %s: is a %s, not a regular file; want a file the app writes its PID to, such as /run/app.pid", path, fileType(mode))
+}
+
+// fileType names the type of a file mode for errors.
+func fileType(mode os.FileMode) string {
+	switch t := mode.Type(); {
+	case t&os.ModeNamedPipe != 0:
+		return "FIFO (named pipe)"
+	case t&os.ModeSocket != 0:
+		return "socket"
+	case t&os.ModeCharDevice != 0:
+		return "character device"
+	case t&os.ModeDevice != 0:
+		return "block device"
+	case t&os.ModeDir != 0:
+		return "directory"
+	}
+	return "special file"
 }

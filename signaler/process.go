@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -59,6 +60,12 @@ func NewProcess(opts ProcessOptions) (*Process, error) {
 	var names []string
 	for _, n := range opts.Names {
 		if n = strings.TrimSpace(n); n != "" {
+			if err := CheckName(n); err != nil {
+				return nil, fmt.Errorf("new process reloader: %w", err)
+			}
+			if strings.Contains(n, "/") {
+				n = filepath.Clean(n)
+			}
 			names = append(names, n)
 		}
 	}
@@ -68,9 +75,13 @@ func NewProcess(opts ProcessOptions) (*Process, error) {
 	case len(names) > 0 && opts.PIDFile != "":
 		return nil, errors.New("new process reloader: set PROCESS_NAME or PID_FILE, not both")
 	}
-	policy, err := ParsePolicy(string(opts.Policy))
-	if err != nil {
-		return nil, fmt.Errorf("new process reloader: %w", err)
+	policy := opts.Policy
+	switch policy {
+	case "":
+		policy = PolicyRoots
+	case PolicyRoots, PolicyAll, PolicyOldest:
+	default:
+		return nil, fmt.Errorf("new process reloader: invalid target policy %q: want roots, all or oldest", policy)
 	}
 	sig, procDir, log, err := defaults(opts.Signal, opts.ProcDir, opts.Logger)
 	if err != nil {
@@ -170,7 +181,7 @@ func (p *Process) targets() ([]process, error) {
 		return nil, err
 	}
 	if len(res.matches) == 0 {
-		return nil, noTargetError(p.names, p.procDir, res.pid1)
+		return nil, noTargetError(p.names, p.procDir, res)
 	}
 	return selectTargets(res.matches, p.policy), nil
 }
@@ -209,7 +220,7 @@ func (p *Process) Inspect() ([]Candidate, error) {
 			return nil, err
 		}
 		if len(res.matches) == 0 {
-			return nil, noTargetError(p.names, p.procDir, res.pid1)
+			return nil, noTargetError(p.names, p.procDir, res)
 		}
 		matches, selected = res.matches, selectTargets(res.matches, p.policy)
 	}

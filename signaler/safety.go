@@ -3,7 +3,6 @@ package signaler
 import (
 	"fmt"
 	"log/slog"
-	"strconv"
 	"syscall"
 )
 
@@ -76,8 +75,8 @@ func defaults(sig syscall.Signal, procDir string, log *slog.Logger) (syscall.Sig
 	if sig == 0 {
 		sig = syscall.SIGHUP
 	}
-	if _, err := ParseSignal(strconv.Itoa(int(sig))); err != nil {
-		return 0, "", nil, err
+	if err := checkSignal(sig); err != nil {
+		return 0, "", nil, fmt.Errorf("invalid signal %d: %w", int(sig), err)
 	}
 	if procDir == "" {
 		procDir = "/proc"

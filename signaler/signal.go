@@ -31,13 +31,22 @@ func ParseSignal(s string) (syscall.Signal, error) {
 		}
 		sig = unix.SignalNum(name)
 	}
-	if sig == 0 || sig > maxSignal {
-		return 0, fmt.Errorf("invalid signal %q: want a name such as SIGHUP, HUP or hup, or a number from 1 to %d", s, maxSignal)
-	}
-	if sig == syscall.SIGKILL || sig == syscall.SIGSTOP {
-		return 0, fmt.Errorf("invalid signal %q: %s cannot be caught, so it cannot ask an application to reload; use a signal the application handles, such as SIGHUP", s, signalName(sig))
+	if err := checkSignal(sig); err != nil {
+		return 0, fmt.Errorf("invalid signal %q: %w", s, err)
 	}
 	return sig, nil
+}
+
+// checkSignal refuses what cannot be a reload signal: anything outside 1 to
+// maxSignal, and SIGKILL and SIGSTOP, which no application can catch.
+func checkSignal(sig syscall.Signal) error {
+	if sig < 1 || sig > maxSignal {
+		return fmt.Errorf("want a name such as SIGHUP, HUP or hup, or a number from 1 to %d", maxSignal)
+	}
+	if sig == syscall.SIGKILL || sig == syscall.SIGSTOP {
+		return fmt.Errorf("%s cannot be caught, so it cannot ask an application to reload; use a signal the application handles, such as SIGHUP", signalName(sig))
+	}
+	return nil
 }
 
 // signalName returns the conventional name ("SIGHUP") or, for a number the

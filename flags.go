@@ -1,0 +1,258 @@
+package main
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// This file maps the command-line flags of prometheus-config-reloader and
+// configmap-reload onto pollreload's variables, so that an existing
+// manifest switches to pollreload by changing its image and nothing else.
+//
+// A flag wins over the environment: a container's args are written for
+// that container, while its environment is partly inherited (envFrom, the
+// image's ENV, service links); both tools behave that way too (kingpin and
+// Go's flag package read no environment).
+
+// flagSetting is one variable set by a flag.
+type flagSetting struct {
+	Var   string // the variable, such as CONFIG_DIR; "" for a flag accepted without effect
+	Flag  string // the flag as written, such as --watched-dir
+	Value string
+}
+
+// dropInFlag is one accepted flag.
+type dropInFlag struct {
+	name string // without dashes
+	from string // the tool it comes from
+	v    string // the variable it sets; "" when handled by parseFlags itself
+	help string
+}
+
+const (
+	fromPCR = "prometheus-config-reloader"
+	fromCMR = "configmap-reload"
+)
+
+var dropInFlags = []dropInFlag{
+	{"watched-dir", fromPCR, "CONFIG_DIR", "a directory to watch; repeatable"},
+	{"config-file", fromPCR, "CONFIG_DIR", "a file to watch; refused with --config-envsubst-file (no rendering)"},
+	{"config-envsubst-file", fromPCR, "", "refused: pollreload does not render configuration"},
+	{"reload-url", fromPCR, "RELOAD_URL", ""},
+	{"reload-method", fromPCR, "", "http (default: --reload-url) or signal (SIGHUP to --process-executable-name)"},
+	{"process-executable-name", fromPCR, "", "with --reload-method=signal: PROCESS_NAME (default prometheus)"},
+	{"listen-address", fromPCR, "METRICS_ADDR", ""},
+	{"watch-interval", fromPCR, "POLL_INTERVAL", "0 (run once) is refused"},
+	{"delay-interval", fromPCR, "SETTLE_TIME", ""},
+	{"retry-interval", fromPCR, "", "accepted, no effect: retries run every 1s, backing off to 30s"},
+	{"reload-timeout", fromPCR, "RELOAD_TIMEOUT", ""},
+	{"log-format", fromPCR, "LOG_FORMAT", "logfmt or json"},
+	{"log-level", fromPCR, "LOG_LEVEL", ""},
+	{"web-config-file", fromPCR, "", "refused: /metrics has no TLS or authentication"},
+	{"runtimeinfo-url", fromPCR, "", "accepted, no effect"},
+	{"statefulset-ordinal-from-envvar", fromPCR, "", "accepted, no effect (only used for rendering)"},
+	{"auto-gomemlimit-ratio", fromPCR, "", "accepted, no effect: set GOMEMLIMIT"},
+	{"volume-dir", fromCMR, "CONFIG_DIR", "a directory to watch; repeatable"},
+	{"webhook-url", fromCMR, "RELOAD_URL", "one URL"},
+	{"webhook-method", fromCMR, "RELOAD_METHOD", ""},
+	{"webhook-status-code", fromCMR, "", "a 2xx code: any 2xx counts as success"},
+	{"webhook-retries", fromCMR, "", "accepted, no effect: retries run until delivered"},
+	{"web.listen-address", fromCMR, "METRICS_ADDR", ""},
+	{"web.telemetry-path", fromCMR, "", "only /metrics"},
+}
+
+func lookupFlag(name string) (dropInFlag, bool) {
+	for _, f := range dropInFlags {
+		if f.name == name {
+			return f, true
+		}
+	}
+	return dropInFlag{}, false
+}
+
+// parseFlags reads drop-in flags up to a "--", written as --name=value,
+// --name value, -name=value or -name value (kingpin and Go's flag package
+// accept these). It returns the settings and what follows "--", if any.
+// An unknown flag or a stray argument is a usage error (exit 2); a flag
+// pollreload cannot honour is a configuration error naming the alternative.
+func parseFlags(args []string) (settings []flagSetting, rest []string, err error) {
+	var (
+		values  = map[string][]string{} // flag name → values, in order
+		written = map[string]string{}   // flag name → as written
+		order   []string
+	)
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if arg == "--" {
+			rest = args[i+1:]
+			if len(rest) == 0 {
+				return nil, nil, usageErr("-- needs a command to run, as in pollreload -- nginx -g 'daemon off;'")
+			}
+			break
+		}
+		name, value, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(arg, "-"), "-"), "=")
+		f, ok := lookupFlag(name)
+		if !strings.HasPrefix(arg, "-") || !ok {
+			return nil, nil, usageErr("unknown argument %q; see pollreload --help", arg)
+		}
+		if !hasValue {
+			if i+1 >= len(args) {
+				return nil, nil, usageErr("%s needs a value, as in %s=VALUE", arg, arg)
+			}
+			i++
+			value = args[i]
+		}
+		if _, seen := values[f.name]; !seen {
+			order = append(order, f.name)
+		}
+		values[f.name] = append(values[f.name], value)
+		written[f.name] = strings.SplitN(arg, "=", 2)[0]
+	}
+	last := func(name string) (string, bool) {
+		vs := values[name]
+		if len(vs) == 0 {
+			return "", false
+		}
+		return vs[len(vs)-1], true
+	}
+	refuse := func(name, value, want string) error {
+		return &exitError{code: 2, err: &ConfigError{Var: written[name], Value: value, Want: want, Empty: value == ""}}
+	}
+
+	if v, ok := last("config-envsubst-file"); ok {
+		return nil, nil, refuse("config-envsubst-file", v, "pollreload does not render configuration (environment substitution, gunzip); "+
+			"keep prometheus-config-reloader for rendering, or render it in an init container, and point --watched-dir (or CONFIG_DIR) at the rendered directory")
+	}
+	if v, ok := last("web-config-file"); ok {
+		return nil, nil, refuse("web-config-file", v, "pollreload serves /metrics without TLS or authentication; "+
+			"listen on 127.0.0.1 (--listen-address=127.0.0.1:8080) behind a proxy such as kube-rbac-proxy, or disable it with --listen-address=")
+	}
+	if v, ok := last("watch-interval"); ok {
+		if d, err := time.ParseDuration(v); err == nil && d == 0 {
+			return nil, nil, refuse("watch-interval", v, "pollreload has no run-once mode (prometheus-operator's init-config-reloader renders configuration, which pollreload does not do); want a Go duration of at least 100ms, such as 2s")
+		}
+	}
+	if urls := values["webhook-url"]; len(urls) > 1 {
+		return nil, nil, refuse("webhook-url", redactURL(urls[1]), "pollreload calls one URL; run one pollreload per URL")
+	}
+	if v, ok := last("webhook-status-code"); ok {
+		if n, err := strconv.Atoi(v); err != nil || n < 200 || n > 299 {
+			return nil, nil, refuse("webhook-status-code", v, "want a 2xx status code; pollreload counts any 2xx answer as success")
+		}
+	}
+	if v, ok := last("web.telemetry-path"); ok && v != "/metrics" {
+		return nil, nil, refuse("web.telemetry-path", v, "pollreload serves metrics on /metrics only")
+	}
+	if v, ok := last("retry-interval"); ok {
+		if _, err := time.ParseDuration(v); err != nil {
+			return nil, nil, refuse("retry-interval", v, "want a Go duration such as 5s")
+		}
+	}
+	method, _ := last("reload-method")
+	switch method {
+	case "", "http":
+	case "signal":
+		name, ok := last("process-executable-name")
+		if !ok {
+			name = "prometheus" // prometheus-config-reloader's default
+		}
+		settings = append(settings, flagSetting{Var: "PROCESS_NAME", Flag: "--process-executable-name", Value: name})
+	default:
+		return nil, nil, refuse("reload-method", method, "want http or signal")
+	}
+
+	for _, name := range order {
+		f, _ := lookupFlag(name)
+		if f.v == "" {
+			if name != "reload-method" && (name != "process-executable-name" || method != "signal") {
+				settings = append(settings, flagSetting{Flag: written[name], Value: last1(values[name])})
+			}
+			continue
+		}
+		for _, v := range values[name] {
+			settings = append(settings, flagSetting{Var: f.v, Flag: written[name], Value: v})
+		}
+	}
+	return settings, rest, nil
+}
+
+// applyFlags sets the variables the flags name, over what the environment
+// said. A list variable (CONFIG_DIR) takes every value of its flags; any
+// other takes the last. A setting without a variable is a flag accepted
+// without effect, noted for one log line.
+func (c *Config) applyFlags(flags []flagSetting) error {
+	fromFlags := map[string]bool{}
+	rv := reflect.ValueOf(c).Elem()
+	for _, s := range flags {
+		if s.Var == "" {
+			c.notes = append(c.notes, s.Flag)
+			continue
+		}
+		sf, ok := fieldByVar(s.Var)
+		if !ok {
+			return fmt.Errorf("flag %s sets unknown variable %s", s.Flag, s.Var)
+		}
+		field := rv.FieldByIndex(sf.Index)
+		if !fromFlags[s.Var] && field.Kind() == reflect.Slice {
+			field.Set(reflect.Zero(field.Type())) // flags replace the environment's list
+		}
+		fromFlags[s.Var] = true
+		c.given[s.Var] = s.Flag
+		if err := setField(field, s.Value); err != nil {
+			return c.configErr(s.Var, s.Value, want(s.Var, err))
+		}
+	}
+	return nil
+}
+
+// setField parses value into one of Config's fields, as envconfig would.
+func setField(field reflect.Value, value string) error {
+	switch field.Interface().(type) {
+	case time.Duration:
+		d, err := time.ParseDuration(value)
+		if err != nil {
+			return err
+		}
+		field.SetInt(int64(d))
+	case string:
+		field.SetString(value)
+	case []string:
+		field.Set(reflect.Append(field, reflect.ValueOf(value)))
+	default:
+		return fmt.Errorf("no flag sets a %s", field.Type())
+	}
+	return nil
+}
+
+func last1(vs []string) string { return vs[len(vs)-1] }
+
+// flagUsage is the flag part of --help.
+func flagUsage() string {
+	var b strings.Builder
+	b.WriteString(`
+Drop-in flags of prometheus-config-reloader and configmap-reload, written
+--name=value or --name value. A flag wins over its variable (NAME and
+POLLRELOAD_NAME): a container's args are written for it, while its
+environment is partly inherited (envFrom, the image's ENV).
+`)
+	for _, from := range []string{fromPCR, fromCMR} {
+		fmt.Fprintf(&b, "  %s:\n", from)
+		for _, f := range dropInFlags {
+			if f.from != from {
+				continue
+			}
+			desc := f.v
+			if f.help != "" {
+				if desc != "" {
+					desc += "; "
+				}
+				desc += f.help
+			}
+			fmt.Fprintf(&b, "    --%-32s %s\n", f.name, desc)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// pseudoFilesystems are kernel interfaces, not configuration: their files
+// report size 0, some never end (/proc/PID/pagemap), and their content
+// changes with every read, so watching them would reload forever.
+var pseudoFilesystems = map[int64]string{
+	unix.PROC_SUPER_MAGIC:    "proc",
+	unix.SYSFS_MAGIC:         "sysfs",
+	unix.CGROUP_SUPER_MAGIC:  "cgroup",
+	unix.CGROUP2_SUPER_MAGIC: "cgroup2",
+	unix.DEBUGFS_MAGIC:       "debugfs",
+	unix.TRACEFS_MAGIC:       "tracefs",
+	unix.SECURITYFS_MAGIC:    "securityfs",
+	unix.SELINUX_MAGIC:       "selinuxfs",
+	unix.SMACK_MAGIC:         "smackfs",
+	unix.BPF_FS_MAGIC:        "bpf",
+	unix.PSTOREFS_MAGIC:      "pstore",
+	unix.EFIVARFS_MAGIC:      "efivarfs",
+	unix.DEVPTS_SUPER_MAGIC:  "devpts",
+	unix.BINFMTFS_MAGIC:      "binfmt_misc",
+	unix.NSFS_MAGIC:          "nsfs",
+}
+
+// checkPath makes sure one CONFIG_DIR entry is a directory or a regular file
+// on a real filesystem, and can be read now. It never blocks: a FIFO, a
+// device or a socket is refused from its stat, before any open, and the one
+// open it makes is non-blocking.
+func (c Config) checkPath(p string) error {
+	bad := func(want string) error { return c.configErr("CONFIG_DIR", p, want) }
+	fi, err := os.Stat(p)
+	if err == nil {
+		if err := checkPathType(p, fi); err != nil {
+			return bad(err.Error())
+		}
+		var sfs unix.Statfs_t
+		if err := unix.Statfs(p, &sfs); err == nil {
+			if name, ok := pseudoFilesystems[int64(sfs.Type)]; ok {
+				return bad(fmt.Sprintf("is on %s, a kernel pseudo-filesystem whose files are not configuration; want directories or regular files on a real filesystem (a volume, a bind mount, NFS, FUSE)", name))
+			}
+		}
+		var f *os.File
+		if f, err = os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0); err == nil {
+			// What was opened may have been swapped in after the stat.
+			if fi, err = f.Stat(); err == nil {
+				if terr := checkPathType(p, fi); terr != nil {
+					f.Close()
+					return bad(terr.Error())
+				}
+				if fi.IsDir() {
+					if _, err = f.ReadDir(1); errors.Is(err, io.EOF) {
+						err = nil
+					}
+				}
+			}
+			f.Close()
+		}
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err // the path is in the message already
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, os.ErrNotExist):
+		return bad("does not exist; want existing directories or files")
+	case errors.Is(err, os.ErrPermission):
+		return bad(fmt.Sprintf("is not readable by uid %d; want paths this user can read", os.Getuid()))
+	}
+	return bad(fmt.Sprintf("cannot be read (%v)", err))
+}
+
+// checkPathType refuses anything but a directory or a regular file.
+func checkPathType(p string, fi os.FileInfo) error {
+	if fi.IsDir() || fi.Mode().IsRegular() {
+		return nil
+	}
+	what := "a special file"
+	switch t := fi.Mode().Type(); {
+	case t&os.ModeNamedPipe != 0:
+		what = "a FIFO (named pipe)"
+	case t&os.ModeSocket != 0:
+		what = "a socket"
+	case t&os.ModeCharDevice != 0:
+		what = "a character device"
+	case t&os.ModeDevice != 0:
+		what = "a block device"
+	}
+	if real, err := filepath.EvalSymlinks(p); err == nil && real != p {
+		what += " (it resolves to " + real + ")"
+	}
+	return fmt.Errorf("is %s; want a directory or a regular file", what)
+}
+
+// checkPIDFile refuses a PID_FILE that exists and is not a regular file (a
+// FIFO would never yield a PID). One that does not exist yet is fine: the
+// app writes it when it starts.
+func (c Config) checkPIDFile(p string) error {
+	if p == "" {
+		return nil
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil // missing now, or reported on each reload
+	}
+	if fi.IsDir() {
+		return c.configErr("PID_FILE", p, "is a directory; want a regular file holding the app's PID")
+	}
+	if err := checkPathType(p, fi); err != nil {
+		return c.configErr("PID_FILE", p, strings.Replace(err.Error(), "want a directory or a regular file", "want a regular file holding the app's PID", 1))
+	}
+	return nil
+}
