@@ -20,32 +20,39 @@ import (
 // volume on a local filesystem (see rawSafe), never NFS or FUSE, where a hung
 // server would take a P with it.
 
-func sys6(raw bool, trap, a1, a2, a3, a4, a5, a6 uintptr) (uintptr, error) {
-	var r uintptr
-	var e unix.Errno
-	if raw {
-		r, _, e = unix.RawSyscall6(trap, a1, a2, a3, a4, a5, a6)
-	} else {
-		r, _, e = unix.Syscall6(trap, a1, a2, a3, a4, a5, a6)
-	}
+// Every unsafe.Pointer is turned into a uintptr in the argument list of the
+// syscall itself, never in a helper: unix.Syscall6 and RawSyscall6 are
+// nosplit, so a stack variable's address cannot go stale by a stack copy
+// between the conversion and the kernel's write.
+
+func errno(e unix.Errno) error {
 	if e != 0 {
-		return r, e
+		return e
 	}
-	return r, nil
+	return nil
 }
 
-func ptr(c cstr) uintptr { return uintptr(unsafe.Pointer(unsafe.StringData(string(c)))) }
-
 func fstatatC(raw bool, dirfd int, name cstr, st *unix.Stat_t, flags int) error {
-	_, err := sys6(raw, unix.SYS_NEWFSTATAT, uintptr(dirfd), ptr(name), uintptr(unsafe.Pointer(st)), uintptr(flags), 0, 0)
-	return err
+	var e unix.Errno
+	if raw {
+		_, _, e = unix.RawSyscall6(unix.SYS_NEWFSTATAT, uintptr(dirfd), uintptr(unsafe.Pointer(unsafe.StringData(string(name)))), uintptr(unsafe.Pointer(st)), uintptr(flags), 0, 0)
+	} else {
+		_, _, e = unix.Syscall6(unix.SYS_NEWFSTATAT, uintptr(dirfd), uintptr(unsafe.Pointer(unsafe.StringData(string(name)))), uintptr(unsafe.Pointer(st)), uintptr(flags), 0, 0)
+	}
+	return errno(e)
 }
 
 func openatC(raw bool, dirfd int, name cstr, flags int) (int, error) {
 	for {
-		fd, err := sys6(raw, unix.SYS_OPENAT, uintptr(dirfd), ptr(name), uintptr(flags), 0, 0, 0)
-		if err != unix.EINTR {
-			return int(fd), err
+		var fd uintptr
+		var e unix.Errno
+		if raw {
+			fd, _, e = unix.RawSyscall6(unix.SYS_OPENAT, uintptr(dirfd), uintptr(unsafe.Pointer(unsafe.StringData(string(name)))), uintptr(flags), 0, 0, 0)
+		} else {
+			fd, _, e = unix.Syscall6(unix.SYS_OPENAT, uintptr(dirfd), uintptr(unsafe.Pointer(unsafe.StringData(string(name)))), uintptr(flags), 0, 0, 0)
+		}
+		if e != unix.EINTR {
+			return int(fd), errno(e)
 		}
 	}
 }
@@ -54,25 +61,46 @@ func readlinkatC(raw bool, dirfd int, name cstr, buf []byte) (int, error) {
 	if len(buf) == 0 {
 		return 0, unix.EINVAL
 	}
-	n, err := sys6(raw, unix.SYS_READLINKAT, uintptr(dirfd), ptr(name), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0)
-	return int(n), err
+	var n uintptr
+	var e unix.Errno
+	if raw {
+		n, _, e = unix.RawSyscall6(unix.SYS_READLINKAT, uintptr(dirfd), uintptr(unsafe.Pointer(unsafe.StringData(string(name)))), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0)
+	} else {
+		n, _, e = unix.Syscall6(unix.SYS_READLINKAT, uintptr(dirfd), uintptr(unsafe.Pointer(unsafe.StringData(string(name)))), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0)
+	}
+	return int(n), errno(e)
 }
 
 func statxC(raw bool, dirfd int, name cstr, flags, mask int, stx *unix.Statx_t) error {
-	_, err := sys6(raw, unix.SYS_STATX, uintptr(dirfd), ptr(name), uintptr(flags), uintptr(mask), uintptr(unsafe.Pointer(stx)), 0)
-	return err
+	var e unix.Errno
+	if raw {
+		_, _, e = unix.RawSyscall6(unix.SYS_STATX, uintptr(dirfd), uintptr(unsafe.Pointer(unsafe.StringData(string(name)))), uintptr(flags), uintptr(mask), uintptr(unsafe.Pointer(stx)), 0)
+	} else {
+		_, _, e = unix.Syscall6(unix.SYS_STATX, uintptr(dirfd), uintptr(unsafe.Pointer(unsafe.StringData(string(name)))), uintptr(flags), uintptr(mask), uintptr(unsafe.Pointer(stx)), 0)
+	}
+	return errno(e)
 }
 
 func fstatRaw(raw bool, fd int, st *unix.Stat_t) error {
-	_, err := sys6(raw, unix.SYS_FSTAT, uintptr(fd), uintptr(unsafe.Pointer(st)), 0, 0, 0, 0)
-	return err
+	if !raw {
+		return unix.Fstat(fd, st)
+	}
+	_, _, e := unix.RawSyscall(unix.SYS_FSTAT, uintptr(fd), uintptr(unsafe.Pointer(st)), 0)
+	return errno(e)
 }
 
 func getdentsRaw(raw bool, fd int, buf []byte) (int, error) {
-	n, err := sys6(raw, unix.SYS_GETDENTS64, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0, 0)
-	return int(n), err
+	if !raw {
+		return unix.Getdents(fd, buf)
+	}
+	n, _, e := unix.RawSyscall(unix.SYS_GETDENTS64, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
+	return int(n), errno(e)
 }
 
 func closeRaw(raw bool, fd int) {
-	_, _ = sys6(raw, unix.SYS_CLOSE, uintptr(fd), 0, 0, 0, 0, 0)
+	if !raw {
+		unix.Close(fd)
+		return
+	}
+	_, _, _ = unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
 }

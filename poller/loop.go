@@ -84,6 +84,10 @@ type Options struct {
 	Targets []Target
 	Metrics *metrics.Metrics // nil: metrics on a private registry
 	Logger  *slog.Logger     // nil: discard
+	// Advise, if set, rewrites a scan or delivery error before it is
+	// logged, adding what only the caller knows: the variable a value came
+	// from, the pod-spec fix. It must keep err in the chain.
+	Advise func(err error) error
 }
 
 // Loop polls, decides and delivers. Create it with New.
@@ -319,7 +323,7 @@ func (l *Loop) observe(snaps []*hasher.Snapshot, err error, start, end time.Time
 		l.m.ScanError(kind)
 		if !l.logged[kind] {
 			l.logged[kind] = true
-			l.log.Warn("cannot scan; keeping the last good state and retrying with backoff", "kind", kind, "err", err)
+			l.log.Warn("cannot scan; keeping the last good state and retrying with backoff", "kind", kind, "err", l.advise(err))
 		}
 	} else {
 		if l.scanErrs > 0 {
@@ -487,6 +491,7 @@ func (l *Loop) finish(r result) {
 // logFailure logs a failed attempt: a warning when the reason is new, a
 // debug line while it repeats.
 func (l *Loop) logFailure(rep Report, target slog.Attr, err error, args ...any) {
+	err = l.advise(err)
 	if rep.Result == signaler.ResultRejected {
 		l.log.Warn("the application rejected the new configuration; not retried until the content changes", append(args, target, "err", err)...)
 		return
@@ -500,6 +505,14 @@ func (l *Loop) logFailure(rep Report, target slog.Attr, err error, args ...any) 
 		level = slog.LevelError
 	}
 	l.log.Log(context.Background(), level, msg, append(args, target, "reason", rep.Result.String(), "retry_in", rep.RetryIn, "err", err)...)
+}
+
+// advise applies Options.Advise.
+func (l *Loop) advise(err error) error {
+	if l.opts.Advise == nil || err == nil {
+		return err
+	}
+	return l.opts.Advise(err)
 }
 
 // targetAttr names target i in logs when there are several.
