@@ -111,8 +111,36 @@ func (s *scan) readDataLink(rootFD int) (cstr, error) {
 		}
 		target = makeCstr(string(got))
 		s.rs.dataTarget = target
+		s.rs.ctargetPath = makeCstr(filepath.Join(s.root, target.String()))
 	}
 	return target, nil
+}
+
+// quickKubelet is the idle tick of a kubelet volume: when `..data` still
+// names the version last walked, unchanged (see unchangedVersion), it sets
+// s.reuse after two syscalls by path, without opening anything. It is used
+// only on filesystems where paths are not revalidated differently from
+// descriptors (rawSafe), and for a root that is no symlink itself.
+func (s *scan) quickKubelet() bool {
+	rs := s.rs
+	last := rs.last
+	if last == nil || last.Kind != KindKubelet || !rs.notLink || rs.dataTarget == "" ||
+		rs.fsMount != s.mnt || !rawSafe(rs.fsType) {
+		return false
+	}
+	n, err := readlinkatC(s.raw, unix.AT_FDCWD, rs.cdataLink, rs.linkBuf)
+	if err != nil || string(rs.linkBuf[:n]) != rs.dataTarget.String() {
+		return false
+	}
+	var st unix.Stat_t
+	if err := fstatatC(s.raw, unix.AT_FDCWD, rs.ctargetPath, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return false
+	}
+	if !s.unchangedVersion(rs.dataTarget, version{devIno{st.Dev, st.Ino}, st.Mtim.Nano(), st.Ctim.Nano()}) {
+		return false
+	}
+	s.reuse = true
+	return true
 }
 
 // version identifies one version directory of a kubelet volume.
@@ -187,6 +215,7 @@ func (s *scan) walkData(volume string, rootFD int, target cstr, sub string) (dev
 // deleted under the walk.
 func (s *scan) kubeletSubdir() (volume, sub string) {
 	n, err := readlinkatC(s.raw, unix.AT_FDCWD, s.rs.croot, s.rs.linkBuf)
+	s.rs.notLink = err == unix.EINVAL
 	if err != nil || n == len(s.rs.linkBuf) {
 		return "", "" // not a link (EINVAL), the usual case, or too long
 	}
