@@ -18,8 +18,12 @@
 //   - health.go answers /healthz and /readyz from scans only; a delivery in
 //     flight never makes pollreload unhealthy.
 //   - digest.go names content in logs by a keyed MAC, never by its digest.
+//   - options.go is what a caller passes: roots, targets (a Reloader and an
+//     optional Verifier each), intervals.
 //   - loop.go wires them: one goroutine owns the state and runs the scans;
 //     every delivery or verification runs on a goroutine of its own.
+//   - report.go is what the loop counts and logs about decisions and
+//     attempts.
 //
 // The tracker and the schedule never read a clock: they take the times of
 // the events they are given and return decisions, and are tested in
