@@ -43,6 +43,7 @@ type Loop struct {
 	logged   map[string]bool // kinds of root errors logged since the last good scan
 	scanErrs int
 	nextScan time.Time
+	timer    *time.Timer // the tick; nil outside loop (tests call step)
 
 	watchdog *time.Timer
 	watchGen atomic.Uint64
@@ -154,6 +155,7 @@ func (l *Loop) loop(ctx context.Context) {
 	defer l.watchdog.Stop()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	l.timer = timer
 	defer l.wg.Wait() // attempts in flight end with ctx
 	for {
 		select {
@@ -170,38 +172,70 @@ func (l *Loop) loop(ctx context.Context) {
 				timer.Reset(wait)
 			}
 		case <-timer.C:
-			wait, ok := l.step(ctx)
-			if !ok {
+			if _, ok := l.step(ctx); !ok {
 				return // never act on a scan that finished after shutdown began
 			}
-			timer.Reset(wait)
 		}
 	}
 }
 
 // step is one tick: a scan, the tracker's decision, the attempts due, and
-// the wait until the next tick. ok is false once ctx has ended.
+// the wait until the next tick, to which it sets l.timer. ok is false once
+// ctx has ended.
+//
+// The next tick is armed before the scan, and the watchdog just after it:
+// arming a timer that is due before the others wakes the runtime's poller
+// thread, so arming the tick first and the later watchdog second costs one
+// such wake-up per tick, not two. After the scan the tick moves only when
+// the scan asked for it (a settle, a retry, a stretch, a backoff) or ran past
+// it.
 func (l *Loop) step(ctx context.Context) (wait time.Duration, ok bool) {
-	l.tick(ctx)
+	start := time.Now()
+	base, backoff := l.sched.Base(), l.sched.Backoff()
+	armed := start.Add(max(l.sched.Next(), minWait))
+	l.arm(armed.Sub(start))
+	l.tick(ctx, armed.Sub(start))
 	if ctx.Err() != nil {
 		return 0, false
 	}
 	now := time.Now()
-	wait = l.sched.Next()
-	if at, ok := l.tracker.WakeAt(); ok {
-		wait = min(wait, at.Sub(now))
+	next := armed
+	if l.sched.Base() != base || l.sched.Backoff() != backoff || next.Before(now.Add(minWait)) {
+		next = now.Add(l.sched.Next())
 	}
-	wait = max(wait, minWait)
-	l.nextScan = now.Add(wait)
-	return wait, true
+	if at, ok := l.tracker.WakeAt(); ok && at.Before(next) {
+		next = at
+	}
+	next = later(next, now.Add(minWait))
+	if !next.Equal(armed) {
+		l.arm(next.Sub(now))
+	}
+	l.nextScan = next
+	return next.Sub(now), true
+}
+
+// arm sets the tick timer, when the loop runs one.
+func (l *Loop) arm(d time.Duration) {
+	if l.timer != nil {
+		l.timer.Reset(d)
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return b
+	}
+	return a
 }
 
 // tick runs one scan, hands it to the tracker and starts the attempts due.
-func (l *Loop) tick(ctx context.Context) {
+// The watchdog fires once the scan has run for the interval, or just after
+// the next tick if that is later.
+func (l *Loop) tick(ctx context.Context, next time.Duration) {
 	start := time.Now()
 	gen := l.health.beginScan(start)
 	l.watchGen.Store(gen)
-	l.watchdog.Reset(l.health.interval())
+	l.watchdog.Reset(max(l.health.interval(), next+minWait))
 	snaps, err := l.scan(ctx)
 	l.watchdog.Stop()
 	end := time.Now()
