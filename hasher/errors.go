@@ -27,7 +27,9 @@ func (e *TooManyFilesError) Is(target error) bool { return target == ErrTooManyF
 
 // ErrFileTooLarge is wrapped by the ScanError (of kind "limit") of a file
 // larger than Options.MaxFileSize.
-var ErrFileTooLarge = errors.New("file larger than the size limit")
+// Its text names MAX_FILE_SIZE: the hasher logs per-file errors itself, and
+// that line must say which setting to raise.
+var ErrFileTooLarge = errors.New("file larger than MAX_FILE_SIZE")
 
 // errFileTooLarge is the name the package uses.
 var errFileTooLarge = ErrFileTooLarge

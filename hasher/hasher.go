@@ -316,8 +316,11 @@ func (s *scan) scanDir() (Snapshot, error) {
 		s.rs.raw = err == nil && sub == "" && rawSafe(s.rs.fsType)
 		return snap, err
 	}
-	if _, notLink := err.(unix.Errno); !notLink {
-		return Snapshot{}, err // a symlink, but not to a directory beside it
+	if err != unix.EINVAL && err != unix.ENOENT {
+		// A symlink, but not to a directory beside it, or one that cannot
+		// be read (EIO on a failing mount): never walk the volume as a
+		// plain tree instead.
+		return Snapshot{}, fmt.Errorf("readlink ..data: %w", err)
 	}
 	var st unix.Stat_t
 	if sub != "" {
