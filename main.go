@@ -218,6 +218,7 @@ func newComponents(cfg Config, logger *slog.Logger) (components, error) {
 			Scanner:       h,
 			Reloader:      reloader,
 			Logger:        logger,
+			Advise:        func(err error) error { return advise(cfg, err) },
 		},
 	}, nil
 }
