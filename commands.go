@@ -44,7 +44,7 @@ func runHash(ctx context.Context, paths, environ []string, stdout, stderr io.Wri
 	for _, p := range paths {
 		s, err := h.Scan(ctx, p)
 		if err != nil {
-			return fmt.Errorf("hash %s: %w", p, err)
+			return advise(cfg, err) // it names p
 		}
 		fmt.Fprintf(stdout, "%016x  %s  (%s, %s, %s)\n", s.Digest, displayName(p), s.Kind, count(len(s.Files), "file"), count(int(s.Bytes), "byte"))
 		for _, name := range sortedNames(s.Files) {
@@ -75,6 +75,7 @@ func runCheck(ctx context.Context, cfg Config, comp components, stdout io.Writer
 	for _, p := range cfg.ConfigDir {
 		s, err := h.Scan(ctx, p)
 		if err != nil {
+			err = advise(cfg, err)
 			fmt.Fprintf(stdout, "  %s: cannot scan: %v\n", p, err)
 			problems = append(problems, fmt.Sprintf("%s cannot be scanned (%v): fix the path or its permissions", p, err))
 			continue
@@ -109,6 +110,7 @@ func checkProcesses(cfg Config, comp components, stdout io.Writer) []string {
 	sig := cfg.ReloadSignal.Signal()
 	cands, err := p.Inspect()
 	if err != nil {
+		err = advise(cfg, err)
 		fmt.Fprintf(stdout, "  none: %v\n", err)
 		return []string{err.Error()}
 	}

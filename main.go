@@ -195,10 +195,6 @@ func newComponents(cfg Config, logger *slog.Logger) (components, error) {
 	if err != nil {
 		return components{}, err
 	}
-	var reloader signaler.Reloader
-	if len(targets) > 0 {
-		reloader = reloaderOf(targets)
-	}
 	return components{
 		hasher:       h,
 		process:      process,
@@ -211,8 +207,9 @@ func newComponents(cfg Config, logger *slog.Logger) (components, error) {
 			ReloadOnStart: cfg.ReloadOnStart,
 			MaxMissed:     cfg.HealthMissedScans,
 			Scanner:       h,
-			Reloader:      reloader,
+			Targets:       loopTargets(targets),
 			Logger:        logger,
+			Advise:        func(err error) error { return advise(cfg, err) },
 		},
 	}, nil
 }

@@ -3,12 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 
+	"github.com/pollreload/pollreload/poller"
 	"github.com/pollreload/pollreload/signaler"
 )
 
@@ -125,42 +124,12 @@ func probeVerifyURL(ctx context.Context, cfg Config, v verification, logger *slo
 	return nil
 }
 
-// eachTarget reloads several targets as one Reloader until the poll loop
-// keeps per-target state: a target that took a change is not sent it again
-// while the others are retried, and a failing target does not hold up the
-// others, which are all tried on every attempt.
-type eachTarget struct {
-	targets []target
-	changed time.Time    // the change done records
-	done    map[int]bool // targets that took it
-}
-
-func (e *eachTarget) Reload(ctx context.Context, changedAt time.Time) (signaler.Outcome, error) {
-	if e.done == nil || !changedAt.Equal(e.changed) {
-		e.changed, e.done = changedAt, map[int]bool{}
+// loopTargets returns the targets as the poll loop takes them, each with
+// its own pending, retry and verify state.
+func loopTargets(ts []target) []poller.Target {
+	out := make([]poller.Target, len(ts))
+	for i, t := range ts {
+		out[i] = poller.Target{Name: t.label, Reloader: t.reloader}
 	}
-	var out signaler.Outcome
-	var errs []error
-	for i, t := range e.targets {
-		if e.done[i] {
-			continue
-		}
-		o, err := t.reloader.Reload(ctx, changedAt)
-		out.Signalled = append(out.Signalled, o.Signalled...)
-		out.UpToDate = append(out.UpToDate, o.UpToDate...)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("target %s: %w", t.label, err))
-			continue
-		}
-		e.done[i] = true
-	}
-	return out, errors.Join(errs...)
-}
-
-// reloaderOf returns one Reloader for all targets.
-func reloaderOf(ts []target) signaler.Reloader {
-	if len(ts) == 1 {
-		return ts[0].reloader
-	}
-	return &eachTarget{targets: ts}
+	return out
 }

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pollreload/pollreload/poller"
 	"github.com/pollreload/pollreload/signaler"
 )
 
@@ -103,7 +104,7 @@ func runWrapper(ctx context.Context, cfg Config, logger *slog.Logger, comp compo
 	defer stopLoop()
 	loopDone := make(chan error, 1)
 	opts := comp.loop
-	opts.Reloader = verifiedProcess(cfg, c, comp.verification, logger)
+	opts.Targets = []poller.Target{{Name: c.Label(), Reloader: verifiedProcess(cfg, c, comp.verification, logger)}}
 	go func() { loopDone <- serve(loopCtx, cfg, logger, opts, ln) }()
 
 	forward := func(s os.Signal) {

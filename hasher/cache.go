@@ -69,7 +69,7 @@ func (s *scan) hashOpen(fd int, rel string, st *unix.Stat_t) error {
 		return nil
 	}
 	if max := s.h.opts.MaxFileSize; max > 0 && st.Size > max {
-		s.fail(rel, false, fmt.Errorf("%d bytes: %w", st.Size, errFileTooLarge))
+		s.fail(rel, false, fmt.Errorf("%d bytes, over the limit of %d: %w", st.Size, s.h.opts.MaxFileSize, errFileTooLarge))
 		return nil
 	}
 	read := s.readAll
@@ -105,8 +105,7 @@ func (s *scan) hashOpen(fd int, rel string, st *unix.Stat_t) error {
 // enough to pass the limit by one byte, rounded up to a whole page because
 // some kernel files (/proc/PID/pagemap) refuse reads of odd sizes. Zero means
 // the file is already over the limit.
-func (s *scan) readBudget(size int64, want int) int {
-	max := s.h.opts.MaxFileSize
+func readBudget(max, size int64, want int) int {
 	if max <= 0 {
 		return want
 	}
@@ -126,7 +125,7 @@ func (s *scan) readAll(fd int) (int64, uint64, error) {
 	d.Reset()
 	var size int64
 	for {
-		budget := s.readBudget(size, len(s.rs.buf))
+		budget := readBudget(s.h.opts.MaxFileSize, size, len(s.rs.buf))
 		if budget == 0 {
 			return 0, 0, errFileTooLarge
 		}
@@ -181,6 +180,9 @@ func (s *scan) readPipelined(fd int) (int64, uint64, error) {
 	}
 	full := make(chan chunk, pipelineDepth)
 	stop := make(chan struct{})
+	// The goroutine captures values only: capturing s would move every
+	// scan to the heap, small ones too.
+	maxSize := s.h.opts.MaxFileSize
 	go func() {
 		defer close(full)
 		var read int64
@@ -191,7 +193,7 @@ func (s *scan) readPipelined(fd int) (int64, uint64, error) {
 			case <-stop:
 				return
 			}
-			budget := s.readBudget(read, len(b))
+			budget := readBudget(maxSize, read, len(b))
 			if budget == 0 {
 				full <- chunk{err: errFileTooLarge}
 				return

@@ -28,6 +28,12 @@
 //   - Only regular files are opened, without blocking and without following
 //     links; FIFOs, sockets and devices are skipped.
 //
+// A steady tick allocates nothing: cstr.go keeps every name a tick passes to
+// the kernel NUL-terminated, sys_linux.go makes those syscalls, and an
+// unchanged scan returns the previous *Snapshot again (snapshots are
+// read-only). A kubelet version that `..data` still names is not walked
+// again for 30 s (kubelet.go).
+//
 // A non-nil error means the root itself could not be scanned (missing,
 // unreadable, a vanished mount, too many files); the caller keeps its last
 // good state, and ErrorKind names the cause. Per-file failures are listed in

@@ -2,17 +2,37 @@ package hasher
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"syscall"
 )
 
 // ErrTooManyFiles is wrapped by the error Scan returns when a root holds more
-// regular files than Options.MaxFiles (the MAX_FILES setting).
+// regular files than Options.MaxFiles; the error is a *TooManyFilesError.
 var ErrTooManyFiles = errors.New("too many files")
 
-// errFileTooLarge marks a file larger than Options.MaxFileSize. It is only
-// ever reported inside a ScanError of kind "limit".
-var errFileTooLarge = errors.New("file larger than MAX_FILE_SIZE")
+// TooManyFilesError reports a root with more regular files than
+// Options.MaxFiles. The caller, who knows how the limit was configured, adds
+// how to raise it.
+type TooManyFilesError struct {
+	Max int // Options.MaxFiles
+}
+
+func (e *TooManyFilesError) Error() string {
+	return fmt.Sprintf("more than %d regular files", e.Max)
+}
+
+// Is makes errors.Is(err, ErrTooManyFiles) hold.
+func (e *TooManyFilesError) Is(target error) bool { return target == ErrTooManyFiles }
+
+// ErrFileTooLarge is wrapped by the ScanError (of kind "limit") of a file
+// larger than Options.MaxFileSize.
+// Its text names MAX_FILE_SIZE: the hasher logs per-file errors itself, and
+// that line must say which setting to raise.
+var ErrFileTooLarge = errors.New("file larger than MAX_FILE_SIZE")
+
+// errFileTooLarge is the name the package uses.
+var errFileTooLarge = ErrFileTooLarge
 
 // errUnstable is returned when a kubelet volume's `..data` link kept moving
 // during every attempt of one scan.

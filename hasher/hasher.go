@@ -3,7 +3,9 @@ package hasher
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -101,6 +103,41 @@ type rootState struct {
 	// linksDone is the last kubelet data directory whose visible links
 	// were all found.
 	linksDone string
+
+	// What a steady tick reuses, so that it allocates nothing: the root's
+	// and its parent's names for syscalls, the listing's names, scratch
+	// slices, the `..data` target last read and the path it makes, and the
+	// last snapshot, returned again while nothing changed.
+	croot, cparent cstr
+	interned       interner
+	names          []dirent
+	key            []byte
+	ancestors      []devIno
+	errors         []ScanError
+	skipped        []Skip
+	linkBuf        []byte
+	dataTarget     cstr
+	// cdataLink is root/..data; ctargetPath root/dataTarget; notLink says
+	// the root itself was no symlink at the last scan. With them an idle
+	// tick of a kubelet volume needs no descriptor (see quickKubelet).
+	cdataLink   cstr
+	ctargetPath cstr
+	notLink     bool
+	dataRoot    string // rootPath for dataRootFor and dataSub
+	dataRootFor cstr
+	dataSub     string
+	last        *Snapshot
+	// fsType is the filesystem type (statfs f_type) of mount fsMount.
+	fsType  int64
+	fsMount uint64
+	// version is the kubelet version directory last walked in full, at
+	// versionWalked (ns).
+	version       version
+	versionWalked int64
+	// raw: the last scan found a kubelet volume on a filesystem where a
+	// syscall cannot hang (rawSafe); the next scan of the same mount uses
+	// raw syscalls throughout.
+	raw bool
 }
 
 func (h *Hasher) state(root string) *rootState {
@@ -130,30 +167,55 @@ func (h *Hasher) Scan(ctx context.Context, root string) (*Snapshot, error) {
 	if rs.buf == nil {
 		rs.buf = make([]byte, readBufferSize)
 		rs.digest = xxhash.New()
+		rs.croot, rs.cparent = makeCstr(root), makeCstr(filepath.Dir(root))
+		rs.cdataLink = makeCstr(filepath.Join(root, "..data"))
+		rs.linkBuf = make([]byte, 512)
 	}
-
-	fi, err := os.Stat(root)
-	if err != nil {
-		return nil, fmt.Errorf("scan: %w", err)
-	}
-	if err := rs.mount.check(root); err != nil {
+	snap, err := h.scan(ctx, root, rs)
+	switch {
+	case err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return nil, ctx.Err() // not a scan failure: the caller stopped it
+	case err != nil:
+		// The one place a scan error is wrapped: it names the root, and
+		// nothing below repeats it.
 		return nil, fmt.Errorf("scan %s: %w", root, err)
 	}
-	s := &scan{h: h, rs: rs, ctx: ctx, root: root, start: h.now().UnixNano(), files: rs.files[:0]}
-	var snap *Snapshot
-	switch {
-	case fi.Mode().IsRegular():
-		snap, err = s.scanFile()
-	case fi.IsDir():
-		snap, err = s.scanDir()
+	return snap, nil
+}
+
+func (h *Hasher) scan(ctx context.Context, root string, rs *rootState) (*Snapshot, error) {
+	// One statx gives the type and the mount: no stat, and the parent's
+	// mount is looked at only when the root's mount moved.
+	var stx unix.Statx_t
+	if err := statxC(rs.raw, unix.AT_FDCWD, rs.croot, unix.AT_STATX_DONT_SYNC, unix.STATX_TYPE|unix.STATX_MNT_ID|unix.STATX_INO, &stx); err != nil {
+		return nil, &os.PathError{Op: "stat", Path: root, Err: err}
+	}
+	mnt := mountIDOf(&stx)
+	if err := rs.mount.check(mnt, rs.croot, rs.cparent); err != nil {
+		return nil, err
+	}
+	s := &scan{h: h, rs: rs, ctx: ctx, root: root, start: h.now().UnixNano(), files: rs.files[:0],
+		names: rs.names[:0], key: rs.key[:0], ancestors: rs.ancestors[:0], errors: rs.errors[:0], skipped: rs.skipped[:0],
+		mnt: mnt, raw: rs.raw && rs.fsMount == mnt}
+	rs.raw = false // set again by a scan that finds it safe
+	if s.quickKubelet() {
+		rs.raw = s.raw
+		return rs.last, nil
+	}
+	var shell Snapshot
+	var err error
+	switch uint32(stx.Mode) & unix.S_IFMT {
+	case unix.S_IFREG:
+		shell, err = s.scanFile()
+	case unix.S_IFDIR:
+		shell, err = s.scanDir()
 	default:
-		return nil, fmt.Errorf("scan %s: not a directory or regular file (%s)", root, fi.Mode().Type())
+		return nil, fmt.Errorf("not a directory or regular file (%s)", fsType(uint32(stx.Mode)))
 	}
 	if err != nil {
 		return nil, err
 	}
-	s.finish(snap)
-	return snap, nil
+	return s.finish(shell), nil
 }
 
 // scan is the state of one Scan call.
@@ -167,12 +229,19 @@ type scan struct {
 	// Per attempt (a kubelet volume may need several).
 	// rootPath is the directory symlinks must stay inside; osRoot, opened
 	// from it on the first symlink, enforces that.
-	rootPath  string
-	osRoot    *os.Root
-	openStat  bool // NFS: get signatures through openat+fstat
-	files     []*entry
-	errors    []ScanError
-	skipped   []Skip
+	rootPath string
+	osRoot   *os.Root
+	openStat bool // NFS: get signatures through openat+fstat
+	files    []*entry
+	errors   []ScanError
+	skipped  []Skip
+	// mnt is the root's mount ID; raw says the steady-tick syscalls may
+	// skip the scheduler (see sys_linux.go).
+	mnt uint64
+	raw bool
+	// reuse: the kubelet version is the one last walked; the last snapshot
+	// stands (see kubeletRewalk).
+	reuse     bool
 	bytesRead int64
 	nfiles    int
 	ancestors []devIno
@@ -214,84 +283,102 @@ func (s *scan) closeRoot() {
 	}
 }
 
-func (s *scan) scanDir() (*Snapshot, error) {
-	open, sub := s.root, ""
-	if volume, key := kubeletSubdir(s.root); volume != "" {
-		open, sub = volume, key
+func (s *scan) scanDir() (Snapshot, error) {
+	open, copen, sub := s.root, s.rs.croot, ""
+	if volume, key := s.kubeletSubdir(); volume != "" {
+		open, copen, sub = volume, makeCstr(volume), key
+		s.raw = false // not worth a cstr cache: rare, and not allocation-free
 	}
 	// A raw descriptor: an *os.File would cost four fcntl calls and a failed
 	// epoll registration per directory per tick. The os.Root that contains
 	// symlinks is opened only when a symlink is met.
-	fd, err := unix.Open(open, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	fd, err := openatC(s.raw, unix.AT_FDCWD, copen, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NONBLOCK|unix.O_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("scan: %w", &os.PathError{Op: "open", Path: open, Err: err})
+		return Snapshot{}, &os.PathError{Op: "open", Path: open, Err: err}
 	}
-	defer unix.Close(fd)
+	defer closeRaw(s.raw, fd)
 	defer s.closeRoot()
 
-	var sfs unix.Statfs_t
-	if err := unix.Fstatfs(fd, &sfs); err != nil {
-		return nil, fmt.Errorf("scan: statfs %s: %w", s.root, err)
+	if s.rs.fsMount != s.mnt || s.rs.fsType == 0 {
+		var sfs unix.Statfs_t
+		if err := unix.Fstatfs(fd, &sfs); err != nil {
+			return Snapshot{}, fmt.Errorf("statfs: %w", err)
+		}
+		s.rs.fsType, s.rs.fsMount = int64(sfs.Type), s.mnt
 	}
-	s.openStat = s.h.forceOpenStat || sfs.Type == unix.NFS_SUPER_MAGIC
+	s.openStat = s.h.forceOpenStat || s.rs.fsType == unix.NFS_SUPER_MAGIC
 
-	var st unix.Stat_t
-	err = unix.Fstatat(fd, "..data", &st, unix.AT_SYMLINK_NOFOLLOW)
-	if err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
-		return s.scanKubelet(open, fd, sub)
+	// Reading `..data` is also the check that it is a symlink (EINVAL
+	// otherwise): one syscall on every tick of a kubelet volume.
+	target, err := s.readDataLink(fd)
+	if err == nil {
+		snap, err := s.scanKubelet(open, fd, sub, target)
+		s.rs.raw = err == nil && sub == "" && rawSafe(s.rs.fsType)
+		return snap, err
 	}
+	if err != unix.EINVAL && err != unix.ENOENT {
+		// A symlink, but not to a directory beside it, or one that cannot
+		// be read (EIO on a failing mount): never walk the volume as a
+		// plain tree instead.
+		return Snapshot{}, fmt.Errorf("readlink ..data: %w", err)
+	}
+	var st unix.Stat_t
 	if sub != "" {
-		return nil, fmt.Errorf("scan %s: links to ..data/%s but %s has no ..data link", s.root, sub, open)
+		return Snapshot{}, fmt.Errorf("links to ..data/%s but %s has no ..data link", sub, open)
 	}
 
 	s.reset()
 	s.rootPath = open
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, fmt.Errorf("scan: stat %s: %w", s.root, err)
+	if err := fstatRaw(s.raw, fd, &st); err != nil {
+		return Snapshot{}, fmt.Errorf("stat: %w", err)
 	}
 	s.ancestors = append(s.ancestors, devIno{st.Dev, st.Ino})
 	if err := s.walkDir(fd, ""); err != nil {
-		return nil, err
+		return Snapshot{}, err
 	}
-	return &Snapshot{Root: s.root, Kind: KindPlain}, nil
+	return Snapshot{Root: s.root, Kind: KindPlain}, nil
 }
 
 // scanFile hashes a root that is a single regular file, framed with its base
 // name. It always opens the file: one open per tick is cheap, and on NFS the
 // open revalidates the cached attributes.
-func (s *scan) scanFile() (*Snapshot, error) {
+func (s *scan) scanFile() (Snapshot, error) {
 	s.reset()
 	name := filepath.Base(s.root)
-	fd, err := unix.Open(s.root, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	fd, err := openatC(false, unix.AT_FDCWD, s.rs.croot, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("scan: %w", &os.PathError{Op: "open", Path: s.root, Err: err})
+		return Snapshot{}, &os.PathError{Op: "open", Path: s.root, Err: err}
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, fmt.Errorf("scan: %w", &os.PathError{Op: "fstat", Path: s.root, Err: err})
+		return Snapshot{}, &os.PathError{Op: "fstat", Path: s.root, Err: err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, fmt.Errorf("scan %s: no longer a regular file", s.root)
+		return Snapshot{}, errors.New("no longer a regular file")
 	}
 	s.nfiles++
 	if err := s.hashOpen(fd, name, &st); err != nil {
-		return nil, fmt.Errorf("scan: %w", &os.PathError{Op: "read", Path: s.root, Err: err})
+		return Snapshot{}, &os.PathError{Op: "read", Path: s.root, Err: err}
 	}
-	return &Snapshot{Root: s.root, Kind: KindFile}, nil
+	return Snapshot{Root: s.root, Kind: KindFile}, nil
 }
 
-// finish fills snap from the last attempt, drops cache entries for files that
-// are gone, and logs what is new since the previous scan.
-func (s *scan) finish(snap *Snapshot) {
+// finish returns the snapshot of the last attempt, shell holding its kind
+// and version, drops cache entries for files that are gone, and logs what is
+// new since the previous scan. When nothing changed since the previous
+// snapshot, it returns that one again: snapshots are read-only.
+func (s *scan) finish(shell Snapshot) *Snapshot {
+	if s.reuse {
+		return s.rs.last
+	}
 	slices.SortFunc(s.files, func(a, b *entry) int { return strings.Compare(a.path, b.path) })
-	snap.Files = make(map[string]File, len(s.files))
 	d := s.rs.digest
 	d.Reset()
 	var frame [binary.MaxVarintLen64 + 16]byte
+	var size int64
 	for _, e := range s.files {
-		snap.Files[e.path] = e.file
-		snap.Bytes += e.file.Size
+		size += e.file.Size
 		n := binary.PutUvarint(frame[:], uint64(len(e.path)))
 		d.Write(frame[:n])
 		d.WriteString(e.path)
@@ -299,11 +386,24 @@ func (s *scan) finish(snap *Snapshot) {
 		binary.LittleEndian.PutUint64(frame[8:16], e.file.Digest)
 		d.Write(frame[:16])
 	}
-	snap.Digest = d.Sum64()
-	snap.BytesRead = s.bytesRead
-	snap.Errors = slices.Clone(s.errors)
-	snap.Skipped = slices.Clone(s.skipped)
+	digest := d.Sum64()
+	snap := s.rs.last
+	if !s.same(snap, &shell, digest, size) {
+		snap = new(Snapshot)
+		*snap = shell
+		snap.Digest, snap.Bytes, snap.BytesRead = digest, size, s.bytesRead
+		snap.Files = make(map[string]File, len(s.files))
+		for _, e := range s.files {
+			snap.Files[e.path] = e.file
+		}
+		snap.Errors = slices.Clone(s.errors)
+		snap.Skipped = slices.Clone(s.skipped)
+		s.rs.last = snap
+	}
 	s.rs.files = s.files[:0]
+	s.rs.names, s.rs.key, s.rs.ancestors = s.names[:0], s.key[:0], s.ancestors[:0]
+	s.rs.errors, s.rs.skipped = s.errors[:0], s.skipped[:0]
+	s.rs.interned.endScan()
 
 	for p, e := range s.rs.cache {
 		if e.gen != s.rs.gen {
@@ -311,6 +411,17 @@ func (s *scan) finish(snap *Snapshot) {
 		}
 	}
 	s.report()
+	return snap
+}
+
+// same reports whether prev can be returned for this scan: the same content
+// and version, read without errors, skips or content reads, now as then.
+func (s *scan) same(prev, shell *Snapshot, digest uint64, size int64) bool {
+	return prev != nil && prev.Digest == digest && prev.Bytes == size &&
+		prev.Kind == shell.Kind && prev.DataDir == shell.DataDir &&
+		len(prev.LinksPending) == 0 && len(shell.LinksPending) == 0 &&
+		prev.BytesRead == 0 && s.bytesRead == 0 &&
+		len(prev.Errors) == 0 && len(s.errors) == 0 && len(prev.Skipped) == 0 && len(s.skipped) == 0
 }
 
 // report logs skips and errors that were not there on the previous scan.
@@ -370,4 +481,33 @@ func (s *scan) fail(rel string, mayBeDir bool, err error) {
 
 func (s *scan) skip(rel, reason string) {
 	s.skipped = append(s.skipped, Skip{Path: rel, Reason: reason})
+}
+
+// fsType returns the fs.FileMode type bits of a stat mode.
+func fsType(mode uint32) fs.FileMode {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFIFO:
+		return fs.ModeNamedPipe
+	case unix.S_IFSOCK:
+		return fs.ModeSocket
+	case unix.S_IFCHR:
+		return fs.ModeDevice | fs.ModeCharDevice
+	case unix.S_IFBLK:
+		return fs.ModeDevice
+	case unix.S_IFLNK:
+		return fs.ModeSymlink
+	}
+	return fs.ModeIrregular
+}
+
+// rawSafe reports whether syscalls on a filesystem of this type return
+// promptly: memory filesystems and local disks. Network and FUSE
+// filesystems can hang for as long as their server does.
+func rawSafe(fsType int64) bool {
+	switch fsType {
+	case unix.TMPFS_MAGIC, unix.RAMFS_MAGIC, unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC,
+		unix.BTRFS_SUPER_MAGIC, unix.OVERLAYFS_SUPER_MAGIC:
+		return true
+	}
+	return false
 }

@@ -1,11 +1,12 @@
 package hasher
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -14,106 +15,197 @@ import (
 // `..data` link moved while it was being walked.
 const maxKubeletAttempts = 10
 
+// kubeletRewalk is how long an unchanged kubelet version is trusted without
+// walking its files. Kubelet never writes into a version once `..data` names
+// it: an update is a new directory and a swap of the link. So while `..data`
+// names the same directory (same name, inode and timestamps), its files are
+// the ones walked before, and a tick costs a handful of syscalls instead of
+// one per file. The files are walked again at this age anyway (or at
+// Options.VerifyAfter, if sooner), so that someone editing a version in
+// place, which kubelet never does, is still noticed.
+const kubeletRewalk = 30 * time.Second
+
 // scanKubelet reads the directory `..data` names, and only that, then checks
 // that `..data` still names the same directory; if kubelet swapped it in the
 // meantime the attempt is thrown away, so old and new files never mix.
 //
 // sub, if not empty, is the directory key below `..data` that is the root
-// being scanned (see kubeletSubdir).
-func (s *scan) scanKubelet(volume string, rootFD int, sub string) (*Snapshot, error) {
+// being scanned (see kubeletSubdir); target is what `..data` named when the
+// caller read it.
+func (s *scan) scanKubelet(volume string, rootFD int, sub string, target cstr) (Snapshot, error) {
+	if sub == "" {
+		if id, ok := s.versionStat(rootFD, target); ok && s.unchangedVersion(target, id) {
+			s.reuse = true
+			return Snapshot{Root: s.root, Kind: KindKubelet, DataDir: target.String()}, nil
+		}
+	}
 	var lastErr error
 	for attempt := 1; attempt <= maxKubeletAttempts; attempt++ {
 		if err := s.ctx.Err(); err != nil {
-			return nil, err
+			return Snapshot{}, err
 		}
-		target, dataID, err := readDataLink(rootFD)
-		if err != nil {
-			return nil, fmt.Errorf("scan %s: %w", s.root, err)
+		if attempt > 1 {
+			var err error
+			if target, err = s.readDataLink(rootFD); err != nil {
+				return Snapshot{}, fmt.Errorf("readlink ..data: %w", err)
+			}
 		}
 		s.reset()
-		err = s.walkData(volume, rootFD, target, sub)
+		dataID, err := s.walkData(volume, rootFD, target, sub)
 		if cerr := s.ctx.Err(); cerr != nil {
-			return nil, cerr
+			return Snapshot{}, cerr
 		}
 		if errors.Is(err, ErrTooManyFiles) {
-			return nil, err
+			return Snapshot{}, err
 		}
-		again, againID, rerr := readDataLink(rootFD)
+		again, rerr := s.readDataLink(rootFD)
 		if rerr != nil {
-			return nil, fmt.Errorf("scan %s: %w", s.root, rerr)
+			return Snapshot{}, fmt.Errorf("readlink ..data: %w", rerr)
 		}
-		if again == target && againID == dataID {
+		ver, _ := s.versionStat(rootFD, again)
+		if again == target && ver.devIno == dataID {
 			if err != nil {
 				// Not a swap: the directory itself is unreadable.
-				return nil, fmt.Errorf("scan %s: %w", s.root, err)
+				return Snapshot{}, err
 			}
-			snap := &Snapshot{Root: s.root, Kind: KindKubelet, DataDir: target}
+			if sub == "" {
+				s.rs.version, s.rs.versionWalked = ver, s.start
+			}
+			snap := Snapshot{Root: s.root, Kind: KindKubelet, DataDir: target.String()}
 			// Kubelet fixes the links once, right after the swap, so a
 			// version whose links were all there once needs no more checks.
-			if sub == "" && s.rs.linksDone != target {
+			if sub == "" && s.rs.linksDone != snap.DataDir {
 				snap.LinksPending = s.pendingLinks(rootFD)
 				if len(snap.LinksPending) == 0 {
-					s.rs.linksDone = target
+					s.rs.linksDone = snap.DataDir
 				}
 			}
 			return snap, nil
 		}
 		lastErr = err
 		s.h.log.Debug("kubelet volume changed during scan, rescanning",
-			"path", s.root, "dir", target, "now", again, "attempt", attempt)
+			"path", s.root, "dir", target.String(), "now", again.String(), "attempt", attempt)
 	}
 	if lastErr != nil {
-		return nil, fmt.Errorf("scan %s: %w", s.root, lastErr)
+		return Snapshot{}, lastErr
 	}
-	return nil, fmt.Errorf("scan %s: %w after %d attempts", s.root, errUnstable, maxKubeletAttempts)
+	return Snapshot{}, fmt.Errorf("%w after %d attempts", errUnstable, maxKubeletAttempts)
 }
 
-// readDataLink returns the directory `..data` names and its identity. Kubelet
-// always points it at a sibling `..<timestamp>` directory; anything else is
-// refused rather than followed.
-func readDataLink(rootFD int) (string, devIno, error) {
-	buf := make([]byte, 256)
-	n, err := unix.Readlinkat(rootFD, "..data", buf)
+// readDataLink returns the directory `..data` names. Kubelet always points
+// it at a sibling `..<timestamp>` directory; anything else is refused rather
+// than followed. While `..data` keeps its target, the same cstr is returned
+// without allocating. When readlink fails (EINVAL: `..data` is no symlink;
+// ENOENT: there is none) the error is its bare unix.Errno.
+func (s *scan) readDataLink(rootFD int) (cstr, error) {
+	buf := s.rs.linkBuf
+	n, err := readlinkatC(s.raw, rootFD, dataLinkC, buf)
 	if err != nil {
-		return "", devIno{}, fmt.Errorf("readlink ..data: %w", err)
+		return "", err
 	}
-	target := string(buf[:n])
-	if target == "" || target == "." || target == ".." || strings.ContainsRune(target, '/') {
-		return "", devIno{}, fmt.Errorf("..data points to %q, not a directory beside it", target)
+	got := buf[:n]
+	target := s.rs.dataTarget
+	if string(got) != target.String() {
+		if len(got) == 0 || string(got) == "." || string(got) == ".." || bytes.IndexByte(got, '/') >= 0 || n == len(buf) {
+			return "", fmt.Errorf("..data points to %q, not a directory beside it", got)
+		}
+		target = makeCstr(string(got))
+		s.rs.dataTarget = target
+		s.rs.ctargetPath = makeCstr(filepath.Join(s.root, target.String()))
+	}
+	return target, nil
+}
+
+// quickKubelet is the idle tick of a kubelet volume: when `..data` still
+// names the version last walked, unchanged (see unchangedVersion), it sets
+// s.reuse after two syscalls by path, without opening anything. It is used
+// only on filesystems where paths are not revalidated differently from
+// descriptors (rawSafe), and for a root that is no symlink itself.
+func (s *scan) quickKubelet() bool {
+	rs := s.rs
+	last := rs.last
+	if last == nil || last.Kind != KindKubelet || !rs.notLink || rs.dataTarget == "" ||
+		rs.fsMount != s.mnt || !rawSafe(rs.fsType) {
+		return false
+	}
+	n, err := readlinkatC(s.raw, unix.AT_FDCWD, rs.cdataLink, rs.linkBuf)
+	if err != nil || string(rs.linkBuf[:n]) != rs.dataTarget.String() {
+		return false
 	}
 	var st unix.Stat_t
-	if err := unix.Fstatat(rootFD, target, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		// Swapped and deleted between the two calls: the caller retries.
-		return target, devIno{}, nil
+	if err := fstatatC(s.raw, unix.AT_FDCWD, rs.ctargetPath, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return false
 	}
-	return target, devIno{st.Dev, st.Ino}, nil
+	if !s.unchangedVersion(rs.dataTarget, version{devIno{st.Dev, st.Ino}, st.Mtim.Nano(), st.Ctim.Nano()}) {
+		return false
+	}
+	s.reuse = true
+	return true
 }
 
-// walkData walks the timestamped directory target, or its subdirectory sub.
-// Symlinks inside are contained to what is walked, not to the volume.
-func (s *scan) walkData(volume string, rootFD int, target, sub string) error {
-	fd, err := openat(rootFD, target, openDirFlags)
-	if err != nil {
-		return err
+// version identifies one version directory of a kubelet volume.
+type version struct {
+	devIno
+	mtime, ctime int64
+}
+
+// versionStat returns the identity of the directory target; ok is false
+// when it is gone (swapped and deleted: the caller retries).
+func (s *scan) versionStat(rootFD int, target cstr) (version, bool) {
+	var st unix.Stat_t
+	if err := fstatatC(s.raw, rootFD, target, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return version{}, false
 	}
+	return version{devIno{st.Dev, st.Ino}, st.Mtim.Nano(), st.Ctim.Nano()}, true
+}
+
+// unchangedVersion reports whether the last snapshot still stands for the
+// version target, identified as id, without walking it (see kubeletRewalk):
+// the same directory, walked cleanly and recently, with all its links.
+func (s *scan) unchangedVersion(target cstr, id version) bool {
+	last := s.rs.last
+	age := time.Duration(s.start - s.rs.versionWalked)
+	return last != nil && last.Kind == KindKubelet && last.DataDir == target.String() &&
+		s.rs.version == id && s.rs.linksDone == last.DataDir &&
+		last.BytesRead == 0 && len(last.Errors) == 0 && len(last.Skipped) == 0 && len(last.LinksPending) == 0 &&
+		age < kubeletRewalk && (s.h.opts.VerifyAfter <= 0 || age < s.h.opts.VerifyAfter)
+}
+
+// walkData walks the timestamped directory target, or its subdirectory sub,
+// and returns the identity of target as opened. Symlinks inside are
+// contained to what is walked, not to the volume.
+func (s *scan) walkData(volume string, rootFD int, target cstr, sub string) (devIno, error) {
+	fd, err := openatC(s.raw, rootFD, target, openDirFlags)
+	if err != nil {
+		return devIno{}, err
+	}
+	var st unix.Stat_t
+	if err := fstatRaw(s.raw, fd, &st); err != nil {
+		closeRaw(s.raw, fd)
+		return devIno{}, err
+	}
+	id := devIno{st.Dev, st.Ino}
 	if sub != "" {
 		for _, part := range strings.Split(sub, string(filepath.Separator)) {
 			next, err := openat(fd, part, openDirFlags)
 			unix.Close(fd)
 			if err != nil {
-				return err
+				return id, err
 			}
 			fd = next
 		}
+		if err := unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+			return id, err
+		}
 	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return err
+	defer closeRaw(s.raw, fd)
+	if s.rs.dataRootFor != target || s.rs.dataSub != sub {
+		s.rs.dataRoot, s.rs.dataRootFor, s.rs.dataSub = filepath.Join(volume, target.String(), sub), target, sub
 	}
-	s.rootPath = filepath.Join(volume, target, sub)
+	s.rootPath = s.rs.dataRoot
 	s.ancestors = append(s.ancestors, devIno{st.Dev, st.Ino})
-	return s.walkDir(fd, "")
+	return id, s.walkDir(fd, "")
 }
 
 // kubeletSubdir recognizes a root that is a directory key of a kubelet volume
@@ -121,16 +213,17 @@ func (s *scan) walkData(volume string, rootFD int, target, sub string) error {
 // returns the volume and the key, so the scan can pin `..data` as for a
 // whole volume instead of following the link into one version that may be
 // deleted under the walk.
-func kubeletSubdir(root string) (volume, sub string) {
-	target, err := os.Readlink(root)
-	if err != nil {
-		return "", ""
+func (s *scan) kubeletSubdir() (volume, sub string) {
+	n, err := readlinkatC(s.raw, unix.AT_FDCWD, s.rs.croot, s.rs.linkBuf)
+	s.rs.notLink = err == unix.EINVAL
+	if err != nil || n == len(s.rs.linkBuf) {
+		return "", "" // not a link (EINVAL), the usual case, or too long
 	}
-	sub, ok := strings.CutPrefix(target, "..data/")
+	sub, ok := strings.CutPrefix(string(s.rs.linkBuf[:n]), "..data/")
 	if !ok || sub == "" || !filepath.IsLocal(sub) {
 		return "", ""
 	}
-	return filepath.Dir(root), filepath.Clean(sub)
+	return filepath.Dir(s.root), filepath.Clean(sub)
 }
 
 // pendingLinks returns the top-level keys of this attempt's files that have

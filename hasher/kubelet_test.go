@@ -376,3 +376,38 @@ func TestScanKubeletCanceledMidWalk(t *testing.T) {
 		t.Errorf("err = %v; want context.Canceled", err)
 	}
 }
+
+// TestScanKubeletTrustsAnUnchangedVersion: while `..data` names the same
+// version directory, a tick does not walk its files (kubelet never writes
+// into a version it has swapped in), but it walks them again after
+// kubeletRewalk, so an in-place edit, which kubelet never makes, is still
+// noticed.
+func TestScanKubeletTrustsAnUnchangedVersion(t *testing.T) {
+	w := newKubeletVolume(t, map[string]string{"app.conf": "v1", "b.conf": "b"})
+	clock := time.Now().Add(time.Hour) // the files are long past racy
+	h := New(Options{})
+	h.now = func() time.Time { return clock }
+	first := mustScan(t, h, w.Dir)
+	mustScan(t, h, w.Dir) // a clean, stat-only walk: the version is known
+	cur, err := os.Readlink(filepath.Join(w.Dir, "..data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(w.Dir, cur, "app.conf"), "edited in place")
+	clock = clock.Add(time.Second)
+	if got := mustScan(t, h, w.Dir); got.Digest != first.Digest || got.BytesRead != 0 {
+		t.Errorf("a tick within %v of the walk: digest %x, read %d; want the walked %x, nothing read", kubeletRewalk, got.Digest, got.BytesRead, first.Digest)
+	}
+	clock = clock.Add(kubeletRewalk)
+	if got := mustScan(t, h, w.Dir); got.Digest == first.Digest || got.Files["app.conf"].Size != int64(len("edited in place")) {
+		t.Errorf("after %v: digest %x (was %x); want the in-place edit seen", kubeletRewalk, got.Digest, first.Digest)
+	}
+	// A swap is seen on the next tick, whatever the age.
+	if _, err := w.Write(map[string]string{"app.conf": "v2", "b.conf": "b"}); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(time.Second)
+	if got := mustScan(t, h, w.Dir); got.Files["app.conf"].Size != 2 || got.DataDir == cur {
+		t.Errorf("after a swap: %+v; want the new version", got)
+	}
+}

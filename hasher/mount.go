@@ -2,7 +2,6 @@ package hasher
 
 import (
 	"fmt"
-	"path/filepath"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -18,15 +17,20 @@ var errMountGone = fmt.Errorf("the filesystem mounted here is gone and the direc
 // mountID returns the ID of the mount holding path (statx STATX_MNT_ID,
 // Linux 5.8+), or its device number where the kernel has no mount IDs. A bind
 // mount from the same filesystem keeps the device but gets its own mount ID.
-func mountID(path string) (uint64, error) {
+func mountID(path cstr) (uint64, error) {
 	var stx unix.Statx_t
-	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_STATX_DONT_SYNC, unix.STATX_MNT_ID|unix.STATX_INO, &stx); err != nil {
+	if err := statxC(false, unix.AT_FDCWD, path, unix.AT_STATX_DONT_SYNC, unix.STATX_MNT_ID|unix.STATX_INO, &stx); err != nil {
 		return 0, err
 	}
+	return mountIDOf(&stx), nil
+}
+
+// mountIDOf returns the mount ID in stx, or the device where there is none.
+func mountIDOf(stx *unix.Statx_t) uint64 {
 	if stx.Mask&unix.STATX_MNT_ID != 0 {
-		return stx.Mnt_id, nil
+		return stx.Mnt_id
 	}
-	return unix.Mkdev(stx.Dev_major, stx.Dev_minor), nil
+	return unix.Mkdev(stx.Dev_major, stx.Dev_minor)
 }
 
 // mountState remembers whether a root was a mount point when first seen.
@@ -40,25 +44,30 @@ type mountState struct {
 // errMountGone when a root that was a mount point now sits on its parent's
 // mount. A root that is remounted (a new mount ID that is still not its
 // parent's) is accepted: its content is the new filesystem's.
-func (m *mountState) check(root string) error {
-	id, err := mountID(root)
-	if err != nil {
-		return nil // the scan itself reports an unreadable root
+// id is the root's mount ID now; root and parent are the root's path and
+// its parent's (filepath.Dir). While the root's mount ID stays what it was
+// at the last check, nothing can have changed and the parent is not looked
+// at.
+func (m *mountState) check(id uint64, root, parent cstr) error {
+	if m.known && id == m.id {
+		return nil
 	}
-	parent, err := mountID(filepath.Dir(root))
+	pid, err := mountID(parent)
 	if err != nil {
 		return nil // cannot tell; nothing to compare against
 	}
-	onOwnMount := id != parent || root == filepath.Dir(root)
+	onOwnMount := id != pid || root == parent
 	switch {
 	case !m.known:
 		*m = mountState{known: true, mountPoint: onOwnMount, id: id}
 	case m.mountPoint && !onOwnMount:
-		return errMountGone
+		return errMountGone // m.id stays the mount that went away
 	case onOwnMount:
 		// Remounted, or mounted after pollreload started: from now on its
 		// disappearance is an error too.
 		m.mountPoint, m.id = true, id
+	default:
+		m.id = id
 	}
 	return nil
 }

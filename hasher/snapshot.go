@@ -75,3 +75,17 @@ type Skip struct {
 	Path   string // relative to the root
 	Reason string // bounded: "fifo", "socket", "device", "escapes_root", "loop", "dangling", "excluded", "other"
 }
+
+// Complete reports whether the snapshot holds one whole version that was
+// swapped in atomically: a kubelet volume whose visible `key -> ..data/key`
+// links are all there. Such content is never half way through an update, so
+// it needs no settling; a plain tree or a single file may be.
+func (s *Snapshot) Complete() bool {
+	return s.Kind == KindKubelet && len(s.LinksPending) == 0
+}
+
+// Version names the atomically swapped version the snapshot read: for a
+// kubelet volume, the directory `..data` named. It is "" for content without
+// versions (plain trees, single files). Two snapshots with equal digests but
+// different versions saw the volume swapped in between, maybe more than once.
+func (s *Snapshot) Version() string { return s.DataDir }

@@ -17,8 +17,9 @@ import (
 // dirent is one name read from a directory, with the type getdents reported
 // (DT_UNKNOWN when the filesystem does not say).
 type dirent struct {
-	name string
-	typ  uint8
+	name  string
+	cname cstr // name with a NUL, for syscalls; name is a view of it
+	typ   uint8
 }
 
 // openFileFlags never block (a FIFO swapped in after the stat), never follow
@@ -65,7 +66,7 @@ func (s *scan) visit(fd int, de dirent, dirRel string) error {
 	// Directories are opened right away (the open is the check), and on NFS
 	// a regular file's signature comes from openat+fstat instead.
 	if typ != unix.DT_DIR && !(s.openStat && typ == unix.DT_REG) {
-		if err := unix.Fstatat(fd, de.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if err := fstatatC(s.raw, fd, de.cname, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			s.fail(joinRel(dirRel, de.name), typ != unix.DT_REG, err)
 			return nil
 		}
@@ -125,8 +126,7 @@ func (s *scan) included(rel string) bool {
 func (s *scan) count() error {
 	s.nfiles++
 	if max := s.h.opts.MaxFiles; max > 0 && s.nfiles > max {
-		return fmt.Errorf("scan %s: more than %d regular files (MAX_FILES=%d; raise it or narrow INCLUDE/EXCLUDE): %w",
-			s.root, max, max, ErrTooManyFiles)
+		return &TooManyFilesError{Max: max}
 	}
 	return nil
 }
@@ -147,7 +147,7 @@ func (s *scan) regular(fd int, name, rel string, st *unix.Stat_t) error {
 			return nil
 		}
 		if max := s.h.opts.MaxFileSize; max > 0 && st.Size > max {
-			s.fail(rel, false, fmt.Errorf("%d bytes: %w", st.Size, errFileTooLarge))
+			s.fail(rel, false, fmt.Errorf("%d bytes, over the limit of %d: %w", st.Size, s.h.opts.MaxFileSize, errFileTooLarge))
 			return nil
 		}
 	}
@@ -306,7 +306,7 @@ func (s *scan) list(fd int) error {
 	}
 	buf := s.rs.dentBuf
 	for {
-		n, err := unix.Getdents(fd, buf)
+		n, err := getdentsRaw(s.raw, fd, buf)
 		if err == unix.EINTR {
 			continue
 		}
@@ -328,7 +328,8 @@ func (s *scan) list(fd int) error {
 			if string(name) == "." || string(name) == ".." {
 				continue
 			}
-			s.names = append(s.names, dirent{name: string(name), typ: typ})
+			c := s.rs.interned.intern(name)
+			s.names = append(s.names, dirent{name: c.String(), cname: c, typ: typ})
 		}
 	}
 }

@@ -14,7 +14,7 @@ import (
 func ExampleHandler() {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.BuildInfo{Version: "1.0.0", Revision: "abc"})
-	m.Changes.Inc()
+	m.Change()
 
 	srv := httptest.NewServer(metrics.Handler(reg, health{}))
 	defer srv.Close()

@@ -169,7 +169,7 @@ func (c *Child) PID() int { return c.cmd.Process.Pid }
 // by it. The signal goes through the pidfd os/exec holds for the child, and
 // as only Wait reaps it, the PID cannot name another process meanwhile.
 func (c *Child) Reload(_ context.Context, changedAt time.Time) (Outcome, error) {
-	target := Target{PID: c.PID(), Name: c.name, startTicks: c.startTicks}
+	target := Target{PID: c.PID(), Name: c.name, StartTicks: c.startTicks}
 	if c.exited() {
 		return Outcome{}, fmt.Errorf("%w: child %s (pid %d) has exited", ErrNoTarget, c.name, c.PID())
 	}

@@ -4,8 +4,11 @@
 //
 // Every target type implements Reloader. The poll loop calls Reload with the
 // time the change was first seen; a non-nil error means the reload is still
-// pending and the caller retries with backoff. Reason turns such an error
-// into the reloads_total result label.
+// pending and the caller retries with backoff. ResultOf turns such an error
+// into a Result, whose String is the reloads_total label and whose
+// predicates (Delivered, Local, Retryable, Failed) tell the caller what to do
+// next. A Process is a PartialReloader: its Outcome lists each process's
+// fate, and ReloadExcept skips the processes a change already reached.
 //
 // Build a Reloader with NewProcess (PROCESS_NAME or PID_FILE), NewHTTP
 // (RELOAD_URL) or StartChild (`pollreload -- CMD`). Process.Inspect backs
@@ -48,6 +51,7 @@
 //     *_config_last_reload_success_timestamp_seconds and
 //     *_config_last_reload_successful.
 //   - label.go names targets for the bounded `target` metric label.
+//   - result.go is the result vocabulary shared with poller and metrics.
 //   - child.go is wrapper mode: start the child in its own process group
 //     with a parent-death signal, reload it, forward signals, reap it.
 //   - terminal.go gives the child the terminal's foreground and follows its

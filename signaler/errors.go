@@ -42,27 +42,5 @@ func (e *PermissionError) Error() string {
 // Unwrap returns the underlying errno so errors.Is(err, os.ErrPermission) holds.
 func (e *PermissionError) Unwrap() error { return e.Err }
 
-// Reason maps a Reload error to a bounded metric label: "rejected",
-// "target_died", "no_target", "not_catching", "permission" or "error". A nil
-// error yields "success".
-func Reason(err error) string {
-	var perm *PermissionError
-	var rejected *RejectedError
-	var died *TargetDiedError
-	switch {
-	case err == nil:
-		return "success"
-	case errors.As(err, &rejected):
-		return "rejected"
-	case errors.As(err, &died):
-		return "target_died"
-	case errors.As(err, &perm):
-		return "permission"
-	case errors.Is(err, ErrNotCatching):
-		return "not_catching"
-	case errors.Is(err, ErrNoTarget):
-		return "no_target"
-	default:
-		return "error"
-	}
-}
+// Reason maps a Reload error to its metric label: ResultOf(err).String().
+func Reason(err error) string { return ResultOf(err).String() }

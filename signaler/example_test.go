@@ -28,7 +28,7 @@ func ExampleNewProcess() {
 	fmt.Println(err)
 	// Output:
 	// no_target
-	// no matching process: no process in /proc is named PROCESS_NAME=no-such-app (by comm, argv[0] or executable); if the app runs in another container of the pod, set shareProcessNamespace: true in the pod spec
+	// no matching process: no process in /proc is named no-such-app (by comm, argv[0] or executable)
 }
 
 func ExampleParseSignal() {

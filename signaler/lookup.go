@@ -230,22 +230,43 @@ func selectTargets(matches []process, policy Policy) []process {
 	return out
 }
 
-// noTargetError explains an empty lookup and how to fix it.
+// noTargetError explains an empty lookup. How to fix it in a deployment
+// (the variable, the pod spec) is the caller's to add: see NoTargetError.
 func noTargetError(names []string, procDir string, res scanResult) error {
-	quoted := strings.Join(names, ",")
-	if res.pid1 {
-		return fmt.Errorf("%w: PROCESS_NAME=%s matches only PID 1, which pollreload never signals; run the app under pollreload's wrapper mode (pollreload -- CMD) or in its own container with shareProcessNamespace: true in the pod spec", ErrNoTarget, quoted)
-	}
-	if len(res.zombies) > 0 {
-		var zs []string
-		for i, z := range res.zombies {
-			if i == 3 { // one line, however many there are
-				zs = append(zs, fmt.Sprintf("%d more", len(res.zombies)-i))
-				break
-			}
-			zs = append(zs, fmt.Sprintf("pid %d (%s, parent pid %d)", z.PID, z.Comm, z.PPID))
+	e := &NoTargetError{Names: names, ProcDir: procDir, PID1: res.pid1}
+	for i, z := range res.zombies {
+		if i == 3 { // one line, however many there are
+			e.Zombies = append(e.Zombies, fmt.Sprintf("%d more", len(res.zombies)-i))
+			break
 		}
-		return fmt.Errorf("%w: PROCESS_NAME=%s matches only a zombie: %s has exited and waits for its parent to reap it, so there is nothing to signal; restart the app (a parent that never reaps its children needs an init such as pollreload -- CMD or tini)", ErrNoTarget, quoted, strings.Join(zs, ", "))
+		e.Zombies = append(e.Zombies, fmt.Sprintf("pid %d (%s, parent pid %d)", z.PID, z.Comm, z.PPID))
 	}
-	return fmt.Errorf("%w: no process in %s is named PROCESS_NAME=%s (by comm, argv[0] or executable); if the app runs in another container of the pod, set shareProcessNamespace: true in the pod spec", ErrNoTarget, procDir, quoted)
+	return e
 }
+
+// NoTargetError reports that no live process matched the names. It wraps
+// ErrNoTarget. Its text says what was found; the main package adds the
+// variable it came from and the pod-spec fix.
+type NoTargetError struct {
+	Names   []string
+	ProcDir string
+	// PID1 is set when only PID 1 matched, which is never signalled.
+	PID1 bool
+	// Zombies describes the zombies that matched when nothing else did.
+	Zombies []string
+}
+
+func (e *NoTargetError) Error() string {
+	quoted := strings.Join(e.Names, ",")
+	switch {
+	case e.PID1:
+		return fmt.Sprintf("%v: %s matches only PID 1, which pollreload never signals", ErrNoTarget, quoted)
+	case len(e.Zombies) > 0:
+		return fmt.Sprintf("%v: %s matches only a zombie: %s has exited and waits for its parent to reap it, so there is nothing to signal; restart the app (a parent that never reaps its children needs an init such as pollreload -- CMD or tini)",
+			ErrNoTarget, quoted, strings.Join(e.Zombies, ", "))
+	}
+	return fmt.Sprintf("%v: no process in %s is named %s (by comm, argv[0] or executable)", ErrNoTarget, e.ProcDir, quoted)
+}
+
+// Unwrap makes errors.Is(err, ErrNoTarget) hold.
+func (e *NoTargetError) Unwrap() error { return ErrNoTarget }

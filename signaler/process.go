@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -101,8 +102,15 @@ func NewProcess(opts ProcessOptions) (*Process, error) {
 // Reload signals every selected target that started before changedAt.
 // Targets that started later already read the new configuration and are
 // listed in Outcome.UpToDate; a zero changedAt signals every target. Errors
-// for several targets are joined; Reason reduces them to one metric label.
+// for several targets are joined, and each failing target is listed in
+// Outcome.Failed with its own error.
 func (p *Process) Reload(ctx context.Context, changedAt time.Time) (Outcome, error) {
+	return p.ReloadExcept(ctx, changedAt, nil)
+}
+
+// ReloadExcept is Reload that does not signal the processes in done (same
+// PID and start time): they were signalled for this change already.
+func (p *Process) ReloadExcept(ctx context.Context, changedAt time.Time, done []Target) (Outcome, error) {
 	targets, err := p.targets()
 	if err != nil {
 		return Outcome{}, err
@@ -114,7 +122,11 @@ func (p *Process) Reload(ctx context.Context, changedAt time.Time) (Outcome, err
 			errs = append(errs, err)
 			break
 		}
-		target := Target{PID: t.PID, Name: t.name(), startTicks: t.StartTicks}
+		target := Target{PID: t.PID, Name: t.name(), StartTicks: t.StartTicks}
+		if slices.ContainsFunc(done, target.Same) {
+			out.Skipped = append(out.Skipped, target)
+			continue
+		}
 		if startedAfter(t.StartTime, changedAt) {
 			p.log.Debug("target started after the change; not signalled", "pid", t.PID, "name", t.name(), "started", t.StartTime)
 			out.UpToDate = append(out.UpToDate, target)
@@ -122,6 +134,7 @@ func (p *Process) Reload(ctx context.Context, changedAt time.Time) (Outcome, err
 		}
 		if err := p.signal(t); err != nil {
 			errs = append(errs, err)
+			out.Failed = append(out.Failed, Failure{Target: target, Err: err})
 			continue
 		}
 		p.log.Debug("signalled", "pid", t.PID, "name", t.name(), "signal", signalName(p.sig))

@@ -51,6 +51,10 @@ func (e *RejectedError) Error() string {
 	return s
 }
 
+// Is makes errors.Is(err, ErrRejected) hold, which ResultOf maps to
+// ResultRejected.
+func (e *RejectedError) Is(target error) bool { return target == ErrRejected }
+
 func statusText(code int) string {
 	if t := http.StatusText(code); t != "" {
 		return t
@@ -73,6 +77,10 @@ func (e *TargetDiedError) Error() string {
 	return fmt.Sprintf("pid %d (%s) is gone within %s of %s: the reload signal may have killed it; check the application's log",
 		e.PID, e.Name, e.After.Round(time.Millisecond), signalName(e.Signal))
 }
+
+// Is makes errors.Is(err, ErrTargetDied) hold, which ResultOf maps to
+// ResultTargetDied.
+func (e *TargetDiedError) Is(target error) bool { return target == ErrTargetDied }
 
 // transientStatus reports whether an HTTP status says "try again later"
 // rather than "no": rate limiting, or a proxy in front of an application

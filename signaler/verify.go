@@ -2,11 +2,13 @@ package signaler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -41,9 +43,12 @@ type Verifier interface {
 // caller retries those like a failed delivery.
 type Check func(ctx context.Context, d Delivery) error
 
-// Verified returns a Reloader that delivers through r and then runs every
-// verifier's check in order; Reload succeeds only when all of them do. With
-// no verifiers it returns r itself.
+// Verified returns a Reloader that delivers through r and records, right
+// before each delivery, what the verifiers compare with; its Verify method
+// then runs every verifier's check in order and succeeds only when all do.
+// The poll loop calls Verify after a delivery that succeeded (it finds the
+// method on the Reloader), and again with backoff while the verdict is
+// unknown. With no verifiers it returns r itself.
 func Verified(r Reloader, logger *slog.Logger, vs ...Verifier) Reloader {
 	if len(vs) == 0 {
 		return r
@@ -51,37 +56,94 @@ func Verified(r Reloader, logger *slog.Logger, vs ...Verifier) Reloader {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &verified{r: r, vs: vs, log: logger}
+	v := &verified{r: r, vs: vs, log: logger}
+	if p, ok := r.(PartialReloader); ok {
+		return &verifiedPartial{verified: v, p: p}
+	}
+	return v
 }
 
 type verified struct {
 	r   Reloader
 	vs  []Verifier
 	log *slog.Logger
+
+	mu     sync.Mutex // deliveries and verifications run on goroutines of their own
+	checks []Check    // for the last delivery
+	at     time.Time  // when it started
 }
 
-var _ Reloader = (*verified)(nil)
+// verifiedPartial keeps a PartialReloader's ReloadExcept.
+type verifiedPartial struct {
+	*verified
+	p PartialReloader
+}
 
-// Reload delivers, then verifies. Targets that were up to date need no
-// verification: they read the new configuration at start.
+var (
+	_ Reloader        = (*verified)(nil)
+	_ PartialReloader = (*verifiedPartial)(nil)
+)
+
+// Reload prepares the checks and delivers.
 func (v *verified) Reload(ctx context.Context, changedAt time.Time) (Outcome, error) {
+	v.prepare(ctx)
+	return v.r.Reload(ctx, changedAt)
+}
+
+// ReloadExcept prepares the checks and delivers to the targets not in done.
+func (v *verifiedPartial) ReloadExcept(ctx context.Context, changedAt time.Time, done []Target) (Outcome, error) {
+	v.prepare(ctx)
+	return v.p.ReloadExcept(ctx, changedAt, done)
+}
+
+func (v *verified) prepare(ctx context.Context) {
 	checks := make([]Check, len(v.vs))
 	for i, vf := range v.vs {
 		checks[i] = vf.Prepare(ctx)
 	}
-	at := time.Now()
-	out, err := v.r.Reload(ctx, changedAt)
-	if err != nil || len(out.Signalled) == 0 {
-		return out, err
+	v.mu.Lock()
+	v.checks, v.at = checks, time.Now()
+	v.mu.Unlock()
+}
+
+// Verify runs the checks of the last delivery on what it reached (out).
+// Targets that were up to date need none: they read the new configuration
+// at start. It returns nil or the first check's error: a *RejectedError, a
+// *TargetDiedError, or another error when the verdict is unknown.
+func (v *verified) Verify(ctx context.Context, out Outcome, _ time.Time) error {
+	v.mu.Lock()
+	checks, at := v.checks, v.at
+	v.mu.Unlock()
+	if len(out.Signalled) == 0 {
+		return nil
+	}
+	if checks == nil {
+		return errors.New("verify: no delivery to verify")
 	}
 	d := Delivery{At: at, Targets: out.Signalled}
 	for _, check := range checks {
 		if err := check(ctx, d); err != nil {
-			return out, err
+			return err
 		}
 	}
 	v.log.Debug("reload verified", "targets", targetNameList(out.Signalled), "took", time.Since(at).Round(time.Millisecond))
-	return out, nil
+	return nil
+}
+
+// ReloadAndVerify delivers through r and, when r verifies (see Verified)
+// and the delivery succeeded, verifies it at once: what the poll loop does
+// in two steps, for callers without one.
+func ReloadAndVerify(ctx context.Context, r Reloader, changedAt time.Time) (Outcome, error) {
+	out, err := r.Reload(ctx, changedAt)
+	if err != nil {
+		return out, err
+	}
+	if v, ok := r.(interface {
+		Verify(context.Context, Outcome, time.Time) error
+	}); ok {
+		err = v.Verify(ctx, out, time.Now())
+	}
+	return out, err
 }
 
 // Unwrap returns the reloader that delivers, so a caller can reach its
@@ -147,7 +209,7 @@ func (a *AliveVerifier) same(t Target) error {
 	switch {
 	case err != nil && isGone(err),
 		err == nil && (st.State == 'Z' || st.State == 'X'),
-		err == nil && t.startTicks != 0 && st.StartTicks != t.startTicks:
+		err == nil && t.StartTicks != 0 && st.StartTicks != t.StartTicks:
 		return &TargetDiedError{PID: t.PID, Name: t.Name, Signal: a.sig, After: a.grace}
 	case err != nil:
 		return fmt.Errorf("verify pid %d (%s) is alive: %w", t.PID, t.Name, err)

@@ -113,7 +113,7 @@ func TestVerifyPrometheusBySIGHUP(t *testing.T) {
 	}
 	for _, s := range steps {
 		writeFile(t, conf, s.config)
-		_, err := r.Reload(t.Context(), time.Now())
+		_, err := ReloadAndVerify(t.Context(), r, time.Now())
 		if got := Reason(err); got != s.want {
 			t.Fatalf("%s: Reload = %v (%s); want %s", s.name, err, got, s.want)
 		}
@@ -235,7 +235,7 @@ func TestVerifyNginxChildren(t *testing.T) {
 			}
 		}
 		before, _ := cv.Children(master.PID())
-		_, err := r.Reload(t.Context(), time.Now())
+		_, err := ReloadAndVerify(t.Context(), r, time.Now())
 		if got := Reason(err); got != s.want {
 			t.Fatalf("%s: Reload = %v (%s); want %s", s.name, err, got, s.want)
 		}

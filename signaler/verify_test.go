@@ -54,7 +54,7 @@ func TestAliveVerifier(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := Verified(p, nil, NewAliveVerifier(AliveOptions{Grace: 300 * time.Millisecond}))
-			out, err := r.Reload(t.Context(), time.Now())
+			out, err := ReloadAndVerify(t.Context(), r, time.Now())
 			var died *TargetDiedError
 			switch {
 			case !tt.wantDied && err != nil:
@@ -116,7 +116,7 @@ func TestChildrenVerifier(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := workers()
-		_, err := r.Reload(t.Context(), time.Now())
+		_, err := ReloadAndVerify(t.Context(), r, time.Now())
 		after := workers()
 		if got := Reason(err); got != step.want {
 			t.Fatalf("step %d (%s config): Reload = %v (%s); want %s", i, step.mode, err, got, step.want)
@@ -254,7 +254,7 @@ func TestMetricVerifier(t *testing.T) {
 	}
 	for i, s := range steps {
 		app.write(t, s.config)
-		_, err := r.Reload(t.Context(), time.Now())
+		_, err := ReloadAndVerify(t.Context(), r, time.Now())
 		if got := Reason(err); got != s.want || s.wantErr != "" && !strings.Contains(err.Error(), s.wantErr) {
 			t.Fatalf("step %d (%s): Reload = %v (%s); want %s %q", i, s.config, err, got, s.want, s.wantErr)
 		}
@@ -264,7 +264,7 @@ func TestMetricVerifier(t *testing.T) {
 	app.mu.Lock()
 	app.updates = false
 	app.mu.Unlock()
-	_, err = r.Reload(t.Context(), time.Now())
+	_, err = ReloadAndVerify(t.Context(), r, time.Now())
 	if err == nil || Reason(err) != "error" || !strings.Contains(err.Error(), "did not move past") {
 		t.Fatalf("lost reload: Reload = %v; want a retried error saying the timestamp did not move", err)
 	}

@@ -1,0 +1,81 @@
+package poller
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/pollreload/pollreload/hasher"
+	"github.com/pollreload/pollreload/metrics"
+	"github.com/pollreload/pollreload/signaler"
+)
+
+// This file is what a caller gives the loop: the scanner, the targets with
+// their reloaders and optional verifiers, and the options.
+
+// Scanner takes one snapshot of a root. *hasher.Hasher is the Scanner.
+type Scanner interface {
+	Scan(ctx context.Context, root string) (*hasher.Snapshot, error)
+}
+
+// Verifier checks, after a delivery, that the target took the new
+// configuration: the signalled process is still alive, the application's
+// own metrics say it reloaded, its workers were replaced. A target with a
+// Verifier counts a reload as delivered only once Verify returns nil.
+//
+// Verify gets what the delivery did (out: the processes signalled, the
+// endpoint called) and when it ended. Its error decides what follows:
+//
+//   - nil: success; the target holds the change.
+//   - an error wrapping signaler.ErrRejected: result "rejected"; the
+//     application refused the content, so it is not delivered again until
+//     the content changes. /healthz stays green.
+//   - an error wrapping signaler.ErrTargetDied: result "target_died"; the
+//     change stays pending and is delivered again with backoff (a restarted
+//     process that read the new files at start is up to date).
+//   - any other error is transient (the metrics endpoint did not answer):
+//     Verify is called again with backoff, without delivering again.
+//
+// Verify should bound its own wait (RELOAD_TIMEOUT) and honour ctx. It runs
+// on its own goroutine, never at the same time for one target.
+type Verifier interface {
+	Verify(ctx context.Context, out signaler.Outcome, deliveredAt time.Time) error
+}
+
+// Target is one destination of reloads, with its own pending, retry and
+// verify state.
+type Target struct {
+	// Name is what logs call the target (a process name, a redacted URL).
+	Name string
+	// Reloader delivers the reload. A signaler.PartialReloader is told
+	// which processes already got the current change.
+	Reloader signaler.Reloader
+	// Verifier, if not nil, checks every delivery. When nil and Reloader
+	// implements Verifier, the Reloader is used.
+	Verifier Verifier
+}
+
+// Options configure a Loop.
+type Options struct {
+	Roots    []string
+	Interval time.Duration // between scans; stretched when scans are slow
+	// Settle is how long new content of a plain tree must stay the same
+	// before it is delivered. Kubelet volumes change atomically and are
+	// never settled.
+	Settle        time.Duration
+	ReloadOnStart bool // deliver a reload after the first scan
+	// MaxMissed is how many intervals a scan may run before Healthy fails.
+	MaxMissed int
+	Scanner   Scanner
+	// Reloader is the one target's reloader; shorthand for Targets with a
+	// single entry. Set one of Reloader and Targets.
+	Reloader signaler.Reloader
+	// Targets are several independent targets.
+	Targets []Target
+	Metrics *metrics.Metrics // nil: metrics on a private registry
+	Logger  *slog.Logger     // nil: discard
+	// Advise, if set, rewrites a scan or delivery error before it is
+	// logged, adding what only the caller knows: the variable a value came
+	// from, the pod-spec fix. It must keep err in the chain.
+	Advise func(err error) error
+}
