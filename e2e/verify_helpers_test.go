@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/pollreload/pollreload/internal/testenv"
@@ -39,4 +40,10 @@ func verifiedAtLeast(pr *testenv.Pollreload, n float64) float64 {
 		return nil
 	})
 	return got
+}
+
+// deliveredReloads counts the daemon's "reload delivered" log lines: one
+// per signal or request sent, verified or not.
+func deliveredReloads(pr *testenv.Pollreload) int {
+	return strings.Count(pr.Output(), `msg="reload delivered"`)
 }
