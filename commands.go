@@ -56,7 +56,7 @@ func runHash(ctx context.Context, paths, environ []string, stdout, stderr io.Wri
 		}
 		for _, e := range s.Errors {
 			failed = true
-			fmt.Fprintf(stdout, "  error (%s)  %s: %v\n", e.Kind, displayName(e.Path), e.Err)
+			fmt.Fprintf(stdout, "  error (%s)  %s: %v\n", e.Kind, displayName(e.Path), advise(cfg, e.Err))
 		}
 	}
 	if failed {
@@ -85,7 +85,7 @@ func runCheck(ctx context.Context, cfg Config, comp components, stdout io.Writer
 			fmt.Fprintf(stdout, "    skipped (%s): %s\n", sk.Reason, displayName(sk.Path))
 		}
 		for _, e := range s.Errors {
-			fmt.Fprintf(stdout, "    unreadable (%s): %s: %v\n", e.Kind, displayName(e.Path), e.Err)
+			fmt.Fprintf(stdout, "    unreadable (%s): %s: %v\n", e.Kind, displayName(e.Path), advise(cfg, e.Err))
 			problems = append(problems, fmt.Sprintf("%s/%s is unreadable by uid %d: changes to it are not seen", p, e.Path, os.Getuid()))
 		}
 	}
@@ -127,16 +127,17 @@ func checkProcesses(cfg Config, comp components, stdout io.Writer) []string {
 	selected := 0
 	for _, c := range cands {
 		allowed := "yes"
-		if c.KillErr != nil {
-			allowed = "no: " + c.KillErr.Error()
+		killErr := advise(cfg, c.KillErr)
+		if killErr != nil {
+			allowed = "no: " + killErr.Error()
 		}
 		fmt.Fprintf(tw, "  %d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", c.PID, displayName(c.Name), c.UID, yesNo(c.Selected), yesNo(c.Catches), column(c.Argv0), column(c.Exe), allowed)
 		if !c.Selected {
 			continue
 		}
 		selected++
-		if c.KillErr != nil {
-			problems = append(problems, c.KillErr.Error())
+		if killErr != nil {
+			problems = append(problems, killErr.Error())
 		}
 		if !c.Catches && !cfg.ReloadForce {
 			problems = append(problems, fmt.Sprintf("PID %d (%s) does not catch %s, whose default action would end it: reloads wait until it installs a handler (set RELOAD_FORCE=true only if you are sure)", c.PID, c.Name, unix.SignalName(sig)))
