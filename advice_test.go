@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -183,4 +184,32 @@ func TestDaemonLogsAdvice(t *testing.T) {
 			t.Errorf("log line:\n%s\nwant it to end with\n%s", line, want)
 		}
 	})
+}
+
+// TestCheckAdvisesLimit: check names a root over MAX_FILES once, with the
+// advice, and does not call a limit a path or permission problem.
+func TestCheckAdvisesLimit(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"a", "b"} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte(n), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// envconfig reads the process environment.
+	for k, v := range map[string]string{"CONFIG_DIR": dir, "MAX_FILES": "1", "PROCESS_NAME": "no-such-app-zz", "METRICS_ADDR": ""} {
+		t.Setenv(k, v)
+	}
+	var out strings.Builder
+	if err := run(context.Background(), []string{"check"}, os.Environ(), &out, io.Discard); err == nil {
+		t.Fatalf("check over MAX_FILES succeeded:\n%s", out.String())
+	}
+	const advice = "more than 1 regular files (MAX_FILES=1; raise it or narrow INCLUDE/EXCLUDE)"
+	for _, want := range []string{
+		"\n  " + dir + ": cannot scan: " + advice + "\n",
+		"\n  - " + dir + " cannot be scanned: " + advice + "\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out.String())
+		}
+	}
 }

@@ -75,9 +75,15 @@ func runCheck(ctx context.Context, cfg Config, comp components, stdout io.Writer
 	for _, p := range cfg.ConfigDir {
 		s, err := h.Scan(ctx, p)
 		if err != nil {
-			err = advise(cfg, err)
-			fmt.Fprintf(stdout, "  %s: cannot scan: %v\n", p, err)
-			problems = append(problems, fmt.Sprintf("%s cannot be scanned (%v): fix the path or its permissions", p, err))
+			// The line names p already: the error's own "scan p: " is not
+			// repeated.
+			cause := strings.TrimPrefix(advise(cfg, err).Error(), "scan "+p+": ")
+			fmt.Fprintf(stdout, "  %s: cannot scan: %s\n", p, cause)
+			if hasher.ErrorKind(err) == "limit" { // the advice says how to raise it
+				problems = append(problems, fmt.Sprintf("%s cannot be scanned: %s", p, cause))
+			} else {
+				problems = append(problems, fmt.Sprintf("%s cannot be scanned (%s): fix the path or its permissions", p, cause))
+			}
 			continue
 		}
 		fmt.Fprintf(stdout, "  %s: %s, %s, %s\n", p, s.Kind, count(len(s.Files), "file"), count(int(s.Bytes), "byte"))
