@@ -175,6 +175,60 @@ func TestDaemonLogsAdvice(t *testing.T) {
 			t.Errorf("log line:\n%s\nwant it to end with\n%s", line, want)
 		}
 	})
+	t.Run("permission", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to start processes as uid 65534 and 65533; run the tests as root (CI does)")
+		}
+		const targetUID, daemonUID = 65534, 65533
+		// Both users must be able to run the binary and read CONFIG_DIR.
+		shared, err := os.MkdirTemp("", "pollreload-eperm-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(shared) })
+		name := fmt.Sprintf("ep%d", os.Getpid())
+		bin := filepath.Join(shared, name)
+		conf := filepath.Join(shared, "conf")
+		copyBinary(t, os.Args[0], bin)
+		if err := os.Mkdir(conf, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(conf, "app.conf"), []byte("v1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range []string{shared, conf} {
+			if err := os.Chmod(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A target that catches SIGHUP, as another user: only EPERM stops it.
+		target := exec.Command(bin)
+		target.Env = []string{"BE_TEST_PROGRAM=target"}
+		target.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: targetUID, Gid: targetUID}}
+		tout, _ := target.StdoutPipe()
+		if err := target.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { target.Process.Kill(); target.Wait() })
+		readLines(tout).waitLine(t, "ready", 10*time.Second)
+
+		pr := exec.Command(bin)
+		pr.Env = program(t, "pollreload", []string{
+			"CONFIG_DIR=" + conf, "POLL_INTERVAL=100ms", "METRICS_ADDR=", "RELOAD_ON_START=true", "PROCESS_NAME=" + name,
+		}).Env
+		pr.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: daemonUID, Gid: daemonUID}}
+		perr, _ := pr.StderrPipe()
+		if err := pr.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pr.Process.Kill(); pr.Wait() })
+		line := readLines(perr).waitLine(t, "reload pending", 10*time.Second)
+		want := fmt.Sprintf(`pid=%d name=%s reason=permission retry_in=1s err="send SIGHUP to pid %[1]d (%[2]s): operation not permitted: pollreload runs as uid %d but the process runs as uid %d; set the sidecar's securityContext runAsUser to %[4]d (the app's UID), or add the CAP_KILL capability"`,
+			target.Process.Pid, name, daemonUID, targetUID)
+		if !strings.HasSuffix(line, want) {
+			t.Errorf("log line:\n%s\nwant it to end with\n%s", line, want)
+		}
+	})
 	t.Run("PID file", func(t *testing.T) {
 		pidFile := filepath.Join(t.TempDir(), "app.pid")
 		logs := daemon(t, "POLLRELOAD_PID_FILE="+pidFile)

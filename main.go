@@ -252,7 +252,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, opts poller.Opt
 	}
 	logger.Info("watching", "dir", cfg.ConfigDir, "interval", cfg.PollInterval, "settle", cfg.SettleTime, "version", version)
 	if cfg.ReloadForce && cfg.ReloadURL == "" {
-		// The signaler's "sending it anyway, as forced" lines refer to this.
+		// The signaler's "sending the reload signal anyway, as forced" lines refer to this.
 		logger.Info(cfg.name("RELOAD_FORCE") + " is set: the reload signal is sent even to a process that has no handler for it")
 	}
 	err = loop.Run(ctx)

@@ -59,7 +59,7 @@ func ready(procDir string, pid int, name string, sig syscall.Signal, force bool,
 		if !force {
 			return st.UID, err
 		}
-		log.Warn("the target does not catch the reload signal; sending it anyway, as forced", "pid", pid, "signal", signalName(sig), "err", err)
+		log.Warn("sending the reload signal anyway, as forced", "pid", pid, "signal", signalName(sig), "err", err)
 	}
 	return st.UID, nil
 }
