@@ -56,7 +56,7 @@ func runHash(ctx context.Context, paths, environ []string, stdout, stderr io.Wri
 		}
 		for _, e := range s.Errors {
 			failed = true
-			fmt.Fprintf(stdout, "  error (%s)  %s: %v\n", e.Kind, displayName(e.Path), e.Err)
+			fmt.Fprintf(stdout, "  error (%s)  %s: %v\n", e.Kind, displayName(e.Path), advise(cfg, e.Err))
 		}
 	}
 	if failed {
@@ -75,9 +75,15 @@ func runCheck(ctx context.Context, cfg Config, comp components, stdout io.Writer
 	for _, p := range cfg.ConfigDir {
 		s, err := h.Scan(ctx, p)
 		if err != nil {
-			err = advise(cfg, err)
-			fmt.Fprintf(stdout, "  %s: cannot scan: %v\n", p, err)
-			problems = append(problems, fmt.Sprintf("%s cannot be scanned (%v): fix the path or its permissions", p, err))
+			// The line names p already: the error's own "scan p: " is not
+			// repeated.
+			cause := strings.TrimPrefix(advise(cfg, err).Error(), "scan "+p+": ")
+			fmt.Fprintf(stdout, "  %s: cannot scan: %s\n", p, cause)
+			if hasher.ErrorKind(err) == "limit" { // the advice says how to raise it
+				problems = append(problems, fmt.Sprintf("%s cannot be scanned: %s", p, cause))
+			} else {
+				problems = append(problems, fmt.Sprintf("%s cannot be scanned (%s): fix the path or its permissions", p, cause))
+			}
 			continue
 		}
 		fmt.Fprintf(stdout, "  %s: %s, %s, %s\n", p, s.Kind, count(len(s.Files), "file"), count(int(s.Bytes), "byte"))
@@ -85,7 +91,7 @@ func runCheck(ctx context.Context, cfg Config, comp components, stdout io.Writer
 			fmt.Fprintf(stdout, "    skipped (%s): %s\n", sk.Reason, displayName(sk.Path))
 		}
 		for _, e := range s.Errors {
-			fmt.Fprintf(stdout, "    unreadable (%s): %s: %v\n", e.Kind, displayName(e.Path), e.Err)
+			fmt.Fprintf(stdout, "    unreadable (%s): %s: %v\n", e.Kind, displayName(e.Path), advise(cfg, e.Err))
 			problems = append(problems, fmt.Sprintf("%s/%s is unreadable by uid %d: changes to it are not seen", p, e.Path, os.Getuid()))
 		}
 	}
@@ -122,16 +128,17 @@ func checkProcesses(cfg Config, comp components, stdout io.Writer) []string {
 	selected := 0
 	for _, c := range cands {
 		allowed := "yes"
-		if c.KillErr != nil {
-			allowed = "no: " + c.KillErr.Error()
+		killErr := advise(cfg, c.KillErr)
+		if killErr != nil {
+			allowed = "no: " + killErr.Error()
 		}
 		fmt.Fprintf(tw, "  %d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", c.PID, displayName(c.Name), c.UID, yesNo(c.Selected), yesNo(c.Catches), column(c.Argv0), column(c.Exe), allowed)
 		if !c.Selected {
 			continue
 		}
 		selected++
-		if c.KillErr != nil {
-			problems = append(problems, c.KillErr.Error())
+		if killErr != nil {
+			problems = append(problems, killErr.Error())
 		}
 		if !c.Catches && !cfg.ReloadForce {
 			problems = append(problems, fmt.Sprintf("PID %d (%s) does not catch %s, whose default action would end it: reloads wait until it installs a handler (set RELOAD_FORCE=true only if you are sure)", c.PID, c.Name, unix.SignalName(sig)))

@@ -186,6 +186,7 @@ func newComponents(cfg Config, logger *slog.Logger) (components, error) {
 		Include:     cfg.Include,
 		Exclude:     cfg.Exclude,
 		VerifyAfter: cfg.VerifyInterval,
+		Advise:      func(err error) error { return advise(cfg, err) },
 	})
 	v, err := newVerification(cfg)
 	if err != nil {
@@ -241,6 +242,10 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, opts poller.Opt
 		}()
 	}
 	logger.Info("watching", "dir", cfg.ConfigDir, "interval", cfg.PollInterval, "settle", cfg.SettleTime, "version", version)
+	if cfg.ReloadForce && cfg.ReloadURL == "" {
+		// The signaler's "sending the reload signal anyway, as forced" lines refer to this.
+		logger.Info(cfg.name("RELOAD_FORCE") + " is set: the reload signal is sent even to a process that has no handler for it")
+	}
 	err = loop.Run(ctx)
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 300*time.Millisecond)

@@ -2,7 +2,6 @@ package hasher
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -69,7 +68,7 @@ func (s *scan) hashOpen(fd int, rel string, st *unix.Stat_t) error {
 		return nil
 	}
 	if max := s.h.opts.MaxFileSize; max > 0 && st.Size > max {
-		s.fail(rel, false, fmt.Errorf("%d bytes, over the limit of %d: %w", st.Size, s.h.opts.MaxFileSize, errFileTooLarge))
+		s.fail(rel, false, &FileTooLargeError{Max: max, Size: st.Size})
 		return nil
 	}
 	read := s.readAll
@@ -80,7 +79,7 @@ func (s *scan) hashOpen(fd int, rel string, st *unix.Stat_t) error {
 	if errors.Is(err, errFileTooLarge) {
 		// stat said it fits, the content did not: a file growing while it
 		// was read, or one that reports no size (procfs, sysfs).
-		s.fail(rel, false, fmt.Errorf("more than %d bytes read, stat said %d: %w", s.h.opts.MaxFileSize, st.Size, errFileTooLarge))
+		s.fail(rel, false, &FileTooLargeError{Max: s.h.opts.MaxFileSize, Size: st.Size, Grew: true})
 		return nil
 	}
 	if err != nil {

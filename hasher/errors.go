@@ -26,13 +26,34 @@ func (e *TooManyFilesError) Error() string {
 func (e *TooManyFilesError) Is(target error) bool { return target == ErrTooManyFiles }
 
 // ErrFileTooLarge is wrapped by the ScanError (of kind "limit") of a file
-// larger than Options.MaxFileSize.
-// Its text names MAX_FILE_SIZE: the hasher logs per-file errors itself, and
-// that line must say which setting to raise.
-var ErrFileTooLarge = errors.New("file larger than MAX_FILE_SIZE")
+// larger than Options.MaxFileSize; the ScanError's Err is a
+// *FileTooLargeError.
+var ErrFileTooLarge = errors.New("file too large")
 
 // errFileTooLarge is the name the package uses.
 var errFileTooLarge = ErrFileTooLarge
+
+// FileTooLargeError reports a file larger than Options.MaxFileSize, which
+// was not hashed. The caller, who knows how the limit was configured, adds
+// how to raise it (Options.Advise).
+type FileTooLargeError struct {
+	Max int64 // Options.MaxFileSize
+	// Size is the size stat reported. Grew is set when stat said the file
+	// fits but more than Max bytes were read: a file growing while it was
+	// read, or one that reports no size (procfs, sysfs).
+	Size int64
+	Grew bool
+}
+
+func (e *FileTooLargeError) Error() string {
+	if e.Grew {
+		return fmt.Sprintf("more than %d bytes read, stat said %d: over the size limit", e.Max, e.Size)
+	}
+	return fmt.Sprintf("%d bytes, over the size limit of %d", e.Size, e.Max)
+}
+
+// Is makes errors.Is(err, ErrFileTooLarge) hold.
+func (e *FileTooLargeError) Is(target error) bool { return target == ErrFileTooLarge }
 
 // errUnstable is returned when a kubelet volume's `..data` link kept moving
 // during every attempt of one scan.

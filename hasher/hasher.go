@@ -41,6 +41,11 @@ type Options struct {
 	// size, mtime restored, on a filesystem without ctime such as sshfs)
 	// goes unnoticed.
 	VerifyAfter time.Duration
+	// Advise, if set, rewrites a file's error before it is logged, adding
+	// what only the caller knows: how a limit was configured and how to
+	// raise it (see FileTooLargeError). It must keep err in the chain.
+	// Snapshot.Errors hold the errors as the hasher found them.
+	Advise func(err error) error
 }
 
 // Hasher scans roots into Snapshots and remembers, per root and file, what it
@@ -446,7 +451,11 @@ func (s *scan) report() {
 		if s.rs.reported[se.Path] == se.Kind {
 			continue
 		}
-		s.h.log.Warn("cannot read file, keeping its last state", "path", filepath.Join(s.root, se.Path), "kind", se.Kind, "err", se.Err)
+		err := se.Err
+		if s.h.opts.Advise != nil {
+			err = s.h.opts.Advise(err)
+		}
+		s.h.log.Warn("cannot read file, keeping its last state", "path", filepath.Join(s.root, se.Path), "kind", se.Kind, "err", err)
 	}
 	s.rs.reported = seen
 }

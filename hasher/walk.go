@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io/fs"
 	"path/filepath"
 	"slices"
@@ -147,7 +146,7 @@ func (s *scan) regular(fd int, name, rel string, st *unix.Stat_t) error {
 			return nil
 		}
 		if max := s.h.opts.MaxFileSize; max > 0 && st.Size > max {
-			s.fail(rel, false, fmt.Errorf("%d bytes, over the limit of %d: %w", st.Size, s.h.opts.MaxFileSize, errFileTooLarge))
+			s.fail(rel, false, &FileTooLargeError{Max: max, Size: st.Size})
 			return nil
 		}
 	}

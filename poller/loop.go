@@ -318,10 +318,10 @@ func (l *Loop) observe(snaps []*hasher.Snapshot, err error, start, end time.Time
 	}
 	switch l.sched.Scanned(dur, read > 0, err != nil) {
 	case StretchOn:
-		l.log.Warn("scans take a large share of POLL_INTERVAL; stretching the interval to spare the filesystem",
+		l.log.Warn("scans take a large share of the poll interval; stretching the interval to spare the filesystem",
 			"scan", dur.Round(time.Millisecond), "interval", l.sched.Base().Round(time.Millisecond))
 	case StretchOff:
-		l.log.Info("scans are fast again; back to POLL_INTERVAL", "interval", l.opts.Interval)
+		l.log.Info("scans are fast again; back to the configured poll interval", "interval", l.opts.Interval)
 	}
 	base, backoff := l.sched.Base(), l.sched.Backoff()
 	l.health.setInterval(base, backoff)

@@ -34,7 +34,11 @@
 //     where pidfd is unavailable.
 //   - process.go ties these together; a target that started after the change
 //     is reported up to date, not signalled; EPERM becomes a PermissionError
-//     naming both UIDs and the fix.
+//     naming both UIDs.
+//   - errors.go holds the structured errors (PermissionError,
+//     NotCatchingError, PIDFileError, NoTargetError in lookup.go): they say
+//     what was found, and the caller adds how to fix it in its deployment
+//     (pollreload's advice.go names the variables and pod-spec fields).
 //   - http.go calls RELOAD_URL; redact.go keeps its secrets (userinfo, query
 //     values) out of logs, errors, check and metrics: use RedactURL to show
 //     a URL anywhere.

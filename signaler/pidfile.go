@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -12,31 +13,42 @@ import (
 	"time"
 )
 
-// This file resolves PID_FILE to a process and refuses stale files.
+// This file resolves a PID file (ProcessOptions.PIDFile) to a process and
+// refuses stale files.
 
-// fromPIDFile reads the PID file and returns its process. A PID whose
-// process started after the file was last written cannot be the one that
-// wrote it: the app died and the PID was reused, so the file is stale.
+// fromPIDFile reads the PID file and returns its process. Every error is a
+// *PIDFileError naming the file.
 func (p *Process) fromPIDFile() (process, error) {
+	t, err := p.pidFileTarget()
+	if err != nil {
+		return process{}, &PIDFileError{Path: p.pidFile, Err: err}
+	}
+	return t, nil
+}
+
+// pidFileTarget returns the process the PID file names. A PID whose process
+// started after the file was last written cannot be the one that wrote it:
+// the app died and the PID was reused, so the file is stale.
+func (p *Process) pidFileTarget() (process, error) {
 	pid, written, err := readPIDFile(p.pidFile)
 	if err != nil {
 		return process{}, err
 	}
 	if pid == 1 || pid == p.self {
-		return process{}, fmt.Errorf("PID_FILE %s names pid %d, which pollreload never signals (PID 1 or itself)", p.pidFile, pid)
+		return process{}, fmt.Errorf("names pid %d, which pollreload never signals (PID 1 or itself)", pid)
 	}
 	st, err := readStat(p.procDir, pid)
 	if err != nil {
 		if isGone(err) {
-			return process{}, fmt.Errorf("%w: pid %d from PID_FILE %s is not running", ErrNoTarget, pid, p.pidFile)
+			return process{}, fmt.Errorf("%w: pid %d is not running", ErrNoTarget, pid)
 		}
-		return process{}, fmt.Errorf("read PID_FILE target: %w", err)
+		return process{}, err // names /proc/PID/stat
 	}
 	switch st.State {
 	case 'Z':
-		return process{}, fmt.Errorf("%w: pid %d (%s) from PID_FILE %s is a zombie: it has exited and waits for its parent (pid %d) to reap it, so there is nothing to signal; restart the app", ErrNoTarget, pid, st.Comm, p.pidFile, st.PPID)
+		return process{}, fmt.Errorf("%w: pid %d (%s) is a zombie: it has exited and waits for its parent (pid %d) to reap it, so there is nothing to signal; restart the app", ErrNoTarget, pid, st.Comm, st.PPID)
 	case 'X':
-		return process{}, fmt.Errorf("%w: pid %d from PID_FILE %s has exited", ErrNoTarget, pid, p.pidFile)
+		return process{}, fmt.Errorf("%w: pid %d has exited", ErrNoTarget, pid)
 	}
 	clock, err := readBootClock(p.procDir)
 	if err != nil {
@@ -44,8 +56,8 @@ func (p *Process) fromPIDFile() (process, error) {
 	}
 	start := clock.startTime(st.StartTicks)
 	if start.After(written.Add(startSlack)) {
-		return process{}, fmt.Errorf("%w: PID_FILE %s is stale: pid %d (%s) started at %s, after the file was written at %s, so the PID was reused; not signalled",
-			ErrNoTarget, p.pidFile, pid, st.Comm, start.UTC().Format(time.RFC3339Nano), written.UTC().Format(time.RFC3339Nano))
+		return process{}, fmt.Errorf("%w: the file is stale: pid %d (%s) started at %s, after the file was written at %s, so the PID was reused; not signalled",
+			ErrNoTarget, pid, st.Comm, start.UTC().Format(time.RFC3339Nano), written.UTC().Format(time.RFC3339Nano))
 	}
 	argv0, _ := readArgv0(p.procDir, pid)
 	return process{
@@ -55,19 +67,20 @@ func (p *Process) fromPIDFile() (process, error) {
 }
 
 // maxPIDFileRead bounds how much of a PID file is read: the PID is on the
-// first line, and a PID_FILE pointed at something huge or endless must not
+// first line, and a PID file pointed at something huge or endless must not
 // make each reload read it all.
 const maxPIDFileRead = 4 << 10
 
 // readPIDFile returns the PID on the first line of path and when the file
 // was last written. Only a regular file is read, and it is opened without
 // blocking, so a FIFO or a device put in its place cannot hang the poll loop.
-// Like postmaster.pid, the file may hold more lines after the PID.
+// Like postmaster.pid, the file may hold more lines after the PID. The
+// errors leave the path to the caller (PIDFileError names it).
 func readPIDFile(path string) (pid int, written time.Time, err error) {
 	// Refuse other types before opening: opening a device may act on it.
 	info, err := os.Stat(path)
 	if err == nil && !info.Mode().IsRegular() {
-		return 0, time.Time{}, notRegularPIDFile(path, info.Mode())
+		return 0, time.Time{}, notRegularPIDFile(info.Mode())
 	}
 	var f *os.File
 	if err == nil {
@@ -75,21 +88,21 @@ func readPIDFile(path string) (pid int, written time.Time, err error) {
 	}
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return 0, time.Time{}, fmt.Errorf("%w: PID_FILE %s does not exist yet", ErrNoTarget, path)
+			return 0, time.Time{}, fmt.Errorf("%w: it does not exist yet", ErrNoTarget)
 		}
-		return 0, time.Time{}, fmt.Errorf("read PID_FILE: %w", err)
+		return 0, time.Time{}, withoutPath(err)
 	}
 	defer f.Close()
 	// Stat again what was opened: it may have been swapped since.
 	if info, err = f.Stat(); err != nil {
-		return 0, time.Time{}, fmt.Errorf("read PID_FILE: %w", err)
+		return 0, time.Time{}, withoutPath(err)
 	}
 	if !info.Mode().IsRegular() {
-		return 0, time.Time{}, notRegularPIDFile(path, info.Mode())
+		return 0, time.Time{}, notRegularPIDFile(info.Mode())
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxPIDFileRead))
 	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("read PID_FILE: %w", err)
+		return 0, time.Time{}, withoutPath(err)
 	}
 	first, _, _ := bytes.Cut(b, []byte("\n"))
 	text := strings.TrimSpace(string(first))
@@ -98,13 +111,23 @@ func readPIDFile(path string) (pid int, written time.Time, err error) {
 		if len(text) > 40 {
 			text = text[:40] + "..."
 		}
-		return 0, time.Time{}, fmt.Errorf("read PID_FILE %s: first line %q is not a PID", path, text)
+		return 0, time.Time{}, fmt.Errorf("first line %q is not a PID", text)
 	}
 	return pid, info.ModTime(), nil
 }
 
-func notRegularPIDFile(path string, mode os.FileMode) error {
-	return fmt.Errorf("read PID_FILE %s: is a %s, not a regular file; want a file the app writes its PID to, such as /run/app.pid", path, fileType(mode))
+func notRegularPIDFile(mode os.FileMode) error {
+	return fmt.Errorf("is a %s, not a regular file; want a file the app writes its PID to, such as /run/app.pid", fileType(mode))
+}
+
+// withoutPath drops the path from a *fs.PathError of the PID file, which
+// PIDFileError names already: "open: permission denied".
+func withoutPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return err
 }
 
 // fileType names the type of a file mode for errors.

@@ -55,8 +55,9 @@ func TestPIDFileRefusesSpecialFiles(t *testing.T) {
 		case <-time.After(waitFor):
 			t.Fatalf("PID_FILE=%s: Reload still blocked after %s", tt.path, waitFor)
 		}
-		if err == nil || errors.Is(err, ErrNoTarget) || !strings.Contains(err.Error(), "PID_FILE "+tt.path+": "+tt.want) {
-			t.Errorf("PID_FILE=%s: Reload = %v; want an error saying it %s", tt.path, err, tt.want)
+		var pf *PIDFileError
+		if !errors.As(err, &pf) || pf.Path != tt.path || errors.Is(err, ErrNoTarget) || !strings.HasPrefix(pf.Err.Error(), tt.want) {
+			t.Errorf("PID_FILE=%s: Reload = %v; want a PIDFileError saying it %s", tt.path, err, tt.want)
 		}
 		t.Logf("PID_FILE=%s: %v", tt.path, err)
 	}

@@ -71,9 +71,9 @@ func NewProcess(opts ProcessOptions) (*Process, error) {
 	}
 	switch {
 	case len(names) == 0 && opts.PIDFile == "":
-		return nil, errors.New("new process reloader: set PROCESS_NAME or PID_FILE")
+		return nil, errors.New("new process reloader: no process name and no PID file; set one")
 	case len(names) > 0 && opts.PIDFile != "":
-		return nil, errors.New("new process reloader: set PROCESS_NAME or PID_FILE, not both")
+		return nil, errors.New("new process reloader: both process names and a PID file; set one, not both")
 	}
 	policy := opts.Policy
 	switch policy {

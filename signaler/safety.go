@@ -31,29 +31,25 @@ func sigBit(sig syscall.Signal) uint64 {
 // catches reports whether the process has a handler for sig.
 func (st procStatus) catches(sig syscall.Signal) bool { return st.SigCgt&sigBit(sig) != 0 }
 
-// checkCatches returns an error wrapping ErrNotCatching when sending sig to
-// the process would terminate or stop it, or would be ignored.
+// checkCatches returns a *NotCatchingError when sending sig to the process
+// would terminate or stop it, or would be ignored.
 func checkCatches(pid int, name string, st procStatus, sig syscall.Signal) error {
 	if st.catches(sig) || defaultIsHarmless(sig) {
 		return nil
 	}
-	s := signalName(sig)
-	if st.SigIgn&sigBit(sig) != 0 {
-		return fmt.Errorf("%w: pid %d (%s) ignores %s, so it would not reload; the reload stays pending (RELOAD_FORCE=true sends anyway)",
-			ErrNotCatching, pid, name, s)
+	e := &NotCatchingError{PID: pid, Name: name, Signal: sig, Action: "terminate"}
+	switch {
+	case st.SigIgn&sigBit(sig) != 0:
+		e.Ignored, e.Action = true, ""
+	case sig == syscall.SIGTSTP, sig == syscall.SIGTTIN, sig == syscall.SIGTTOU:
+		e.Action = "stop"
 	}
-	action := "terminate"
-	switch sig {
-	case syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU:
-		action = "stop"
-	}
-	return fmt.Errorf("%w: pid %d (%s) has no %s handler yet and the default action would %s it; the reload stays pending until it installs one (RELOAD_FORCE=true sends anyway)",
-		ErrNotCatching, pid, name, s, action)
+	return e
 }
 
 // ready reads pid's status and applies the safety check: it returns the
-// target's UID (-1 if unreadable) and an error wrapping ErrNotCatching when
-// the signal would harm it, unless force is set, which only logs.
+// target's UID (-1 if unreadable) and a *NotCatchingError when the signal
+// would harm it, unless force is set, which only logs.
 func ready(procDir string, pid int, name string, sig syscall.Signal, force bool, log *slog.Logger) (uid int, err error) {
 	st, err := readStatus(procDir, pid)
 	if err != nil {
@@ -63,7 +59,7 @@ func ready(procDir string, pid int, name string, sig syscall.Signal, force bool,
 		if !force {
 			return st.UID, err
 		}
-		log.Warn("sending anyway because RELOAD_FORCE is set", "pid", pid, "signal", signalName(sig), "err", err)
+		log.Warn("sending the reload signal anyway, as forced", "pid", pid, "signal", signalName(sig), "err", err)
 	}
 	return st.UID, nil
 }
