@@ -96,12 +96,7 @@ func runCheck(ctx context.Context, cfg Config, comp components, stdout io.Writer
 		}
 	}
 
-	fmt.Fprintln(stdout, "Reload target:")
-	if cfg.ReloadURL != "" {
-		problems = append(problems, checkURL(ctx, cfg, stdout)...)
-	} else {
-		problems = append(problems, checkProcesses(cfg, comp, stdout)...)
-	}
+	problems = append(problems, checkTargets(ctx, cfg, comp, stdout)...)
 	if len(problems) > 0 {
 		fmt.Fprintln(stdout, "Problems:")
 		for _, p := range problems {
@@ -114,8 +109,8 @@ func runCheck(ctx context.Context, cfg Config, comp components, stdout io.Writer
 }
 
 func checkProcesses(cfg Config, comp components, stdout io.Writer) []string {
-	p, ok := comp.reloader.(*signaler.Process)
-	if !ok {
+	p := comp.process
+	if p == nil {
 		return []string{"no process to check: set PROCESS_NAME or PID_FILE"}
 	}
 	sig := cfg.ReloadSignal.Signal()
@@ -156,13 +151,13 @@ func checkProcesses(cfg Config, comp components, stdout io.Writer) []string {
 	return problems
 }
 
-func checkURL(ctx context.Context, cfg Config, stdout io.Writer) []string {
-	u, _ := url.Parse(cfg.ReloadURL)
+func checkURL(ctx context.Context, cfg Config, raw string, stdout io.Writer) []string {
+	u, _ := url.Parse(raw)
 	host := u.Host
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
 	}
-	fmt.Fprintf(stdout, "  %s %s\n", cfg.ReloadMethod, signaler.RedactURL(cfg.ReloadURL))
+	fmt.Fprintf(stdout, "  %s %s\n", cfg.ReloadMethod, signaler.RedactURL(raw))
 	d := net.Dialer{Timeout: min(cfg.ReloadTimeout, 3*time.Second)}
 	conn, err := d.DialContext(ctx, "tcp", host)
 	if err != nil {

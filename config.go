@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"reflect"
 	"regexp"
 	"slices"
@@ -43,28 +42,38 @@ const (
 // environment (and the drop-in flags, see flags.go). The first three
 // variables are config-reloader-sidecar's, with the same meaning.
 type Config struct {
-	ConfigDir         []string      `envconfig:"CONFIG_DIR" desc:"comma-separated directories (or single files) to watch; required"`
-	ProcessName       []string      `envconfig:"PROCESS_NAME" desc:"name(s) of the process to signal, matched against argv[0]'s and the executable's base name, and comm for names of at most 15 bytes; a name with / is an absolute path matched against argv[0] and the executable"`
-	ReloadSignal      reloadSignal  `envconfig:"RELOAD_SIGNAL" default:"SIGHUP" desc:"signal to send: SIGHUP, HUP, hup or a number from 1 to 31"`
-	PIDFile           string        `envconfig:"PID_FILE" desc:"file holding the PID to signal, re-read on every reload (instead of PROCESS_NAME)"`
-	ReloadTargets     targetPolicy  `envconfig:"RELOAD_TARGETS" default:"roots" desc:"which matches to signal: roots (matches whose parent is not a match), all, oldest"`
-	ReloadForce       bool          `envconfig:"RELOAD_FORCE" default:"false" desc:"signal even a process that does not catch the signal (its default action may kill it)"`
-	ReloadURL         string        `envconfig:"RELOAD_URL" desc:"HTTP(S) endpoint to call instead of signalling a process"`
-	ReloadMethod      string        `envconfig:"RELOAD_METHOD" default:"POST" desc:"HTTP method for RELOAD_URL: GET, POST, PUT or PATCH"`
-	ReloadTimeout     time.Duration `envconfig:"RELOAD_TIMEOUT" default:"5s" desc:"timeout of one RELOAD_URL request (at most 1h)"`
-	ReloadOnStart     bool          `envconfig:"RELOAD_ON_START" default:"false" desc:"reload once after the first scan (normally the first scan is only the baseline)"`
-	PollInterval      time.Duration `envconfig:"POLL_INTERVAL" default:"2s" desc:"time between scans (Go duration, 100ms to 24h)"`
-	SettleTime        time.Duration `envconfig:"SETTLE_TIME" default:"1s" desc:"plain trees: new content must stay the same this long (at most 24h) before a reload; kubelet volumes are atomic and never wait"`
-	MetricsAddr       string        `envconfig:"METRICS_ADDR" default:":9533" desc:"listen address for /metrics, /healthz, /readyz; its host must resolve; empty disables"`
-	LogFormat         string        `envconfig:"LOG_FORMAT" default:"text" desc:"log format on stderr: text (or logfmt, the same) or json"`
-	LogLevel          string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
-	Verbose           bool          `envconfig:"VERBOSE" default:"false" desc:"true means LOG_LEVEL=debug (config-reloader-sidecar's variable); an explicit LOG_LEVEL wins"`
-	MaxFiles          int           `envconfig:"MAX_FILES" default:"100000" desc:"most files per watched path; more is an error (0: no limit)"`
-	MaxFileSize       byteSize      `envconfig:"MAX_FILE_SIZE" default:"0" desc:"largest file to hash: bytes, or with KiB/Ki, MiB/Mi, GiB/Gi, TiB/Ti (binary) or k, M, G, T (decimal) (0: no limit)"`
-	Include           []string      `envconfig:"INCLUDE" desc:"comma-separated globs (** spans directories); if set, only matching files count (matched against the relative path and the base name)"`
-	Exclude           []string      `envconfig:"EXCLUDE" desc:"comma-separated globs (** spans directories) of files and directories to ignore"`
-	VerifyInterval    time.Duration `envconfig:"VERIFY_INTERVAL" default:"10m" desc:"re-read files whose stat looks unchanged after this long (at most 168h), to catch rewrites stat cannot show (same size and mtime on a filesystem without ctime, such as sshfs); 0 disables"`
-	HealthMissedScans int           `envconfig:"HEALTH_MISSED_SCANS" default:"3" desc:"/healthz fails after a scan runs this many intervals (1 to 1000)"`
+	ConfigDir             []string      `envconfig:"CONFIG_DIR" desc:"comma-separated directories (or single files) to watch; required"`
+	ProcessName           []string      `envconfig:"PROCESS_NAME" desc:"name(s) of the process to signal, matched against argv[0]'s and the executable's base name, and comm for names of at most 15 bytes; a name with / is an absolute path matched against argv[0] and the executable"`
+	ReloadSignal          reloadSignal  `envconfig:"RELOAD_SIGNAL" default:"SIGHUP" desc:"signal to send: SIGHUP, HUP, hup or a number from 1 to 31"`
+	PIDFile               string        `envconfig:"PID_FILE" desc:"file holding the PID to signal, re-read on every reload (instead of PROCESS_NAME)"`
+	ReloadTargets         targetPolicy  `envconfig:"RELOAD_TARGETS" default:"roots" desc:"which matches to signal: roots (matches whose parent is not a match), all, oldest"`
+	ReloadForce           bool          `envconfig:"RELOAD_FORCE" default:"false" desc:"signal even a process that does not catch the signal (its default action may kill it)"`
+	ReloadURL             string        `envconfig:"RELOAD_URL" desc:"comma-separated HTTP(S) endpoints to call on change; alone, or with PROCESS_NAME or PID_FILE to signal the app and notify webhooks"`
+	ReloadMethod          string        `envconfig:"RELOAD_METHOD" default:"POST" desc:"HTTP method for RELOAD_URL: GET, POST, PUT or PATCH"`
+	ReloadTimeout         time.Duration `envconfig:"RELOAD_TIMEOUT" default:"5s" desc:"timeout of one RELOAD_URL request, and how long a delivered reload may take to be verified (at most 1h)"`
+	ReloadVerifyURL       string        `envconfig:"RELOAD_VERIFY_URL" desc:"the app's Prometheus metrics URL: a reload counts once its *_config_last_reload_success_timestamp_seconds moves, and is rejected when *_config_last_reload_successful reads 0"`
+	ReloadVerifyMetric    string        `envconfig:"RELOAD_VERIFY_METRIC" desc:"name of the *_last_reload_successful or *_last_reload_success_timestamp_seconds gauge at RELOAD_VERIFY_URL (default: found by the _config_ suffix)"`
+	ReloadVerify          string        `envconfig:"RELOAD_VERIFY" desc:"children: a master/worker server (nginx, haproxy -W, gunicorn) must replace its workers within RELOAD_TIMEOUT, or the reload counts as rejected"`
+	BearerTokenFile       string        `envconfig:"RELOAD_BEARER_TOKEN_FILE" desc:"file with a bearer token for RELOAD_URL and RELOAD_VERIFY_URL, re-read on every request"`
+	BasicAuthUsername     string        `envconfig:"RELOAD_BASIC_AUTH_USERNAME" desc:"basic auth user for RELOAD_URL and RELOAD_VERIFY_URL (with RELOAD_BASIC_AUTH_PASSWORD_FILE)"`
+	BasicAuthPasswordFile string        `envconfig:"RELOAD_BASIC_AUTH_PASSWORD_FILE" desc:"file with the basic auth password, re-read on every request"`
+	CAFile                string        `envconfig:"RELOAD_CA_FILE" desc:"PEM CA bundle to verify HTTPS servers with (default: the system's)"`
+	CertFile              string        `envconfig:"RELOAD_CERT_FILE" desc:"PEM client certificate for mTLS (with RELOAD_KEY_FILE)"`
+	KeyFile               string        `envconfig:"RELOAD_KEY_FILE" desc:"PEM key of RELOAD_CERT_FILE"`
+	ReloadHeaders         string        `envconfig:"RELOAD_HEADERS" desc:"extra request headers, comma-separated Name: value pairs (values are never logged)"`
+	ReloadOnStart         bool          `envconfig:"RELOAD_ON_START" default:"false" desc:"reload once after the first scan (normally the first scan is only the baseline)"`
+	PollInterval          time.Duration `envconfig:"POLL_INTERVAL" default:"2s" desc:"time between scans (Go duration, 100ms to 24h)"`
+	SettleTime            time.Duration `envconfig:"SETTLE_TIME" default:"1s" desc:"plain trees: new content must stay the same this long (at most 24h) before a reload; kubelet volumes are atomic and never wait"`
+	MetricsAddr           string        `envconfig:"METRICS_ADDR" default:":9533" desc:"listen address for /metrics, /healthz, /readyz; its host must resolve; empty disables"`
+	LogFormat             string        `envconfig:"LOG_FORMAT" default:"text" desc:"log format on stderr: text (or logfmt, the same) or json"`
+	LogLevel              string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	Verbose               bool          `envconfig:"VERBOSE" default:"false" desc:"true means LOG_LEVEL=debug (config-reloader-sidecar's variable); an explicit LOG_LEVEL wins"`
+	MaxFiles              int           `envconfig:"MAX_FILES" default:"100000" desc:"most files per watched path; more is an error (0: no limit)"`
+	MaxFileSize           byteSize      `envconfig:"MAX_FILE_SIZE" default:"0" desc:"largest file to hash: bytes, or with KiB/Ki, MiB/Mi, GiB/Gi, TiB/Ti (binary) or k, M, G, T (decimal) (0: no limit)"`
+	Include               []string      `envconfig:"INCLUDE" desc:"comma-separated globs (** spans directories); if set, only matching files count (matched against the relative path and the base name)"`
+	Exclude               []string      `envconfig:"EXCLUDE" desc:"comma-separated globs (** spans directories) of files and directories to ignore"`
+	VerifyInterval        time.Duration `envconfig:"VERIFY_INTERVAL" default:"10m" desc:"re-read files whose stat looks unchanged after this long (at most 168h), to catch rewrites stat cannot show (same size and mtime on a filesystem without ctime, such as sshfs); 0 disables"`
+	HealthMissedScans     int           `envconfig:"HEALTH_MISSED_SCANS" default:"3" desc:"/healthz fails after a scan runs this many intervals (1 to 1000)"`
 
 	// given maps a variable to the name it was given as: NAME,
 	// POLLRELOAD_NAME or a flag such as --watched-dir. A variable that is
@@ -283,19 +292,17 @@ func (c Config) Validate(wrapper bool) error {
 		return fmt.Errorf("%s cannot be used with wrapper mode (pollreload -- CMD): the reload goes to CMD", strings.Join(targets, ", "))
 	case !wrapper && len(targets) == 0:
 		return errors.New("no reload target: set PROCESS_NAME (or PID_FILE or RELOAD_URL), or start the application with pollreload -- CMD ARGS")
-	case len(targets) > 1:
-		return fmt.Errorf("set only one of %s", strings.Join(targets, ", "))
+	case len(c.ProcessName) > 0 && c.PIDFile != "":
+		// RELOAD_URL may go with either, to signal the app and notify webhooks.
+		return fmt.Errorf("set only one of %s, %s", c.name("PID_FILE"), c.name("PROCESS_NAME"))
 	}
 	for _, n := range c.ProcessName {
 		if signaler.CheckName(n) != nil {
 			return c.configErr("PROCESS_NAME", n, "a name with / is matched as a path and must be absolute, such as /usr/sbin/nginx; otherwise want a base name such as nginx")
 		}
 	}
-	if c.ReloadURL != "" {
-		u, err := url.Parse(c.ReloadURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return c.configErr("RELOAD_URL", redactURL(c.ReloadURL), "want an absolute http:// or https:// URL")
-		}
+	if err := c.validateVerify(wrapper); err != nil {
+		return err
 	}
 	if !slices.Contains([]string{"GET", "POST", "PUT", "PATCH"}, c.ReloadMethod) {
 		return c.configErr("RELOAD_METHOD", c.ReloadMethod, "want GET, POST, PUT or PATCH")

@@ -57,9 +57,40 @@ func TestConfigValidate(t *testing.T) {
 		{"target in wrapper mode", func(c *Config) {}, true,
 			"PROCESS_NAME cannot be used with wrapper mode (pollreload -- CMD): the reload goes to CMD"},
 		{"relative url", func(c *Config) { c.ProcessName = nil; c.ReloadURL = "/reload" }, false,
-			`invalid RELOAD_URL="/reload": want an absolute http:// or https:// URL`},
+			`invalid RELOAD_URL="/reload": want an absolute http:// or https:// URL (or several, comma-separated)`},
 		{"url credentials hidden", func(c *Config) { c.ProcessName = nil; c.ReloadURL = "ftp://user:secret@host/x" }, false,
-			`invalid RELOAD_URL="ftp://xxxxx:xxxxx@host/x": want an absolute http:// or https:// URL`},
+			`invalid RELOAD_URL="ftp://xxxxx:xxxxx@host/x": want an absolute http:// or https:// URL (or several, comma-separated)`},
+		{"signal and webhooks", func(c *Config) { c.ReloadURL = "http://127.0.0.1:1/hook, https://hooks.example/x" }, false, ""},
+		{"verify by metrics", func(c *Config) {
+			c.ReloadVerifyURL = "http://127.0.0.1:9090/metrics"
+			c.ReloadVerifyMetric = "prometheus_config_last_reload_successful"
+		}, false, ""},
+		{"verify children", func(c *Config) { c.ReloadVerify = "children" }, false, ""},
+		{"verify children in wrapper mode", func(c *Config) { c.ProcessName = nil; c.ReloadVerify = "children" }, true, ""},
+		{"auth for the verify URL", func(c *Config) {
+			c.ReloadVerifyURL = "https://127.0.0.1:9090/metrics"
+			c.BearerTokenFile, c.CAFile, c.ReloadHeaders = "/var/run/token", "/ca.crt", "X-Scope-OrgID: a"
+		}, false, ""},
+		{"second url bad", func(c *Config) { c.ReloadURL = "http://127.0.0.1:1/hook,https://tok3n@/x?k=v" }, false,
+			`invalid RELOAD_URL="https://xxxxx@/x?k=xxxxx": want an absolute http:// or https:// URL (or several, comma-separated)`},
+		{"verify url relative", func(c *Config) { c.ReloadVerifyURL = "127.0.0.1:9090/metrics" }, false,
+			`invalid RELOAD_VERIFY_URL="(unparsable URL)": want the absolute http:// or https:// URL of the application's metrics, such as http://127.0.0.1:9090/metrics`},
+		{"verify metric without url", func(c *Config) { c.ReloadVerifyMetric = "prometheus_config_last_reload_successful" }, false,
+			`invalid RELOAD_VERIFY_METRIC="prometheus_config_last_reload_successful": needs RELOAD_VERIFY_URL, the metrics endpoint to read it from`},
+		{"verify metric bad name", func(c *Config) { c.ReloadVerifyURL = "http://h/metrics"; c.ReloadVerifyMetric = "up" }, false,
+			`invalid RELOAD_VERIFY_METRIC="up": want the name of a gauge ending in _last_reload_successful or _last_reload_success_timestamp_seconds, such as prometheus_config_last_reload_successful`},
+		{"verify unknown", func(c *Config) { c.ReloadVerify = "workers" }, false,
+			`invalid RELOAD_VERIFY="workers": want children, or leave it empty (the signalled process must only stay alive)`},
+		{"verify children without a process", func(c *Config) { c.ProcessName = nil; c.ReloadURL = "http://h/r"; c.ReloadVerify = "children" }, false,
+			`invalid RELOAD_VERIFY="children": children watches the workers of a signalled process: set PROCESS_NAME or PID_FILE, or use pollreload -- CMD`},
+		{"auth without HTTP", func(c *Config) { c.BearerTokenFile = "/t" }, false,
+			"RELOAD_BEARER_TOKEN_FILE is set but there is no HTTP request to use it for: set RELOAD_URL or RELOAD_VERIFY_URL, or unset it"},
+		{"basic auth without password", func(c *Config) { c.ReloadURL = "http://h/r"; c.BasicAuthUsername = "u" }, false,
+			"RELOAD_BASIC_AUTH_USERNAME is set but RELOAD_BASIC_AUTH_PASSWORD_FILE is not: want both"},
+		{"cert without key", func(c *Config) { c.ReloadURL = "http://h/r"; c.CertFile = "/c.crt" }, false,
+			"RELOAD_CERT_FILE and RELOAD_KEY_FILE go together: set both for a client certificate, or neither"},
+		{"header without value hides it", func(c *Config) { c.ReloadURL = "http://h/r"; c.ReloadHeaders = "sekrit-token" }, false,
+			`invalid RELOAD_HEADERS: want comma-separated "Name: value" pairs, such as "X-Scope-OrgID: team-a"`},
 		{"bad method", func(c *Config) { c.ReloadMethod = "DELETE" }, false,
 			`invalid RELOAD_METHOD="DELETE": want GET, POST, PUT or PATCH`},
 		{"zero timeout", func(c *Config) { c.ReloadTimeout = 0 }, false,
@@ -115,9 +146,13 @@ func TestConfigValidate(t *testing.T) {
 			c.given = map[string]string{"LOG_FORMAT": "POLLRELOAD_LOG_FORMAT"}
 		}, false, "POLLRELOAD_LOG_FORMAT is set but empty: want text, logfmt or json"},
 		{"targets named as given", func(c *Config) {
+			c.PIDFile = "/run/app.pid"
+			c.given = map[string]string{"PROCESS_NAME": "--process-executable-name"}
+		}, false, "set only one of PID_FILE, --process-executable-name"},
+		{"webhook beside a process", func(c *Config) {
 			c.ReloadURL = "http://127.0.0.1/"
 			c.given = map[string]string{"RELOAD_URL": "--webhook-url"}
-		}, false, "set only one of --webhook-url, PROCESS_NAME"},
+		}, false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -135,6 +135,9 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if child != nil {
 		return runWrapper(ctx, cfg, logger, comp, child)
 	}
+	if err := probeVerifyURL(ctx, cfg, comp.verification, logger); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	ln, err := listenMetrics(cfg)
@@ -162,9 +165,14 @@ func listenMetrics(cfg Config) (net.Listener, error) {
 // and deliver alike.
 type components struct {
 	hasher *hasher.Hasher
-	// reloader is nil when the Config names no target: in wrapper mode
-	// (the child, started later, is the target) and for hash.
-	reloader signaler.Reloader
+	// process is the signal target by PROCESS_NAME or PID_FILE, nil when
+	// there is none: for check's table of candidates.
+	process *signaler.Process
+	// targets are the reload targets, each with its verification; none in
+	// wrapper mode (the child, started later, is the target) and for hash.
+	targets []target
+	// verification holds the HTTP client and RELOAD_VERIFY_URL's verifier.
+	verification verification
 	// loop has everything but Metrics, which serve adds, and, in wrapper
 	// mode, the Reloader.
 	loop poller.Options
@@ -180,36 +188,19 @@ func newComponents(cfg Config, logger *slog.Logger) (components, error) {
 		VerifyAfter: cfg.VerifyInterval,
 		Advise:      func(err error) error { return advise(cfg, err) },
 	})
-	var reloader signaler.Reloader
-	switch {
-	case cfg.ReloadURL != "":
-		r, err := signaler.NewHTTP(signaler.HTTPOptions{
-			URL:     cfg.ReloadURL,
-			Method:  cfg.ReloadMethod,
-			Timeout: cfg.ReloadTimeout,
-			Logger:  logger,
-		})
-		if err != nil {
-			return components{}, err
-		}
-		reloader = r
-	case len(cfg.ProcessName) > 0 || cfg.PIDFile != "":
-		r, err := signaler.NewProcess(signaler.ProcessOptions{
-			Names:   cfg.ProcessName,
-			PIDFile: cfg.PIDFile,
-			Signal:  cfg.ReloadSignal.Signal(),
-			Policy:  signaler.Policy(cfg.ReloadTargets),
-			Force:   cfg.ReloadForce,
-			Logger:  logger,
-		})
-		if err != nil {
-			return components{}, err
-		}
-		reloader = r
+	v, err := newVerification(cfg)
+	if err != nil {
+		return components{}, err
+	}
+	targets, process, err := newTargets(cfg, v, logger)
+	if err != nil {
+		return components{}, err
 	}
 	return components{
-		hasher:   h,
-		reloader: reloader,
+		hasher:       h,
+		process:      process,
+		targets:      targets,
+		verification: v,
 		loop: poller.Options{
 			Roots:         cfg.ConfigDir,
 			Interval:      cfg.PollInterval,
@@ -217,7 +208,7 @@ func newComponents(cfg Config, logger *slog.Logger) (components, error) {
 			ReloadOnStart: cfg.ReloadOnStart,
 			MaxMissed:     cfg.HealthMissedScans,
 			Scanner:       h,
-			Reloader:      reloader,
+			Targets:       loopTargets(targets),
 			Logger:        logger,
 			Advise:        func(err error) error { return advise(cfg, err) },
 		},

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pollreload/pollreload/poller"
 	"github.com/pollreload/pollreload/signaler"
 )
 
@@ -59,6 +60,11 @@ func stopsReloads(sig os.Signal) bool {
 // runWrapper runs argv as pollreload's child until it exits, and returns
 // its exit status as an exitError.
 func runWrapper(ctx context.Context, cfg Config, logger *slog.Logger, comp components, argv []string) error {
+	// RELOAD_VERIFY_URL answering without a reload metric (someone else's
+	// metrics) stops pollreload before the child exists too.
+	if err := probeVerifyURL(ctx, cfg, comp.verification, logger); err != nil {
+		return err
+	}
 	// A port in use stops pollreload before the child exists.
 	ln, err := listenMetrics(cfg)
 	if err != nil {
@@ -98,7 +104,7 @@ func runWrapper(ctx context.Context, cfg Config, logger *slog.Logger, comp compo
 	defer stopLoop()
 	loopDone := make(chan error, 1)
 	opts := comp.loop
-	opts.Reloader = c
+	opts.Targets = []poller.Target{{Name: c.Label(), Reloader: verifiedProcess(cfg, c, comp.verification, logger)}}
 	go func() { loopDone <- serve(loopCtx, cfg, logger, opts, ln) }()
 
 	forward := func(s os.Signal) {

@@ -14,6 +14,7 @@ package metrics
 
 import (
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,7 +56,10 @@ type Metrics struct {
 	scanErrors    map[string]prometheus.Counter
 	scanErrorsVec *prometheus.CounterVec
 	changes       prometheus.Counter
-	reloads       []prometheus.Counter // by signaler.Result
+	reloadsVec    *prometheus.CounterVec // result, target
+	reloadsMu     sync.Mutex
+	reloads       map[string][]prometheus.Counter // by target, then by signaler.Result
+	targetOK      map[string]bool                 // whether each target's last attempt did not fail
 	bytesHashed   prometheus.Counter
 	missedScans   prometheus.Counter
 	scanDuration  prometheus.Histogram
@@ -81,8 +85,8 @@ func New(reg prometheus.Registerer, build BuildInfo) *Metrics {
 	}, []string{"result"})
 	reloads := f.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "reloads_total",
-		Help: "Reload attempts, one per target and attempt, by result (success, up_to_date, no_target, not_catching, permission, error, rejected, target_died).",
-	}, []string{"result"})
+		Help: "Reload attempts, one per target and attempt, by result (success, up_to_date, no_target, not_catching, permission, error, rejected, target_died) and target (process name, or URL host and path).",
+	}, []string{"result", "target"})
 	m := &Metrics{
 		scanErrorsVec: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "scan_errors_total",
@@ -151,9 +155,9 @@ func New(reg prometheus.Registerer, build BuildInfo) *Metrics {
 	for i, r := range []string{ScanOK, ScanPartial, ScanError} {
 		m.scans[i] = scans.WithLabelValues(r)
 	}
-	for _, r := range signaler.Results() {
-		m.reloads = append(m.reloads, reloads.WithLabelValues(r.String()))
-	}
+	m.reloadsVec = reloads
+	m.reloads = map[string][]prometheus.Counter{}
+	m.targetOK = map[string]bool{}
 	m.scanErrors = make(map[string]prometheus.Counter, len(scanErrorKinds))
 	for _, k := range scanErrorKinds {
 		m.scanErrors[k] = m.scanErrorsVec.WithLabelValues(k)
@@ -215,19 +219,54 @@ func (m *Metrics) SetInterval(d time.Duration) { m.pollInterval.Set(d.Seconds())
 // SetConfiguredInterval sets POLL_INTERVAL as configured.
 func (m *Metrics) SetConfiguredInterval(d time.Duration) { m.configuredInterval.Set(d.Seconds()) }
 
-// Reload counts one attempt to one target. A result that Failed sets
-// last_reload_successful to 0; a delivered one sets it to 1. Waits (no
-// target, no handler yet) leave it alone.
-func (m *Metrics) Reload(r signaler.Result) {
-	if int(r) < len(m.reloads) {
-		m.reloads[r].Inc()
+// AddTargets pre-creates the reloads_total series of each target (a bounded
+// label value: see signaler.TargetLabel), so a rate() over them starts at
+// zero.
+func (m *Metrics) AddTargets(targets ...string) {
+	m.reloadsMu.Lock()
+	defer m.reloadsMu.Unlock()
+	for _, t := range targets {
+		m.counters(t)
+	}
+}
+
+// counters returns target's counters by result; m.reloadsMu is held.
+func (m *Metrics) counters(target string) []prometheus.Counter {
+	cs, ok := m.reloads[target]
+	if !ok {
+		for _, r := range signaler.Results() {
+			cs = append(cs, m.reloadsVec.WithLabelValues(r.String(), target))
+		}
+		m.reloads[target] = cs
+		m.targetOK[target] = true
+	}
+	return cs
+}
+
+// Reload counts one attempt to one target. last_reload_successful reads 0
+// while the last attempt of any target Failed (a refused signal, a failed
+// request, a rejected configuration, a dead target), and 1 again once each
+// of those had a delivered one. Waits (no target, no handler yet) leave it
+// alone.
+func (m *Metrics) Reload(target string, r signaler.Result) {
+	m.reloadsMu.Lock()
+	defer m.reloadsMu.Unlock()
+	if cs := m.counters(target); int(r) < len(cs) {
+		cs[r].Inc()
 	}
 	switch {
 	case r.Delivered():
-		m.lastReloadOK.Set(1)
+		m.targetOK[target] = true
 	case r.Failed():
-		m.lastReloadOK.Set(0)
+		m.targetOK[target] = false
+	default:
+		return
 	}
+	ok := true
+	for _, v := range m.targetOK {
+		ok = ok && v
+	}
+	m.lastReloadOK.Set(b2f(ok))
 }
 
 // Delivered records a change delivered at at, latency after it was first

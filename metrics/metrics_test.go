@@ -55,7 +55,7 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestMetricsEndpoint(t *testing.T) {
 	base, m := serve(t, health{})
-	m.Reload(signaler.ResultSuccess)
+	m.Reload("app", signaler.ResultSuccess)
 	m.ObserveScan(metrics.Scan{Duration: 2 * time.Millisecond, Err: true})
 	m.ScanError("stale")
 	code, body := get(t, base+"/metrics")
@@ -65,8 +65,8 @@ func TestMetricsEndpoint(t *testing.T) {
 	for _, want := range []string{
 		`pollreload_scans_total{result="ok"} 0`,
 		`pollreload_scans_total{result="partial"} 0`,
-		`pollreload_reloads_total{result="success"} 1`,
-		`pollreload_reloads_total{result="no_target"} 0`,
+		`pollreload_reloads_total{result="success",target="app"} 1`,
+		`pollreload_reloads_total{result="no_target",target="app"} 0`,
 		`pollreload_scan_errors_total{kind="stale"} 1`,
 		`pollreload_changes_total 0`,
 		`pollreload_bytes_hashed_total 0`,
@@ -94,7 +94,7 @@ func TestMetricsEndpoint(t *testing.T) {
 func TestMetricsPassPromtool(t *testing.T) {
 	promtool := testenv.RequireTool(t, "promtool", "prometheus")
 	base, m := serve(t, health{})
-	m.Reload(signaler.ResultSuccess)
+	m.Reload("app", signaler.ResultSuccess)
 	_, body := get(t, base+"/metrics")
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = strings.NewReader(body)
@@ -181,7 +181,7 @@ func TestLastReloadSuccessful(t *testing.T) {
 		{signaler.ResultError, "0"},
 	}
 	for _, s := range steps {
-		m.Reload(s.r)
+		m.Reload("app", s.r)
 		_, body := get(t, base+"/metrics")
 		if want := "pollreload_last_reload_successful " + s.want + "\n"; !strings.Contains(body, want) {
 			t.Errorf("after %s: %q; want %q", s.r, grep(body, "last_reload_successful "), want)
@@ -189,8 +189,44 @@ func TestLastReloadSuccessful(t *testing.T) {
 	}
 	_, body := get(t, base+"/metrics")
 	for _, r := range signaler.Results() {
-		if !strings.Contains(body, `pollreload_reloads_total{result="`+r.String()+`"}`) {
+		if !strings.Contains(body, `pollreload_reloads_total{result="`+r.String()+`",target="app"}`) {
 			t.Errorf("/metrics lacks reloads_total for %s", r)
+		}
+	}
+}
+
+// TestLastReloadSuccessfulTwoTargets: one target's success does not hide
+// another's rejection; the gauge reads 1 again once the rejected one took a
+// change.
+func TestLastReloadSuccessfulTwoTargets(t *testing.T) {
+	base, m := serve(t, health{})
+	m.AddTargets("prometheus", "hooks.example/reload")
+	steps := []struct {
+		target string
+		r      signaler.Result
+		want   string
+	}{
+		{"prometheus", signaler.ResultRejected, "0"},
+		{"hooks.example/reload", signaler.ResultSuccess, "0"},
+		{"hooks.example/reload", signaler.ResultError, "0"},
+		{"prometheus", signaler.ResultSuccess, "0"},
+		{"hooks.example/reload", signaler.ResultSuccess, "1"},
+	}
+	for i, s := range steps {
+		m.Reload(s.target, s.r)
+		_, body := get(t, base+"/metrics")
+		if want := "pollreload_last_reload_successful " + s.want + "\n"; !strings.Contains(body, want) {
+			t.Errorf("step %d (%s %s): %q; want %q", i, s.target, s.r, grep(body, "last_reload_successful "), want)
+		}
+	}
+	_, body := get(t, base+"/metrics")
+	for _, want := range []string{
+		`pollreload_reloads_total{result="rejected",target="prometheus"} 1`,
+		`pollreload_reloads_total{result="success",target="hooks.example/reload"} 2`,
+		`pollreload_reloads_total{result="target_died",target="hooks.example/reload"} 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, grep(body, "reloads_total"))
 		}
 	}
 }

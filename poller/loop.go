@@ -101,6 +101,9 @@ func New(opts Options) (*Loop, error) {
 	if l.m == nil {
 		l.m = metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
 	}
+	for _, t := range targets {
+		l.m.AddTargets(t.Name)
+	}
 	l.watchdog = time.AfterFunc(time.Hour, l.missedTick)
 	l.watchdog.Stop()
 	l.m.SetInterval(opts.Interval)

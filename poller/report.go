@@ -54,25 +54,26 @@ func (l *Loop) report(d Decision, cur Content) {
 func (l *Loop) finish(r result) {
 	rep := l.tracker.Finish(r.a, r.out, r.err, r.at)
 	defer l.m.SetPending(l.tracker.Pending())
+	t := l.targets[r.a.Target]
 	target := l.targetAttr(r.a.Target)
 	if r.a.Step == Verify {
 		switch {
 		case rep.Done:
-			l.m.Reload(signaler.ResultSuccess)
+			l.m.Reload(t.Name, signaler.ResultSuccess)
 			l.m.Delivered(r.at, rep.Latency)
 			l.log.Info("reload verified", target, "latency", rep.Latency.Round(time.Millisecond))
 		case rep.Result == signaler.ResultRejected || rep.Result == signaler.ResultTargetDied:
-			l.m.Reload(rep.Result)
+			l.m.Reload(t.Name, rep.Result)
 			l.logFailure(rep, target, r.err)
 		case r.err != nil:
 			l.log.Debug("cannot verify the reload yet", target, "retry_in", rep.RetryIn, "err", r.err)
 		}
 		return
 	}
-	verifying := l.targets[r.a.Target].Verifier != nil
+	verifying := t.Verifier != nil
 	latency := r.at.Sub(r.a.Since).Round(time.Millisecond)
 	if len(r.out.Signalled) > 0 && !verifying {
-		l.m.Reload(signaler.ResultSuccess)
+		l.m.Reload(t.Name, signaler.ResultSuccess)
 	}
 	for _, p := range r.out.Signalled {
 		l.log.Info("reload delivered", "pid", p.PID, "target", p.Name, "latency", latency)
@@ -81,7 +82,7 @@ func (l *Loop) finish(r result) {
 		l.log.Info("target started after the change; not signalled", "pid", p.PID, "target", p.Name)
 	}
 	if r.err == nil && len(r.out.Signalled) == 0 && len(r.out.UpToDate) > 0 {
-		l.m.Reload(signaler.ResultUpToDate)
+		l.m.Reload(t.Name, signaler.ResultUpToDate)
 	}
 	if rep.Done {
 		l.m.Delivered(r.at, rep.Latency)
@@ -90,14 +91,14 @@ func (l *Loop) finish(r result) {
 		return
 	}
 	if len(r.out.Failed) == 0 {
-		l.m.Reload(rep.Result)
+		l.m.Reload(t.Name, rep.Result)
 		l.logFailure(rep, target, r.err)
 		return
 	}
 	// Some processes got it, some did not: only those stay pending, and
 	// each is named.
 	for _, f := range r.out.Failed {
-		l.m.Reload(f.Result())
+		l.m.Reload(t.Name, f.Result())
 		rep.Result = f.Result()
 		l.logFailure(rep, target, f.Err, "pid", f.Target.PID, "name", f.Target.Name)
 	}

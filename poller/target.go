@@ -191,12 +191,17 @@ func (t *Tracker) Finish(a Attempt, out signaler.Outcome, err error, now time.Ti
 		v := a
 		v.Step, v.Delivered, v.DeliveredAt, v.Done = Verify, out, now, nil
 		ts.verifying = &v
+		// The swap window closes with the delivery, not with its
+		// verification: the first scan after it is the one to compare.
+		ts.recheck, ts.recheckAt = &v.Content, now
 		ts.retry, ts.nextTry, ts.failing = 0, time.Time{}, false
 		r.Verifying = true
 		return r
 	case res.Delivered():
 		ts.has, ts.hasValid = a.Content.Digest, true
-		ts.recheck, ts.recheckAt = &a.Content, now
+		if a.Step == Deliver {
+			ts.recheck, ts.recheckAt = &a.Content, now
+		}
 		r.Done, r.Latency = true, now.Sub(ts.pending.since)
 		ts.clearPending()
 		return r

@@ -204,9 +204,14 @@ func (t *Tracker) recheck(cur Content, start, end time.Time) []int {
 		if ts.recheck == nil || !start.After(ts.recheckAt) {
 			continue
 		}
+		holds := ts.hasValid && ts.has == cur.Digest
+		verifying := ts.verifying != nil && ts.verifying.Content.Digest == cur.Digest
+		if verifying && ts.inFlight {
+			continue // decide once the verification in flight has ended
+		}
 		was := ts.recheck
 		ts.recheck = nil
-		if ts.hasValid && ts.has == cur.Digest && cur.Digest == was.Digest && swapped(was.Snaps, cur.Snaps) {
+		if (holds || verifying) && cur.Digest == was.Digest && swapped(was.Snaps, cur.Snaps) {
 			ts.hasValid = false
 			ts.setPending(&change{Content: cloneContent(cur), seen: start, seenBy: end, since: start})
 			t.reswapped = append(t.reswapped, i)

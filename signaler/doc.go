@@ -42,6 +42,19 @@
 //   - http.go calls RELOAD_URL; redact.go keeps its secrets (userinfo, query
 //     values) out of logs, errors, check and metrics: use RedactURL to show
 //     a URL anywhere.
+//     httpclient.go builds its client (and the verifier's) from
+//     prometheus/common's config.HTTPClientConfig: bearer token or basic
+//     auth from files re-read on every request, CA, mTLS, extra headers.
+//   - verdict.go holds the application's verdicts: RejectedError (it
+//     refused the configuration: a non-2xx answer other than 429, 502, 503
+//     and 504, carrying a bounded, redacted excerpt) and TargetDiedError.
+//   - verify.go runs Verifiers after a delivery (Verified): AliveVerifier
+//     (the signalled process still runs after a grace) and ChildrenVerifier
+//     (a master/worker server replaced its workers); verify_metric.go is
+//     MetricVerifier, which reads the app's own
+//     *_config_last_reload_success_timestamp_seconds and
+//     *_config_last_reload_successful.
+//   - label.go names targets for the bounded `target` metric label.
 //   - result.go is the result vocabulary shared with poller and metrics.
 //   - child.go is wrapper mode: start the child in its own process group
 //     with a parent-death signal, reload it, forward signals, reap it.

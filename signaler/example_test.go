@@ -46,3 +46,23 @@ func ExampleParseSignal() {
 	// 15 = 15
 	// invalid signal "SIGKILL": SIGKILL cannot be caught, so it cannot ask an application to reload; use a signal the application handles, such as SIGHUP
 }
+
+// Metric labels name a target by what the configuration says, without any
+// credential.
+func ExampleTargetLabel() {
+	fmt.Println(signaler.TargetLabel("nginx"))
+	fmt.Println(signaler.TargetLabel("https://reloader:s3cret@prometheus:9090/-/reload?token=abc"))
+	// Output:
+	// nginx
+	// prometheus:9090/-/reload
+}
+
+func ExampleParseHeaders() {
+	h, err := signaler.ParseHeaders("X-Scope-OrgID: team-a, X-Env: prod")
+	fmt.Println(h.Get("X-Scope-OrgID"), h.Get("X-Env"), err)
+	_, err = signaler.ParseHeaders("Authorization: Bearer abc")
+	fmt.Println(err)
+	// Output:
+	// team-a prod <nil>
+	// invalid RELOAD_HEADERS: header Authorization is set by pollreload itself; use RELOAD_BEARER_TOKEN_FILE or RELOAD_BASIC_AUTH_* for credentials
+}

@@ -10,15 +10,10 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode"
 )
 
 // This file reloads by calling an HTTP endpoint (RELOAD_URL), as Prometheus'
 // /-/reload or Alertmanager's expect.
-
-// bodyExcerptLen bounds how much of an error response lands in an error: the
-// start of a body says what went wrong; the rest would flood logs.
-const bodyExcerptLen = 200
 
 // HTTPOptions configures an HTTP reloader.
 type HTTPOptions struct {
@@ -29,10 +24,13 @@ type HTTPOptions struct {
 	Method string
 	// Timeout bounds one request; zero means 5s.
 	Timeout time.Duration
-	// Client sends the request; nil means a client that does not follow
-	// redirects, since a reload endpoint that redirects is misconfigured and
-	// a POST turned into a GET would not reload anything.
+	// Client sends the request; nil means NewHTTPClient(Auth), which does
+	// not follow redirects, since a reload endpoint that redirects is
+	// misconfigured and a POST turned into a GET would not reload anything.
 	Client *http.Client
+	// Auth configures the client when Client is nil. Its secrets are also
+	// masked in the excerpt of a refusal, should the application echo them.
+	Auth ClientOptions
 	// Logger receives delivery logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -45,6 +43,7 @@ type HTTP struct {
 	method   string
 	timeout  time.Duration
 	client   *http.Client
+	secrets  func() []string // masked in answers
 	log      *slog.Logger
 }
 
@@ -76,15 +75,17 @@ func NewHTTP(opts HTTPOptions) (*HTTP, error) {
 	}
 	client := opts.Client
 	if client == nil {
-		client = &http.Client{
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		if client, err = NewHTTPClient(opts.Auth); err != nil {
+			return nil, fmt.Errorf("new HTTP reloader: %w", err)
 		}
 	}
+	urlSecrets := urlSecrets(u)
+	secrets := func() []string { return append(opts.Auth.secrets(), urlSecrets...) }
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &HTTP{url: u.String(), redacted: redacted, scrubber: newURLScrubber(u), method: method, timeout: timeout, client: client, log: log}, nil
+	return &HTTP{url: u.String(), redacted: redacted, scrubber: newURLScrubber(u), method: method, timeout: timeout, client: client, secrets: secrets, log: log}, nil
 }
 
 // Reload sends one request. changedAt is unused: an endpoint has no start
@@ -118,38 +119,12 @@ func (h *HTTP) reload(ctx context.Context) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("reload %s %s: %w", h.method, h.redacted, err)
 	}
 	defer resp.Body.Close()
-	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, bodyExcerptLen+1))
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 8*answerLen))
 	// Drain a little more so the connection can be reused.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return Outcome{}, fmt.Errorf("reload %s %s: status %s%s", h.method, h.redacted, resp.Status, describeBody(excerpt))
+		return Outcome{}, h.refusal(resp, body)
 	}
 	h.log.Debug("reload request succeeded", "url", h.redacted, "method", h.method, "status", resp.StatusCode)
 	return Outcome{Signalled: []Target{{Name: h.redacted}}}, nil
-}
-
-// describeBody returns ": <excerpt>" for a non-empty body, on one line and
-// at most bodyExcerptLen bytes.
-func describeBody(b []byte) string {
-	cut := len(b) > bodyExcerptLen
-	if cut {
-		b = b[:bodyExcerptLen]
-	}
-	s := strings.Map(func(r rune) rune {
-		if unicode.IsSpace(r) {
-			return ' '
-		}
-		if !unicode.IsPrint(r) {
-			return -1
-		}
-		return r
-	}, string(b))
-	s = strings.Join(strings.Fields(s), " ")
-	if s == "" {
-		return ""
-	}
-	if cut {
-		s += "..."
-	}
-	return ": " + s
 }

@@ -2,6 +2,7 @@ package signaler
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -66,20 +67,33 @@ func TestHTTPReload(t *testing.T) {
 		method      string
 		wantRequest string
 		wantErr     string // empty: success
+		wantReason  string
 	}{
 		{name: "200 POST by default", handler: status(200, "ok"), userinfo: "admin:" + secret,
 			wantRequest: "POST /-/reload admin:" + secret},
 		{name: "204 with PUT", handler: status(204, ""), userinfo: "admin:" + secret, method: "put",
 			wantRequest: "PUT /-/reload admin:" + secret},
 		{name: "500 with body", handler: status(500, "error loading config:\n  line 3: bad"), userinfo: "admin:" + secret,
-			wantRequest: "POST /-/reload admin:" + secret,
-			wantErr:     "reload POST http://xxxxx:xxxxx@127.0.0.1:PORT/-/reload: status 500 Internal Server Error: error loading config: line 3: bad"},
-		{name: "404 long body cut", handler: status(404, strings.Repeat("x", 500)),
-			wantRequest: "POST /-/reload :",
-			wantErr:     "status 404 Not Found: " + strings.Repeat("x", bodyExcerptLen) + "..."},
+			wantRequest: "POST /-/reload admin:" + secret, wantReason: "rejected",
+			wantErr: "POST http://xxxxx:xxxxx@127.0.0.1:PORT/-/reload: reload rejected: status 500 Internal Server Error: error loading config: line 3: bad"},
+		{name: "404 long body cut", handler: status(404, strings.Repeat("x", 2000)),
+			wantRequest: "POST /-/reload :", wantReason: "rejected",
+			wantErr: "status 404 Not Found: " + strings.Repeat("x", answerLen) + "..."},
+		{name: "body echoing the credential", handler: func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(400)
+			fmt.Fprintf(w, "bad request to http://%s@%s%s", "admin:"+secret, r.Host, r.URL.Path)
+		}, userinfo: "admin:" + secret, wantRequest: "POST /-/reload admin:" + secret, wantReason: "rejected",
+			wantErr: "status 400 Bad Request: bad request to http://xxxxx:xxxxx@127.0.0.1:PORT/-/reload"},
 		{name: "redirect not followed", handler: func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "/elsewhere", http.StatusFound)
-		}, userinfo: secret, wantRequest: "POST /-/reload " + secret + ":", wantErr: "reload POST http://xxxxx@127.0.0.1:PORT/-/reload: status 302 Found"},
+		}, userinfo: secret, wantRequest: "POST /-/reload " + secret + ":", wantReason: "rejected",
+			wantErr: "POST http://xxxxx@127.0.0.1:PORT/-/reload: reload rejected: status 302 Found"},
+		{name: "503 is transient", handler: status(503, "starting up"), userinfo: "admin:" + secret,
+			wantRequest: "POST /-/reload admin:" + secret, wantReason: "error",
+			wantErr: "reload POST http://xxxxx:xxxxx@127.0.0.1:PORT/-/reload: status 503 Service Unavailable (retrying): starting up"},
+		{name: "429 is transient", handler: status(429, ""),
+			wantRequest: "POST /-/reload :", wantReason: "error",
+			wantErr: "status 429 Too Many Requests (retrying)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,8 +118,8 @@ func TestHTTPReload(t *testing.T) {
 			case wantErr == "" && (len(out.Signalled) != 1 || strings.Contains(out.Signalled[0].Name, secret)):
 				t.Errorf("Outcome = %+v; want one target named without credentials", out)
 			}
-			if err != nil && Reason(err) != "error" {
-				t.Errorf("Reason = %q; want error", Reason(err))
+			if err != nil && Reason(err) != tt.wantReason {
+				t.Errorf("Reason = %q; want %s", Reason(err), tt.wantReason)
 			}
 			if got := rec.got(); len(got) != 1 || got[0] != tt.wantRequest {
 				t.Errorf("server saw %q; want [%q]", got, tt.wantRequest)

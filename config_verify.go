@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/pollreload/pollreload/signaler"
+)
+
+// This file holds the settings of reload targets, verification and
+// authenticated HTTP: RELOAD_URL (a list), RELOAD_VERIFY*, RELOAD_*_FILE,
+// RELOAD_HEADERS.
+
+// verifyChildren is the one accepted value of RELOAD_VERIFY.
+const verifyChildren = "children"
+
+// metricName is the syntax of a Prometheus metric name.
+var metricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
+
+// validateVerify checks the target, verification and HTTP client settings
+// without touching the system.
+func (c Config) validateVerify(wrapper bool) error {
+	for _, raw := range c.reloadURLs() {
+		if !absoluteHTTP(raw) {
+			return c.configErr("RELOAD_URL", signaler.RedactURL(raw), "want an absolute http:// or https:// URL (or several, comma-separated)")
+		}
+	}
+	if strings.Contains(c.ReloadURL, ",") && len(c.reloadURLs()) == 0 {
+		return c.configErr("RELOAD_URL", c.ReloadURL, "want an absolute http:// or https:// URL (or several, comma-separated)")
+	}
+	if c.BearerTokenFile != "" || c.BasicAuthUsername != "" {
+		for v, raws := range map[string][]string{"RELOAD_URL": c.reloadURLs(), "RELOAD_VERIFY_URL": {c.ReloadVerifyURL}} {
+			for _, raw := range raws {
+				if u, err := url.Parse(raw); err == nil && u.User != nil {
+					// Go would send the URL's userinfo and drop the others.
+					return fmt.Errorf("%s carries credentials (%s) and RELOAD_BEARER_TOKEN_FILE or RELOAD_BASIC_AUTH_USERNAME is set too: keep one of them", v, signaler.RedactURL(raw))
+				}
+			}
+		}
+	}
+	if c.ReloadVerifyURL != "" && !absoluteHTTP(c.ReloadVerifyURL) {
+		return c.configErr("RELOAD_VERIFY_URL", signaler.RedactURL(c.ReloadVerifyURL), "want the absolute http:// or https:// URL of the application's metrics, such as http://127.0.0.1:9090/metrics")
+	}
+	if m := c.ReloadVerifyMetric; m != "" {
+		switch {
+		case c.ReloadVerifyURL == "":
+			return c.configErr("RELOAD_VERIFY_METRIC", m, "needs RELOAD_VERIFY_URL, the metrics endpoint to read it from")
+		case !metricName.MatchString(m) || !strings.HasSuffix(m, "_last_reload_successful") && !strings.HasSuffix(m, "_last_reload_success_timestamp_seconds"):
+			return c.configErr("RELOAD_VERIFY_METRIC", m, "want the name of a gauge ending in _last_reload_successful or _last_reload_success_timestamp_seconds, such as prometheus_config_last_reload_successful")
+		}
+	}
+	switch strings.ToLower(strings.TrimSpace(c.ReloadVerify)) {
+	case "":
+	case verifyChildren:
+		if !wrapper && len(c.ProcessName) == 0 && c.PIDFile == "" {
+			return c.configErr("RELOAD_VERIFY", c.ReloadVerify, "children watches the workers of a signalled process: set PROCESS_NAME or PID_FILE, or use pollreload -- CMD")
+		}
+	default:
+		return c.configErr("RELOAD_VERIFY", c.ReloadVerify, "want children, or leave it empty (the signalled process must only stay alive)")
+	}
+	if c.ReloadURL == "" && c.ReloadVerifyURL == "" {
+		for v, set := range map[string]bool{
+			"RELOAD_BEARER_TOKEN_FILE": c.BearerTokenFile != "", "RELOAD_BASIC_AUTH_USERNAME": c.BasicAuthUsername != "",
+			"RELOAD_BASIC_AUTH_PASSWORD_FILE": c.BasicAuthPasswordFile != "", "RELOAD_CA_FILE": c.CAFile != "",
+			"RELOAD_CERT_FILE": c.CertFile != "", "RELOAD_KEY_FILE": c.KeyFile != "", "RELOAD_HEADERS": c.ReloadHeaders != "",
+		} {
+			if set {
+				return fmt.Errorf("%s is set but there is no HTTP request to use it for: set RELOAD_URL or RELOAD_VERIFY_URL, or unset it", v)
+			}
+		}
+	}
+	if _, err := signaler.ParseHeaders(c.ReloadHeaders); err != nil {
+		return err
+	}
+	return c.clientOptions().Validate()
+}
+
+// reloadURLs returns the entries of RELOAD_URL.
+func (c Config) reloadURLs() []string {
+	return cleanList(strings.Split(c.ReloadURL, ","))
+}
+
+// clientOptions returns the HTTP client settings; RELOAD_HEADERS must have
+// passed Validate.
+func (c Config) clientOptions() signaler.ClientOptions {
+	h, _ := signaler.ParseHeaders(c.ReloadHeaders)
+	return signaler.ClientOptions{
+		BearerTokenFile:       c.BearerTokenFile,
+		BasicAuthUsername:     c.BasicAuthUsername,
+		BasicAuthPasswordFile: c.BasicAuthPasswordFile,
+		CAFile:                c.CAFile,
+		CertFile:              c.CertFile,
+		KeyFile:               c.KeyFile,
+		Headers:               h,
+	}
+}
+
+func absoluteHTTP(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}

@@ -1,0 +1,232 @@
+package signaler
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+
+	promconfig "github.com/prometheus/common/config"
+)
+
+// This file builds the HTTP client that RELOAD_URL and RELOAD_VERIFY_URL are
+// called with: authentication and TLS come from prometheus/common's
+// config.HTTPClientConfig, the code Prometheus itself scrapes with, rather
+// than from options written by hand.
+
+// ClientOptions configures the HTTP client of reloads and verification. Every
+// secret is named by a file and read again on each request, so a rotated
+// Kubernetes Secret takes effect without a restart.
+type ClientOptions struct {
+	// BearerTokenFile holds the token sent as "Authorization: Bearer"
+	// (RELOAD_BEARER_TOKEN_FILE).
+	BearerTokenFile string
+	// BasicAuthUsername and BasicAuthPasswordFile enable basic auth
+	// (RELOAD_BASIC_AUTH_USERNAME, RELOAD_BASIC_AUTH_PASSWORD_FILE).
+	BasicAuthUsername     string
+	BasicAuthPasswordFile string
+	// CAFile verifies the server's certificate (RELOAD_CA_FILE); empty
+	// means the system roots.
+	CAFile string
+	// CertFile and KeyFile are a client certificate for mTLS
+	// (RELOAD_CERT_FILE, RELOAD_KEY_FILE).
+	CertFile string
+	KeyFile  string
+	// Headers are added to every request (RELOAD_HEADERS, see ParseHeaders).
+	// Their values may be secrets: they are never logged.
+	Headers http.Header
+}
+
+// ParseHeaders reads RELOAD_HEADERS: comma-separated "Name: value" pairs, as
+// in "X-Scope-OrgID: team-a, X-Env: prod". A name may repeat. Headers that
+// the client sets itself (Authorization, Host, User-Agent, ...) are refused:
+// use the variables meant for them.
+func ParseHeaders(s string) (http.Header, error) {
+	h := http.Header{}
+	for pair := range strings.SplitSeq(s, ",") {
+		if strings.TrimSpace(pair) == "" {
+			continue
+		}
+		name, value, ok := strings.Cut(pair, ":")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		switch {
+		case !ok || name == "":
+			// The pair may be a secret: name only its position's shape.
+			return nil, errors.New(`invalid RELOAD_HEADERS: want comma-separated "Name: value" pairs, such as "X-Scope-OrgID: team-a"`)
+		case !isToken(name):
+			return nil, fmt.Errorf("invalid RELOAD_HEADERS: header name %q is not a valid HTTP header name", name)
+		}
+		if _, reserved := promconfig.ReservedHeaders[http.CanonicalHeaderKey(name)]; reserved {
+			return nil, fmt.Errorf("invalid RELOAD_HEADERS: header %s is set by pollreload itself; use RELOAD_BEARER_TOKEN_FILE or RELOAD_BASIC_AUTH_* for credentials", http.CanonicalHeaderKey(name))
+		}
+		h.Add(name, value)
+	}
+	return h, nil
+}
+
+// isToken reports whether s is an RFC 9110 token, the syntax of header names.
+func isToken(s string) bool {
+	return s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return r > 0x7e || r <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r)
+	}) < 0
+}
+
+// NewHTTPClient returns a client for the options. It never follows
+// redirects: a reload endpoint that redirects is misconfigured, and a POST
+// turned into a GET would not reload anything. Every named file must be
+// readable now; later read errors fail the request they happen in.
+func NewHTTPClient(opts ClientOptions) (*http.Client, error) {
+	cfg, err := opts.httpClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	client, err := promconfig.NewClientFromConfig(cfg, "pollreload",
+		promconfig.WithUserAgent("pollreload"), promconfig.WithKeepAlivesDisabled())
+	if err != nil {
+		return nil, fmt.Errorf("build HTTP client: %w", err)
+	}
+	return client, nil
+}
+
+// Validate checks the combinations of options without reading any file.
+func (o ClientOptions) Validate() error {
+	switch {
+	case o.BearerTokenFile != "" && (o.BasicAuthUsername != "" || o.BasicAuthPasswordFile != ""):
+		return errors.New("set RELOAD_BEARER_TOKEN_FILE or RELOAD_BASIC_AUTH_USERNAME, not both")
+	case o.BasicAuthUsername != "" && o.BasicAuthPasswordFile == "":
+		return errors.New("RELOAD_BASIC_AUTH_USERNAME is set but RELOAD_BASIC_AUTH_PASSWORD_FILE is not: want both")
+	case o.BasicAuthUsername == "" && o.BasicAuthPasswordFile != "":
+		return errors.New("RELOAD_BASIC_AUTH_PASSWORD_FILE is set but RELOAD_BASIC_AUTH_USERNAME is not: want both")
+	case (o.CertFile == "") != (o.KeyFile == ""):
+		return errors.New("RELOAD_CERT_FILE and RELOAD_KEY_FILE go together: set both for a client certificate, or neither")
+	}
+	return nil
+}
+
+// httpClientConfig turns the options into prometheus/common's configuration
+// after checking the combinations and files.
+func (o ClientOptions) httpClientConfig() (promconfig.HTTPClientConfig, error) {
+	if err := o.Validate(); err != nil {
+		return promconfig.HTTPClientConfig{}, err
+	}
+	for _, f := range []struct{ name, path string }{
+		{"RELOAD_BEARER_TOKEN_FILE", o.BearerTokenFile},
+		{"RELOAD_BASIC_AUTH_PASSWORD_FILE", o.BasicAuthPasswordFile},
+		{"RELOAD_CA_FILE", o.CAFile},
+		{"RELOAD_CERT_FILE", o.CertFile},
+		{"RELOAD_KEY_FILE", o.KeyFile},
+	} {
+		if err := checkReadable(f.path); err != nil {
+			return promconfig.HTTPClientConfig{}, fmt.Errorf("invalid %s=%q: %w", f.name, f.path, err)
+		}
+	}
+	cfg := promconfig.HTTPClientConfig{
+		FollowRedirects: false,
+		EnableHTTP2:     true,
+		TLSConfig: promconfig.TLSConfig{
+			CAFile:   o.CAFile,
+			CertFile: o.CertFile,
+			KeyFile:  o.KeyFile,
+		},
+	}
+	if o.BearerTokenFile != "" {
+		cfg.Authorization = &promconfig.Authorization{Type: "Bearer", CredentialsFile: o.BearerTokenFile}
+	}
+	if o.BasicAuthUsername != "" {
+		cfg.BasicAuth = &promconfig.BasicAuth{Username: o.BasicAuthUsername, PasswordFile: o.BasicAuthPasswordFile}
+	}
+	if len(o.Headers) > 0 {
+		hs := &promconfig.Headers{Headers: map[string]promconfig.Header{}}
+		for name, values := range o.Headers {
+			var secrets []promconfig.Secret
+			for _, v := range values {
+				secrets = append(secrets, promconfig.Secret(v))
+			}
+			hs.Headers[name] = promconfig.Header{Secrets: secrets}
+		}
+		cfg.HTTPHeaders = hs
+	}
+	if err := cfg.Validate(); err != nil {
+		return promconfig.HTTPClientConfig{}, fmt.Errorf("HTTP client settings: %w", err)
+	}
+	return cfg, nil
+}
+
+// checkReadable fails unless path is empty or a readable regular file.
+func checkReadable(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("want a readable file: %w", errors.Unwrap(err))
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("want a regular file, not a %s", strings.TrimPrefix(fi.Mode().Type().String(), "-"))
+	}
+	return nil
+}
+
+// secrets returns what must never appear in a log or an error: the current
+// contents of the credential files and the header values. An application
+// that echoes a request back in its error page cannot leak them through the
+// rejected reload's excerpt.
+func (o ClientOptions) secrets() []string {
+	var out []string
+	for _, f := range []string{o.BearerTokenFile, o.BasicAuthPasswordFile} {
+		if f == "" {
+			continue
+		}
+		if b, err := os.ReadFile(f); err == nil {
+			out = append(out, strings.TrimSpace(string(b)))
+		}
+	}
+	if o.BasicAuthUsername != "" {
+		if b, err := os.ReadFile(o.BasicAuthPasswordFile); err == nil {
+			// The Authorization header as sent, should the app echo it.
+			out = append(out, base64.StdEncoding.EncodeToString([]byte(o.BasicAuthUsername+":"+strings.TrimSpace(string(b)))))
+		}
+	}
+	for _, vs := range o.Headers {
+		out = append(out, vs...)
+	}
+	return slices.DeleteFunc(out, func(s string) bool { return len(s) < 4 })
+}
+
+// Describe says how the client authenticates, without any secret: for
+// `pollreload check`.
+func (o ClientOptions) Describe() string {
+	var parts []string
+	switch {
+	case o.BearerTokenFile != "":
+		parts = append(parts, "bearer token from "+o.BearerTokenFile)
+	case o.BasicAuthUsername != "":
+		parts = append(parts, fmt.Sprintf("basic auth as %q, password from %s", o.BasicAuthUsername, o.BasicAuthPasswordFile))
+	}
+	if o.CAFile != "" {
+		parts = append(parts, "CA "+o.CAFile)
+	}
+	if o.CertFile != "" {
+		parts = append(parts, "client certificate "+o.CertFile)
+	}
+	if len(o.Headers) > 0 {
+		names := make([]string, 0, len(o.Headers))
+		for n := range o.Headers {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		parts = append(parts, "headers "+strings.Join(names, ", ")+" (values hidden)")
+	}
+	if len(parts) == 0 {
+		return "no authentication"
+	}
+	return strings.Join(parts, "; ")
+}
