@@ -56,7 +56,7 @@ var dropInFlags = []dropInFlag{
 	{"statefulset-ordinal-from-envvar", fromPCR, "", "accepted, no effect (only used for rendering)"},
 	{"auto-gomemlimit-ratio", fromPCR, "", "accepted, no effect: set GOMEMLIMIT"},
 	{"volume-dir", fromCMR, "CONFIG_DIR", "a directory to watch; repeatable"},
-	{"webhook-url", fromCMR, "RELOAD_URL", "one URL"},
+	{"webhook-url", fromCMR, "RELOAD_URL", "repeatable: each URL is a target of its own"},
 	{"webhook-method", fromCMR, "RELOAD_METHOD", ""},
 	{"webhook-status-code", fromCMR, "", "a 2xx code: any 2xx counts as success"},
 	{"webhook-retries", fromCMR, "", "accepted, no effect: retries run until delivered"},
@@ -136,7 +136,14 @@ func parseFlags(args []string) (settings []flagSetting, rest []string, err error
 		}
 	}
 	if urls := values["webhook-url"]; len(urls) > 1 {
-		return nil, nil, refuse("webhook-url", redactURL(urls[1]), "pollreload calls one URL; run one pollreload per URL")
+		// configmap-reload calls every --webhook-url; so does pollreload,
+		// each as a target of its own (RELOAD_URL is a comma-separated list).
+		for _, u := range urls {
+			if strings.Contains(u, ",") {
+				return nil, nil, refuse("webhook-url", redactURL(u), "with several --webhook-url flags, a URL cannot hold a comma (RELOAD_URL is a comma-separated list); escape it as %2C")
+			}
+		}
+		values["webhook-url"] = []string{strings.Join(urls, ",")}
 	}
 	if v, ok := last("webhook-status-code"); ok {
 		if n, err := strconv.Atoi(v); err != nil || n < 200 || n > 299 {

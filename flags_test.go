@@ -146,6 +146,10 @@ func TestParseFlags(t *testing.T) {
 			{"CONFIG_DIR", "--volume-dir", "/etc/alertmanager"},
 			{"RELOAD_URL", "--webhook-url", "http://127.0.0.1:9093/-/reload"},
 		}, nil},
+		{"configmap-reload, repeated webhook-url", []string{"--volume-dir=/etc/config", "--webhook-url=http://127.0.0.1:9090/-/reload", "--webhook-url=http://127.0.0.1:9093/-/reload"}, []flagSetting{
+			{"CONFIG_DIR", "--volume-dir", "/etc/config"},
+			{"RELOAD_URL", "--webhook-url", "http://127.0.0.1:9090/-/reload,http://127.0.0.1:9093/-/reload"},
+		}, nil},
 		{"configmap-reload prometheus chart, repeated volume-dir", cmrPrometheusChart, []flagSetting{
 			{"CONFIG_DIR", "--volume-dir", "/etc/config"},
 			{"CONFIG_DIR", "--volume-dir", "/etc/config/rules"},
@@ -202,8 +206,8 @@ func TestParseFlagsRefuses(t *testing.T) {
 			`invalid --watch-interval="0": pollreload has no run-once mode (prometheus-operator's init-config-reloader renders configuration, which pollreload does not do); want a Go duration of at least 100ms, such as 2s`},
 		{"web config file", []string{"--listen-address=:8080", "--web-config-file=/etc/prometheus/web_config/web-config.yaml", "--watched-dir=/d"}, 2,
 			`invalid --web-config-file="/etc/prometheus/web_config/web-config.yaml": pollreload serves /metrics without TLS or authentication; listen on 127.0.0.1 (--listen-address=127.0.0.1:8080) behind a proxy such as kube-rbac-proxy, or disable it with --listen-address=`},
-		{"two webhooks", []string{"--volume-dir=/d", "--webhook-url=http://127.0.0.1:1/a", "--webhook-url=http://u:secret@127.0.0.1:2/b"}, 2,
-			`invalid --webhook-url="http://xxxxx:xxxxx@127.0.0.1:2/b": pollreload calls one URL; run one pollreload per URL`},
+		{"two webhooks, one with a comma", []string{"--volume-dir=/d", "--webhook-url=http://127.0.0.1:1/a", "--webhook-url=http://u:secret@127.0.0.1:2/b?x=1,2"}, 2,
+			`invalid --webhook-url="http://xxxxx:xxxxx@127.0.0.1:2/b?x=xxxxx": with several --webhook-url flags, a URL cannot hold a comma (RELOAD_URL is a comma-separated list); escape it as %2C`},
 		{"non-2xx status code", []string{"--volume-dir=/d", "--webhook-status-code=302"}, 2,
 			`invalid --webhook-status-code="302": want a 2xx status code; pollreload counts any 2xx answer as success`},
 		{"other telemetry path", []string{"--volume-dir=/d", "--web.telemetry-path=/m"}, 2,
