@@ -66,7 +66,14 @@ func (l *Loop) finish(r result) {
 			l.m.Reload(t.Name, rep.Result)
 			l.logFailure(rep, target, r.err)
 		case r.err != nil:
-			l.log.Debug("cannot verify the reload yet", target, "retry_in", rep.RetryIn, "err", r.err)
+			// The reload went out but its outcome is unknown (no verdict within
+			// RELOAD_TIMEOUT, the verify URL down): say so once per reason, as
+			// for a pending delivery, then quietly while it repeats.
+			level := slog.LevelDebug
+			if rep.NewReason {
+				level = slog.LevelWarn
+			}
+			l.log.Log(context.Background(), level, "cannot verify the reload yet; verifying again", target, "retry_in", rep.RetryIn, "err", l.advise(r.err))
 		}
 		return
 	}
