@@ -90,8 +90,13 @@ func faultTargets() []faultTarget {
 		file(faultfs.OpStat),
 		file(faultfs.OpOpen),
 		file(faultfs.OpRead),
+		// A failed listing hides only what a listing shows: a file added to
+		// the directory. An in-place rewrite of a file already known stays
+		// visible to stat and open (and whether the kernel sends a READDIR
+		// at all depends on its FUSE directory cache), so reloading on one
+		// is right, and it is not the change this fault can hide.
 		{op: faultfs.OpReaddir, path: "conf.d",
-			same: rewrite("conf.d/tls.conf", fuseFiles["conf.d/tls.conf"]), change: rewrite("conf.d/tls.conf", "ssl off\n")},
+			same: rewrite("conf.d/tls.conf", fuseFiles["conf.d/tls.conf"]), change: rewrite("conf.d/added.conf", "ssl off\n")},
 		{op: faultfs.OpReadlink, path: "current.conf",
 			same: relink("app.conf"), change: relink("conf.d/gzip.conf")},
 	}
