@@ -724,6 +724,20 @@ metric_sum() {
 	http_get "http://$1:9533/metrics" | awk -v p="$2" 'index($1, p) == 1 { s += $2; n++ } END { if (n) print s }'
 }
 
+# verified_successes IP prints the sidecar's success count once it reads 1,
+# or what it reads after 10 s: a reload counts as a success only once it is
+# verified (the target still alive after a grace, or the app's own answer),
+# a moment after the app already serves the new content.
+verified_successes() {
+	local v i
+	for ((i = 0; i < 50; i++)); do
+		v=$(metric_sum "$1" 'pollreload_reloads_total{result="success"')
+		[[ $v == 1 ]] && break
+		sleep 0.2
+	done
+	echo "$v"
+}
+
 # restricted_ns NAME creates a namespace that enforces Pod Security
 # "restricted" and waits for its default ServiceAccount.
 restricted_ns() {
@@ -865,8 +879,7 @@ reload_check() {
 		return 1
 	fi
 	latency=$(since "$t0")
-	sleep 0.5
-	ok=$(metric_sum "$ip" 'pollreload_reloads_total{result="success"')
+	ok=$(verified_successes "$ip")
 	hup=$(k logs -n "$ns" "$pod" -c nginx 2>&1 | grep -m1 -o 'signal 1 (SIGHUP) received from [0-9]*, reconfiguring' || true)
 	if [[ $ok != 1 ]]; then
 		echo "nginx serves the patch after ${latency} s, but pollreload_reloads_total{result=\"success\"} is '$ok', not 1"
@@ -1048,7 +1061,7 @@ s5_wrapper() {
 		{ echo "app still answers '$(http_get "http://$ip:8080/" | tr '\n' ' ')' 60 s after the patch; log: $(k logs -n pods wrapper 2>&1 | tail -n 5 | tr '\n' ' ')"; return 1; }
 	latency=$(since "$t0")
 	grep -qx 'reloads=1' <<<"$(http_get "http://$ip:8080/")" || { echo "app answers '$(http_get "http://$ip:8080/" | tr '\n' ' ')', want reloads=1"; return 1; }
-	ok=$(metric_sum "$ip" 'pollreload_reloads_total{result="success"')
+	ok=$(verified_successes "$ip")
 	[[ $ok == 1 ]] || { echo "reloaded, but pollreload_reloads_total{result=\"success\"} is '$ok'"; return 1; }
 	# The orphan wrote its PID and parent a second after start, and exited 2 s later.
 	orphan=$(k exec -n pods wrapper -- cat /tmp/orphan 2>&1) || { echo "the orphan left no /tmp/orphan: $orphan"; return 1; }
