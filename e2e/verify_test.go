@@ -226,28 +226,6 @@ func TestVerifyPrometheusLifecycleAPI(t *testing.T) {
 	t.Logf("fix: %s; /api/v1/status/config has job_name: second", reloadState(t, pr))
 }
 
-// vNginxConf is nginx with two workers, everything under the test's
-// directory, one location saying which version runs, and room for a
-// directive that makes nginx -t fail.
-const vNginxConf = `worker_processes 2;
-error_log %[1]s/error.log notice;
-pid %[1]s/nginx.pid;
-events { worker_connections 64; }
-http {
-	access_log off;
-	client_body_temp_path %[1]s/body;
-	proxy_temp_path %[1]s/proxy;
-	fastcgi_temp_path %[1]s/fastcgi;
-	uwsgi_temp_path %[1]s/uwsgi;
-	scgi_temp_path %[1]s/scgi;
-	server {
-		listen 127.0.0.1:%[2]d;
-		location / { return 200 "%[3]s\n"; }
-	}
-	%[4]s
-}
-`
-
 // TestVerifyNginxChildren: with RELOAD_VERIFY=children a good change
 // replaces nginx's workers (success); a config nginx -t refuses is rejected
 // and the old workers keep serving the old content.
@@ -264,7 +242,7 @@ func TestVerifyNginxChildren(t *testing.T) {
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	write := func(body, extra string) {
 		t.Helper()
-		if err := os.WriteFile(conf, []byte(fmt.Sprintf(vNginxConf, work, port, body, extra)), 0o644); err != nil {
+		if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, work, port, body, extra)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
