@@ -59,12 +59,38 @@ func ParseHeaders(s string) (http.Header, error) {
 		case !isToken(name):
 			return nil, fmt.Errorf("invalid RELOAD_HEADERS: header name %q is not a valid HTTP header name", name)
 		}
+		if i := strings.IndexFunc(value, badHeaderValueRune); i >= 0 {
+			// The value may be a secret: say what is wrong, never what it is.
+			return nil, fmt.Errorf("invalid RELOAD_HEADERS: the value of header %s holds %s, which HTTP does not allow in a header value (every request would fail); want printable text", http.CanonicalHeaderKey(name), describeControl(rune(value[i])))
+		}
 		if _, reserved := promconfig.ReservedHeaders[http.CanonicalHeaderKey(name)]; reserved {
 			return nil, fmt.Errorf("invalid RELOAD_HEADERS: header %s is set by pollreload itself; use RELOAD_BEARER_TOKEN_FILE or RELOAD_BASIC_AUTH_* for credentials", http.CanonicalHeaderKey(name))
 		}
 		h.Add(name, value)
 	}
 	return h, nil
+}
+
+// badHeaderValueRune reports the bytes RFC 9110 forbids in a field value:
+// control characters other than horizontal tab (CR and LF would end the
+// header early), and DEL. Go's transport refuses such a request, so a value
+// holding one would fail every reload.
+func badHeaderValueRune(r rune) bool {
+	return r < ' ' && r != '\t' || r == 0x7f
+}
+
+// describeControl names a control character without showing the text
+// around it.
+func describeControl(r rune) string {
+	switch r {
+	case '\r':
+		return "a carriage return (CR)"
+	case '\n':
+		return "a line feed (LF)"
+	case 0:
+		return "a NUL byte"
+	}
+	return fmt.Sprintf("the control character %U", r)
 }
 
 // isToken reports whether s is an RFC 9110 token, the syntax of header names.
