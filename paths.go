@@ -136,6 +136,16 @@ func (c Config) checkPIDFile(p string) error {
 	if p == "" {
 		return nil
 	}
+	// A file on a kernel pseudo-filesystem is the kernel's, never the
+	// app's: /proc/sys/kernel/ns_last_pid holds a number that looks like a
+	// PID. The directory is looked at when the file does not exist yet.
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(p, &sfs); err != nil {
+		_ = unix.Statfs(filepath.Dir(p), &sfs)
+	}
+	if name, ok := pseudoFilesystems[int64(sfs.Type)]; ok {
+		return c.configErr("PID_FILE", p, fmt.Sprintf("is on %s, a kernel pseudo-filesystem, so the app cannot have written it; want the file the app writes its PID to, such as /run/nginx.pid", name))
+	}
 	fi, err := os.Stat(p)
 	if err != nil {
 		return nil // missing now, or reported on each reload
