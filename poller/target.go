@@ -100,8 +100,8 @@ type targetState struct {
 	// resumeAt is, while a partial delivery is verified, when the
 	// delivery to the processes it missed is due again.
 	resumeAt time.Time
-	blocked signaler.Result // result of the last failure, for NewReason
-	failing bool
+	blocked  signaler.Result // result of the last failure, for NewReason
+	failing  bool
 	// rejected is the digest the application refused: not delivered again
 	// until the content changes.
 	rejected      uint64
