@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 	if !set {
 		_ = flag.Set("test.parallel", "8")
 	}
-	os.Exit(testenv.Main(m))
+	os.Exit(testenv.VerifyNoLeaks(testenv.Main(m)))
 }
 
 // TestPartialDeliveryNeverResignals is issue 9 #2 through the whole loop,
