@@ -539,7 +539,7 @@ Usage:
   pollreload                 watch CONFIG_DIR and reload the target (daemon)
   pollreload FLAGS...        the same, configured by drop-in flags (below)
   pollreload -- CMD ARGS...  start CMD as a child and reload it on change (wrapper)
-  pollreload check           scan once, list the targets, and say what would fail
+  pollreload check [FLAGS]   scan once, list the targets, and say what would fail
   pollreload hash PATH...    print the content digest and files of each PATH
   pollreload --version       print version, commit and Go version
   pollreload --help          print this help

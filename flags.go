@@ -45,7 +45,7 @@ var dropInFlags = []dropInFlag{
 	{"watched-dir", fromPCR, "CONFIG_DIR", "a directory to watch; repeatable"},
 	{"config-file", fromPCR, "CONFIG_DIR", "a file to watch; refused with --config-envsubst-file (no rendering)"},
 	{"config-envsubst-file", fromPCR, "", "refused: pollreload does not render configuration"},
-	{"reload-url", fromPCR, "RELOAD_URL", ""},
+	{"reload-url", fromPCR, "RELOAD_URL", "once: given twice, or with --webhook-url, is refused"},
 	{"reload-method", fromPCR, "", "http (default: --reload-url) or signal (SIGHUP to --process-executable-name)"},
 	{"process-executable-name", fromPCR, "", "with --reload-method=signal: PROCESS_NAME (default prometheus)"},
 	{"listen-address", fromPCR, "METRICS_ADDR", ""},
