@@ -23,6 +23,7 @@ import (
 	"github.com/pollreload/pollreload/internal/testenv"
 	"github.com/pollreload/pollreload/metrics"
 	"github.com/pollreload/pollreload/signaler"
+	"github.com/pollreload/pollreload/verify"
 )
 
 // hangingServer accepts connections and never answers; each is closed
@@ -74,7 +75,9 @@ type httpVerifier struct {
 	calls  *atomic.Int64
 }
 
-func (v httpVerifier) Verify(ctx context.Context, _ signaler.Outcome, _ time.Time) error {
+func (httpVerifier) Before(context.Context) {}
+
+func (v httpVerifier) After(ctx context.Context, _ verify.Delivery) error {
 	v.calls.Add(1)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v.url, nil)
 	if err != nil {

@@ -9,10 +9,10 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/pollreload/pollreload/internal/testenv"
 	"github.com/pollreload/pollreload/signaler"
+	"github.com/pollreload/pollreload/verify"
 )
 
 // TestMain runs the wall-clock tests of the whole loop several at a time
@@ -71,14 +71,14 @@ func TestPartialDeliveryNeverResignals(t *testing.T) {
 	}
 }
 
-// aliveProcess is a Process whose deliveries are verified as the daemon's
-// default verification does: every process signalled must still be there.
-type aliveProcess struct {
-	*signaler.Process
-}
+// aliveVerifier verifies a delivery as the daemon's default verification
+// does: every process signalled must still be there.
+type aliveVerifier struct{}
 
-func (aliveProcess) Verify(_ context.Context, out signaler.Outcome, _ time.Time) error {
-	for _, p := range out.Signalled {
+func (aliveVerifier) Before(context.Context) {}
+
+func (aliveVerifier) After(_ context.Context, d verify.Delivery) error {
+	for _, p := range d.Targets {
 		if err := syscall.Kill(p.PID, 0); err != nil {
 			return fmt.Errorf("pid %d (%s) is gone: %w", p.PID, p.Name, err)
 		}
@@ -107,7 +107,7 @@ func TestPartialDeliveryVerifiedCountsSuccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := start(t, Options{Roots: []string{dir}, Reloader: aliveProcess{p}})
+	h := start(t, Options{Roots: []string{dir}, Targets: []Target{{Reloader: p, Verifier: aliveVerifier{}}}})
 	write(t, conf, "v2")
 	h.waitFor("two refused attempts", func() bool {
 		return h.value("pollreload_reloads_total", "result", "not_catching") >= 2
