@@ -425,3 +425,100 @@ func TestReadyzSaysWhyTheFirstScanFails(t *testing.T) {
 		}
 	}
 }
+
+// scrapeSum adds up the metric lines that start with prefix (a metric name
+// and the start of its labels).
+func scrapeSum(t *testing.T, addr, prefix string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	sum := 0.0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
+			sum += v
+		}
+	}
+	return sum
+}
+
+// TestDaemonPartialDeliveryCountsSuccess is issue 21 #8 as the issue saw
+// it, through the daemon with its default verification: two processes
+// match, one catches SIGHUP and one (a renamed sleep) does not. The one
+// that took the change counts one verified success while the other keeps
+// the reload pending; before, success stayed 0 for as long as the other
+// was pending.
+func TestDaemonPartialDeliveryCountsSuccess(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "app.conf")
+	if err := os.WriteFile(conf, []byte("v1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("part%d", os.Getpid())
+	bin := filepath.Join(t.TempDir(), name)
+	if err := os.Symlink(os.Args[0], bin); err != nil {
+		t.Fatal(err)
+	}
+	catcher := exec.Command(bin)
+	catcher.Env = []string{"BE_TEST_PROGRAM=target"}
+	cout, err := catcher.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := catcher.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { catcher.Process.Kill(); catcher.Wait() }()
+	hups := readLines(cout)
+	hups.waitLine(t, "ready", 10*time.Second)
+	sleeper := exec.Command("/bin/sleep", "60")
+	sleeper.Args[0] = name
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sleeper.Process.Kill(); sleeper.Wait() }()
+
+	addr := "127.0.0.1:" + freePort(t)
+	cmd := program(t, "pollreload", []string{"CONFIG_DIR=" + dir, "PROCESS_NAME=" + name, "RELOAD_TARGETS=all",
+		"POLL_INTERVAL=100ms", "SETTLE_TIME=0", "METRICS_ADDR=" + addr})
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	waitFor(t, "the baseline", func() error {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return errors.New(resp.Status)
+		}
+		return nil
+	})
+	if err := os.WriteFile(conf, []byte("v2"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hups.waitLine(t, "hup 1", 10*time.Second)
+	waitFor(t, "a verified success and two refusals", func() error {
+		s := scrapeSum(t, addr, `pollreload_reloads_total{result="success"`)
+		nc := scrapeSum(t, addr, `pollreload_reloads_total{result="not_catching"`)
+		if s < 1 || nc < 2 {
+			return fmt.Errorf("success %v, not_catching %v", s, nc)
+		}
+		return nil
+	})
+	if s := scrapeSum(t, addr, `pollreload_reloads_total{result="success"`); s != 1 {
+		t.Errorf(`reloads_total{result="success"} = %v; want 1`, s)
+	}
+	if p := scrapeSum(t, addr, "pollreload_reload_pending"); p != 1 {
+		t.Errorf("reload_pending = %v; want 1 while the sleeper has not got it", p)
+	}
+}
