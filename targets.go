@@ -19,6 +19,7 @@ import (
 // target is one reload target with its verification.
 type target struct {
 	label    string // the bounded metric label: process name or URL host and path
+	raw      string // the RELOAD_URL entry, credentials included; "" for a process
 	reloader signaler.Reloader
 	verifier verify.Verifier        // nil: a delivery counts at once
 	metric   *verify.MetricVerifier // nil unless RELOAD_VERIFY_URL verifies this target
@@ -100,7 +101,7 @@ func newTargets(cfg Config, v verification, check *verify.Command, logger *slog.
 		if err != nil {
 			return nil, nil, err
 		}
-		t := target{label: h.Label(), reloader: h, check: check}
+		t := target{label: h.Label(), raw: raw, reloader: h, check: check}
 		if len(out) == 0 && v.metric != nil {
 			t.metric = v.newMetric()
 			t.verifier = t.metric

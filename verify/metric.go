@@ -497,3 +497,8 @@ func reloadMetricLine(line []byte) bool {
 	}
 	return bytes.HasSuffix(name, []byte(okTail)) || bytes.HasSuffix(name, []byte(tsTail))
 }
+
+// Describe says what the check does.
+func (m *MetricVerifier) Describe() string {
+	return fmt.Sprintf("RELOAD_VERIFY_URL %s: its success timestamp must move within %s", m.redacted, m.timeout)
+}
