@@ -41,8 +41,11 @@ func TestPrecheckGatesEveryTarget(t *testing.T) {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "app.conf")
 	write(t, conf, "good 1")
-	runs := filepath.Join(t.TempDir(), "runs")
-	script := `echo run >> "` + runs + `"; grep -q '^good' "` + conf + `" || { echo "app: bad config in ` + conf + `"; exit 1; }`
+	tmp := t.TempDir()
+	runs := filepath.Join(tmp, "runs")
+	// Each run records the content it checked, so a second run on the same
+	// content shows.
+	script := `cat "` + conf + `" >> "` + runs + `"; echo >> "` + runs + `"; grep -q '^good' "` + conf + `" || { echo "app: bad config in ` + conf + `"; exit 1; }`
 	check, err := verify.NewCommand(verify.CommandOptions{Line: script, Shell: true, Env: []string{"PATH=" + os.Getenv("PATH")}, Name: "RELOAD_CHECK_COMMAND"})
 	if err != nil {
 		t.Fatal(err)
@@ -52,29 +55,50 @@ func TestPrecheckGatesEveryTarget(t *testing.T) {
 		{Name: "a", Reloader: a, Precheck: check},
 		{Name: "b", Reloader: b, Precheck: check},
 	}})
-	countRuns := func() int {
+	// replace writes the file whole (a rename), so no scan sees half of it.
+	replace := func(content string) {
+		t.Helper()
+		next := filepath.Join(tmp, "next")
+		write(t, next, content)
+		if err := os.Rename(next, conf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// checked returns how often the check ran on each content.
+	checked := func() map[string]int {
 		data, _ := os.ReadFile(runs)
-		return strings.Count(string(data), "run\n")
+		n := map[string]int{}
+		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			if line != "" {
+				n[line]++
+			}
+		}
+		return n
+	}
+	once := func(contents ...string) {
+		t.Helper()
+		got := checked()
+		for _, c := range contents {
+			if got[c] != 1 {
+				t.Errorf("the check ran %d times on %q; want once (runs: %v)", got[c], c, got)
+			}
+		}
 	}
 
-	write(t, conf, "good 2")
+	replace("good 2")
 	h.waitFor("good 2 delivered to both", func() bool { return a.count() == 1 && b.count() == 1 })
-	if n := countRuns(); n != 1 {
-		t.Errorf("the check ran %d times for one content and two targets; want once", n)
-	}
+	once("good 2") // for two targets
 	if got := h.value("pollreload_last_reload_successful"); got != 1 {
 		t.Errorf("last_reload_successful = %v after a passed check; want 1", got)
 	}
 
-	write(t, conf, "bad 3")
+	replace("bad 3")
 	h.waitFor("bad 3 rejected for both", func() bool { return h.sum("pollreload_reloads_total", "result", "rejected") == 2 })
 	h.scans(5)
 	if a.count() != 1 || b.count() != 1 {
 		t.Errorf("reload calls a=%d b=%d after a refused check; want still 1 each (nothing sent)", a.count(), b.count())
 	}
-	if n := countRuns(); n != 2 {
-		t.Errorf("the check ran %d times after the bad content and 5 more scans; want 2 (not again until the content changes)", n)
-	}
+	once("good 2", "bad 3") // not again on bad 3 after 5 more scans
 	if got := h.value("pollreload_last_reload_successful"); got != 0 {
 		t.Errorf("last_reload_successful = %v after a refused check; want 0", got)
 	}
@@ -82,14 +106,12 @@ func TestPrecheckGatesEveryTarget(t *testing.T) {
 		t.Errorf(`reloads_total{result="rejected"} = %v; want 2 (one per target)`, got)
 	}
 
-	write(t, conf, "good 4")
+	replace("good 4")
 	h.waitFor("good 4 delivered to both", func() bool { return a.count() == 2 && b.count() == 2 })
 	if got := h.value("pollreload_last_reload_successful"); got != 1 {
 		t.Errorf("last_reload_successful = %v after the fix; want 1", got)
 	}
-	if n := countRuns(); n != 3 {
-		t.Errorf("the check ran %d times in all; want 3 (one per content)", n)
-	}
+	once("good 2", "bad 3", "good 4")
 }
 
 // TestPrecheckNoVerdictRetries: a check command that does not exist is
