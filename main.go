@@ -23,6 +23,7 @@ import (
 	"github.com/pollreload/pollreload/metrics"
 	"github.com/pollreload/pollreload/poller"
 	"github.com/pollreload/pollreload/signaler"
+	"github.com/pollreload/pollreload/verify"
 )
 
 // Set at build time with -ldflags "-X main.version=... -X main.commit=...
@@ -160,9 +161,6 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if child != nil {
 		return runWrapper(ctx, cfg, logger, comp, child)
 	}
-	if err := probeVerifyURL(ctx, cfg, comp.verification, logger); err != nil {
-		return err
-	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	defer ignoreHangups(ctx, logger)()
@@ -170,7 +168,21 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, logger, comp.loop, ln)
+	// RELOAD_VERIFY_URL is probed beside the loop: an endpoint that never
+	// answers must hold up neither /metrics nor the first scan. One that
+	// answers without a reload metric still stops pollreload (exit 2).
+	ctx, stopCause := context.WithCancelCause(ctx)
+	defer stopCause(nil)
+	go func() {
+		if err := probeVerifyURL(ctx, cfg, comp.verification, logger); err != nil {
+			stopCause(err)
+		}
+	}()
+	err = serve(ctx, cfg, logger, comp.loop, ln)
+	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
 }
 
 // ignoreHangups makes the daemon log and ignore SIGHUP until ctx ends, and
@@ -248,6 +260,9 @@ type components struct {
 	targets []target
 	// verification holds the HTTP client and RELOAD_VERIFY_URL's verifier.
 	verification verification
+	// check is RELOAD_CHECK_COMMAND, nil when it is not set; every target,
+	// the wrapped child too, runs it before a delivery.
+	check *verify.Command
 	// loop has everything but Metrics, which serve adds, and, in wrapper
 	// mode, the Reloader.
 	loop poller.Options
@@ -267,7 +282,11 @@ func newComponents(cfg Config, logger *slog.Logger) (components, error) {
 	if err != nil {
 		return components{}, err
 	}
-	targets, process, err := newTargets(cfg, v, logger)
+	check, err := cfg.checkCommand(checkEnv(cfg.environ))
+	if err != nil {
+		return components{}, &exitError{code: 2, err: err}
+	}
+	targets, process, err := newTargets(cfg, v, check, logger)
 	if err != nil {
 		return components{}, err
 	}
@@ -276,6 +295,7 @@ func newComponents(cfg Config, logger *slog.Logger) (components, error) {
 		process:      process,
 		targets:      targets,
 		verification: v,
+		check:        check,
 		loop: poller.Options{
 			Roots:         cfg.ConfigDir,
 			Interval:      cfg.PollInterval,

@@ -19,15 +19,18 @@ import (
 // target is one reload target with its verification.
 type target struct {
 	label    string // the bounded metric label: process name or URL host and path
+	raw      string // the RELOAD_URL entry, credentials included; "" for a process
 	reloader signaler.Reloader
 	verifier verify.Verifier        // nil: a delivery counts at once
 	metric   *verify.MetricVerifier // nil unless RELOAD_VERIFY_URL verifies this target
+	// check runs before every delivery of new content (RELOAD_CHECK_COMMAND);
+	// one Command for all targets, so it runs once per content.
+	check *verify.Command
 }
 
 // verification is what RELOAD_VERIFY* ask for, shared by all targets.
 type verification struct {
-	client     *http.Client
-	metricOpts verify.MetricOptions
+	client *http.Client
 	// metric probes RELOAD_VERIFY_URL at start and in check; each target
 	// it verifies gets a verifier of its own (newMetric), as a verifier
 	// keeps what it read before its target's delivery.
@@ -35,16 +38,12 @@ type verification struct {
 }
 
 // newMetric returns a MetricVerifier for one target, nil without
-// RELOAD_VERIFY_URL. The options were checked by newVerification.
+// RELOAD_VERIFY_URL; it shares what the URL answered last with metric.
 func (v verification) newMetric() *verify.MetricVerifier {
 	if v.metric == nil {
 		return nil
 	}
-	m, err := verify.NewMetricVerifier(v.metricOpts)
-	if err != nil {
-		panic("pollreload: RELOAD_VERIFY_URL checked once, refused now: " + err.Error())
-	}
-	return m
+	return v.metric.ForTarget()
 }
 
 // newVerification builds the HTTP client (reading the credential files once
@@ -60,10 +59,9 @@ func newVerification(cfg Config) (verification, error) {
 	}
 	v.client = client
 	if cfg.ReloadVerifyURL != "" {
-		v.metricOpts = verify.MetricOptions{
-			URL: cfg.ReloadVerifyURL, Metric: cfg.ReloadVerifyMetric, Client: client, Timeout: cfg.ReloadTimeout,
-		}
-		v.metric, err = verify.NewMetricVerifier(v.metricOpts)
+		v.metric, err = verify.NewMetricVerifier(verify.MetricOptions{
+			URL: cfg.ReloadVerifyURL, Metric: cfg.ReloadVerifyMetric, Client: client, Auth: cfg.clientOptions(), Timeout: cfg.ReloadTimeout,
+		})
 		if err != nil {
 			return v, &exitError{code: 2, err: err}
 		}
@@ -73,8 +71,9 @@ func newVerification(cfg Config) (verification, error) {
 
 // newTargets returns the targets of a daemon: the process first (it is the
 // application RELOAD_VERIFY_URL reports on), then each RELOAD_URL. Without
-// a process, RELOAD_VERIFY_URL verifies the first URL.
-func newTargets(cfg Config, v verification, logger *slog.Logger) ([]target, *signaler.Process, error) {
+// a process, RELOAD_VERIFY_URL verifies the first URL. check, when not
+// nil, runs before every delivery to any of them.
+func newTargets(cfg Config, v verification, check *verify.Command, logger *slog.Logger) ([]target, *signaler.Process, error) {
 	var out []target
 	var process *signaler.Process
 	if len(cfg.ProcessName) > 0 || cfg.PIDFile != "" {
@@ -90,7 +89,7 @@ func newTargets(cfg Config, v verification, logger *slog.Logger) ([]target, *sig
 			return nil, nil, err
 		}
 		process = p
-		t := target{label: p.Label(), reloader: p, metric: v.newMetric()}
+		t := target{label: p.Label(), reloader: p, metric: v.newMetric(), check: check}
 		t.verifier = processVerifier(cfg, t.metric)
 		out = append(out, t)
 	}
@@ -102,7 +101,7 @@ func newTargets(cfg Config, v verification, logger *slog.Logger) ([]target, *sig
 		if err != nil {
 			return nil, nil, err
 		}
-		t := target{label: h.Label(), reloader: h}
+		t := target{label: h.Label(), raw: raw, reloader: h, check: check}
 		if len(out) == 0 && v.metric != nil {
 			t.metric = v.newMetric()
 			t.verifier = t.metric
@@ -154,6 +153,9 @@ func loopTargets(ts []target) []poller.Target {
 	out := make([]poller.Target, len(ts))
 	for i, t := range ts {
 		out[i] = poller.Target{Name: t.label, Reloader: t.reloader, Verifier: t.verifier}
+		if t.check != nil {
+			out[i].Precheck = t.check
+		}
 	}
 	return out
 }
