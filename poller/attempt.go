@@ -13,7 +13,7 @@ import (
 
 // result is an attempt's answer, sent from its goroutine to the loop.
 type result struct {
-	a   Attempt
+	a   attempt
 	out signaler.Outcome
 	err error
 	at  time.Time
@@ -33,7 +33,7 @@ func (l *Loop) startDue(ctx context.Context, now time.Time) {
 }
 
 // attempt runs one delivery or verification and sends back its result.
-func (l *Loop) attempt(ctx context.Context, a Attempt) {
+func (l *Loop) attempt(ctx context.Context, a attempt) {
 	defer l.wg.Done()
 	t := l.targets[a.Target]
 	var out signaler.Outcome
@@ -41,14 +41,14 @@ func (l *Loop) attempt(ctx context.Context, a Attempt) {
 	switch {
 	case ctx.Err() != nil:
 		err = ctx.Err()
-	case a.Step == Verify:
+	case a.step == Verify:
 		out = a.Delivered
 		if len(a.Delivered.Signalled) > 0 { // up to date only: nothing to confirm
 			err = t.Verifier.After(ctx, verify.Delivery{At: a.SentAt, Targets: a.Delivered.Signalled})
 		}
 	default:
 		if t.Precheck != nil {
-			if err = l.checks.run(ctx, t.Precheck, a.Content.Digest); err != nil {
+			if err = l.checks.run(ctx, t.Precheck, a.content.Digest); err != nil {
 				err = &precheckError{err}
 				break // nothing is delivered
 			}

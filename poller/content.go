@@ -9,15 +9,15 @@ import (
 // This file is what the tracker compares: the content of all roots at one
 // scan, and the change the targets must be told about.
 
-// Content is the combined content of all roots at one scan.
-type Content struct {
+// content is the combined content of all roots at one scan.
+type content struct {
 	Digest uint64
 	Snaps  []*hasher.Snapshot // one per root, in Options.Roots order
 }
 
 // change is content that the targets must be told about.
 type change struct {
-	Content
+	content
 	seen time.Time // start of the first scan that saw this content
 	// seenBy is when that scan ended: a target started later read this
 	// content (or newer) at its start and needs no signal.
@@ -36,13 +36,13 @@ func swapped(a, b []*hasher.Snapshot) bool {
 	return false
 }
 
-func cloneContent(c Content) Content {
-	return Content{Digest: c.Digest, Snaps: append([]*hasher.Snapshot(nil), c.Snaps...)}
+func cloneContent(c content) content {
+	return content{Digest: c.Digest, Snaps: append([]*hasher.Snapshot(nil), c.Snaps...)}
 }
 
 // copyInto updates dst to the snapshots of src without allocating when the
 // number of roots is the same.
-func copyInto(dst *Content, src Content) {
+func copyInto(dst *content, src content) {
 	dst.Digest = src.Digest
 	if len(dst.Snaps) == len(src.Snaps) {
 		copy(dst.Snaps, src.Snaps)

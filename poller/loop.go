@@ -31,8 +31,8 @@ type Loop struct {
 	health  health
 
 	// Owned by the loop goroutine.
-	tracker  *Tracker
-	sched    *Schedule
+	tracker  *tracker
+	sched    *schedule
 	fp       *fingerprinter
 	comb     combiner
 	snaps    []*hasher.Snapshot // reused by every scan
@@ -53,9 +53,6 @@ type Loop struct {
 // New checks opts and returns a Loop ready to Run.
 func New(opts Options) (*Loop, error) {
 	targets := opts.Targets
-	if opts.Reloader != nil {
-		targets = append([]Target{{Reloader: opts.Reloader}}, targets...)
-	}
 	switch {
 	case len(opts.Roots) == 0:
 		return nil, errors.New("poller: no roots to watch")
@@ -67,13 +64,13 @@ func New(opts Options) (*Loop, error) {
 	if opts.MaxMissed <= 0 {
 		opts.MaxMissed = 3
 	}
-	topts := TrackerOptions{Settle: opts.Settle, ReloadOnStart: opts.ReloadOnStart, RetryFloor: opts.Interval}
+	topts := trackerOptions{Settle: opts.Settle, ReloadOnStart: opts.ReloadOnStart, RetryFloor: opts.Interval}
 	for i := range targets {
 		t := &targets[i]
 		if t.Reloader == nil {
 			return nil, fmt.Errorf("poller: target %d has no reloader", i)
 		}
-		topts.Targets = append(topts.Targets, TargetOptions{Verify: t.Verifier != nil})
+		topts.Targets = append(topts.Targets, targetOptions{Verify: t.Verifier != nil})
 	}
 	l := &Loop{
 		opts:    opts,
@@ -81,8 +78,8 @@ func New(opts Options) (*Loop, error) {
 		m:       opts.Metrics,
 		targets: targets,
 		health:  health{maxMissed: opts.MaxMissed, now: time.Now, effective: opts.Interval},
-		tracker: NewTracker(topts),
-		sched:   NewSchedule(opts.Interval, rand.Int64N),
+		tracker: newTracker(topts),
+		sched:   newSchedule(opts.Interval, rand.Int64N),
 		fp:      newFingerprinter(),
 		snaps:   make([]*hasher.Snapshot, 0, len(opts.Roots)),
 		results: make(chan result, len(targets)),

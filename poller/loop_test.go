@@ -43,6 +43,9 @@ func (r *recorder) count() int {
 	return len(r.calls)
 }
 
+// one is the targets of a loop with a single, unnamed target.
+func one(r signaler.Reloader) []Target { return []Target{{Reloader: r}} }
+
 type harness struct {
 	t      *testing.T
 	reg    *prometheus.Registry
@@ -56,9 +59,9 @@ type harness struct {
 func start(t *testing.T, opts Options) *harness {
 	t.Helper()
 	h := &harness{t: t, rec: &recorder{}, done: make(chan error, 1)}
-	if opts.Reloader == nil && len(opts.Targets) == 0 {
-		opts.Reloader = h.rec
-	} else if r, ok := opts.Reloader.(*recorder); ok {
+	if len(opts.Targets) == 0 {
+		opts.Targets = one(h.rec)
+	} else if r, ok := opts.Targets[0].Reloader.(*recorder); ok && len(opts.Targets) == 1 {
 		h.rec = r
 	}
 	if opts.Scanner == nil {
@@ -315,7 +318,7 @@ func TestPendingUntilDelivered(t *testing.T) {
 		}
 		return nil
 	}}
-	h := start(t, Options{Roots: []string{dir}, Reloader: rec})
+	h := start(t, Options{Roots: []string{dir}, Targets: one(rec)})
 	write(t, conf, "v2")
 	h.waitFor("a failed attempt", func() bool { return h.rec.count() >= 1 })
 	if got := h.value("pollreload_reload_pending"); got != 1 {
@@ -353,7 +356,7 @@ func TestNewerChangeSupersedesPending(t *testing.T) {
 		}
 		return nil
 	}}
-	h := start(t, Options{Roots: []string{dir}, Reloader: rec})
+	h := start(t, Options{Roots: []string{dir}, Targets: one(rec)})
 	write(t, conf, "v2")
 	h.waitFor("v2 pending", func() bool { return h.value("pollreload_changes_total") == 1 })
 	write(t, conf, "v3")
@@ -464,8 +467,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		name string
 		opts Options
 	}{
-		{"no roots", Options{Interval: time.Second, Scanner: sc, Reloader: rec}},
-		{"no interval", Options{Roots: []string{"/"}, Scanner: sc, Reloader: rec}},
+		{"no roots", Options{Interval: time.Second, Scanner: sc, Targets: one(rec)}},
+		{"no interval", Options{Roots: []string{"/"}, Scanner: sc, Targets: one(rec)}},
 		{"no reloader", Options{Roots: []string{"/"}, Interval: time.Second, Scanner: sc}},
 	}
 	for _, tt := range tests {
@@ -492,7 +495,7 @@ func TestSwapDuringDeliveryReloadsAgain(t *testing.T) {
 		})
 		return nil
 	}}
-	h := start(t, Options{Roots: []string{dir}, Reloader: rec})
+	h := start(t, Options{Roots: []string{dir}, Targets: one(rec)})
 	kubeletUpdate(t, dir, 2, map[string]string{"app.conf": "v2"})
 	h.waitFor("two reloads", func() bool { return h.rec.count() == 2 })
 	h.scans(5)
@@ -513,7 +516,7 @@ func TestChangeDuringDeliveryIsDelivered(t *testing.T) {
 		once.Do(func() { write(t, conf, "v3") })
 		return nil
 	}}
-	h := start(t, Options{Roots: []string{dir}, Reloader: rec})
+	h := start(t, Options{Roots: []string{dir}, Targets: one(rec)})
 	write(t, conf, "v2")
 	h.waitFor("two reloads", func() bool { return h.rec.count() == 2 })
 	h.scans(5)

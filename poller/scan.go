@@ -57,7 +57,7 @@ func (l *Loop) observe(snaps []*hasher.Snapshot, err error, start, end time.Time
 		}
 		ms.BytesRead = read
 		l.m.ObserveScan(ms)
-		cur := Content{Digest: l.comb.digest(snaps), Snaps: snaps}
+		cur := content{Digest: l.comb.digest(snaps), Snaps: snaps}
 		l.report(l.tracker.Observe(cur, start, end), cur)
 	}
 	switch l.sched.Scanned(dur, read > 0, err != nil) {
