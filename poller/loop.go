@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pollreload/pollreload/hasher"
+	"github.com/pollreload/pollreload/internal/logs"
 	"github.com/pollreload/pollreload/metrics"
 )
 
@@ -74,7 +75,7 @@ func New(opts Options) (*Loop, error) {
 	}
 	l := &Loop{
 		opts:    opts,
-		log:     logger(opts.Logger),
+		log:     logs.OrDiscard(opts.Logger),
 		m:       opts.Metrics,
 		targets: targets,
 		health:  health{maxMissed: opts.MaxMissed, now: time.Now, effective: opts.Interval},
@@ -84,7 +85,7 @@ func New(opts Options) (*Loop, error) {
 		snaps:   make([]*hasher.Snapshot, 0, len(opts.Roots)),
 		results: make(chan result, len(targets)),
 		logged:  map[string]bool{},
-		checks:  prechecks{log: logger(opts.Logger)},
+		checks:  prechecks{log: logs.OrDiscard(opts.Logger)},
 	}
 	if l.m == nil {
 		l.m = metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
@@ -97,15 +98,6 @@ func New(opts Options) (*Loop, error) {
 	l.m.SetInterval(opts.Interval)
 	l.m.SetConfiguredInterval(opts.Interval)
 	return l, nil
-}
-
-// logger returns log, or one that discards when log is nil: the one
-// nil-logger default of pollreload's packages.
-func logger(log *slog.Logger) *slog.Logger {
-	if log == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return log
 }
 
 // Healthy fails while a scan has run for more than MaxMissed intervals, or

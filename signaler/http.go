@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/pollreload/pollreload/internal/logs"
 	"io"
 	"log/slog"
 	"net/http"
@@ -81,10 +82,7 @@ func NewHTTP(opts HTTPOptions) (*HTTP, error) {
 		}
 	}
 	secrets := NewRedactor(opts.URL, opts.Auth).Secrets
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
+	log := logs.OrDiscard(opts.Logger)
 	return &HTTP{url: u.String(), redacted: redacted, scrubber: newURLScrubber(u), method: method, timeout: timeout, client: client, secrets: secrets, log: log}, nil
 }
 
