@@ -45,8 +45,8 @@ func TestScanPlainTree(t *testing.T) {
 
 func TestScanSymlinks(t *testing.T) {
 	tests := []struct {
-		name  string
-		links map[string]string // link path -> target; "$ROOT" and "$OUT" expand
+		name    string
+		links   map[string]string // link path -> target; "$ROOT" and "$OUT" expand
 		files   map[string]string // want: path -> content of the file it reads
 		skips   []string          // want: "path=reason"
 		aliases []string          // want: "path=target" (links to directories walked elsewhere)
