@@ -517,3 +517,33 @@ func TestPseudoFilesystemBelowRootIsSkipped(t *testing.T) {
 		t.Errorf("errors = %v; want none", snap.Errors)
 	}
 }
+
+// TestKubeletVersionWithALink: inside a kubelet volume's version directory
+// a link to a directory of the version is an alias as in a plain tree, and
+// the idle tick's reuse of an unchanged version keeps it.
+func TestKubeletVersionWithALink(t *testing.T) {
+	root := t.TempDir()
+	writeTree(t, root, map[string]string{"..2026_01_01_00_00_00.1/conf/app.conf": "v1"})
+	must(t, os.Symlink("conf", filepath.Join(root, "..2026_01_01_00_00_00.1", "current")))
+	must(t, os.Symlink("..2026_01_01_00_00_00.1", filepath.Join(root, "..data")))
+	must(t, os.Symlink("..data/conf", filepath.Join(root, "conf")))
+	must(t, os.Symlink("..data/current", filepath.Join(root, "current")))
+	h := agedHasher(Options{})
+	first := mustScan(t, h, root)
+	if first.Kind != KindKubelet {
+		t.Fatalf("kind %v; want kubelet", first.Kind)
+	}
+	if got, want := paths(first), []string{"conf/app.conf"}; !slices.Equal(got, want) {
+		t.Errorf("files = %q; want %q", got, want)
+	}
+	if got, want := aliases(first), []string{"current=conf"}; !slices.Equal(got, want) {
+		t.Errorf("aliases = %q; want %q", got, want)
+	}
+	second := mustScan(t, h, root) // reads nothing: the one to reuse
+	if second.Digest != first.Digest || second.BytesRead != 0 {
+		t.Fatalf("second scan: digest %x read %d; want %x, 0", second.Digest, second.BytesRead, first.Digest)
+	}
+	if third := mustScan(t, h, root); third != second {
+		t.Errorf("an unchanged version gave a new snapshot; want the last one reused")
+	}
+}
