@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -86,6 +87,9 @@ type Config struct {
 	ignored []string
 	// notes are the drop-in flags accepted without effect, for one log line.
 	notes []string
+	// merged lists the CONFIG_DIR and RELOAD_URL entries given more than
+	// once, each kept once, for one warning at start.
+	merged []string
 }
 
 // reloadSignal is RELOAD_SIGNAL, parsed once.
@@ -196,6 +200,20 @@ func loadConfig(environ []string, flags []flagSetting) (Config, error) {
 		return c, err
 	}
 	c.ConfigDir = cleanList(c.ConfigDir)
+	var dups []string
+	c.ConfigDir, dups = mergeDuplicates(c.ConfigDir, filepath.Clean)
+	for _, d := range dups {
+		c.merged = append(c.merged, c.name("CONFIG_DIR")+"="+d)
+	}
+	if urls := c.reloadURLs(); len(urls) > 1 {
+		kept, dups := mergeDuplicates(urls, func(s string) string { return s })
+		if len(dups) > 0 {
+			c.ReloadURL = strings.Join(kept, ",")
+			for _, d := range dups {
+				c.merged = append(c.merged, c.name("RELOAD_URL")+"="+redactURL(d))
+			}
+		}
+	}
 	c.ProcessName = cleanList(c.ProcessName)
 	c.Include = cleanList(c.Include)
 	c.Exclude = cleanList(c.Exclude)
@@ -429,6 +447,26 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
+// mergeDuplicates keeps the first of the entries with the same key, in
+// order, and returns the entries that were given more than once (each
+// once). Watching one path twice would hash it twice per tick and log each
+// change twice; one URL twice would reload the app twice per change.
+func mergeDuplicates(in []string, key func(string) string) (out, dups []string) {
+	seen := make(map[string]int, len(in))
+	for _, s := range in {
+		k := key(s)
+		n := seen[k]
+		seen[k] = n + 1
+		switch n {
+		case 0:
+			out = append(out, s)
+		case 1:
+			dups = append(dups, s)
+		}
+	}
+	return out, dups
+}
+
 func cleanList(in []string) []string {
 	var out []string
 	for _, s := range in {
@@ -506,7 +544,7 @@ Usage:
   pollreload                 watch CONFIG_DIR and reload the target (daemon)
   pollreload FLAGS...        the same, configured by drop-in flags (below)
   pollreload -- CMD ARGS...  start CMD as a child and reload it on change (wrapper)
-  pollreload check           scan once, list the targets, and say what would fail
+  pollreload check [FLAGS]   scan once, list the targets, and say what would fail
   pollreload hash PATH...    print the content digest and files of each PATH
   pollreload --version       print version, commit and Go version
   pollreload --help          print this help

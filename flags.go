@@ -22,6 +22,10 @@ type flagSetting struct {
 	Var   string // the variable, such as CONFIG_DIR; "" for a flag accepted without effect
 	Flag  string // the flag as written, such as --watched-dir
 	Value string
+	// Default is set for a value the flags imply without naming it
+	// (--reload-method=signal's PROCESS_NAME=prometheus): it applies only
+	// when the environment does not set the variable.
+	Default bool
 }
 
 // dropInFlag is one accepted flag.
@@ -41,7 +45,7 @@ var dropInFlags = []dropInFlag{
 	{"watched-dir", fromPCR, "CONFIG_DIR", "a directory to watch; repeatable"},
 	{"config-file", fromPCR, "CONFIG_DIR", "a file to watch; refused with --config-envsubst-file (no rendering)"},
 	{"config-envsubst-file", fromPCR, "", "refused: pollreload does not render configuration"},
-	{"reload-url", fromPCR, "RELOAD_URL", ""},
+	{"reload-url", fromPCR, "RELOAD_URL", "once: given twice, or with --webhook-url, is refused"},
 	{"reload-method", fromPCR, "", "http (default: --reload-url) or signal (SIGHUP to --process-executable-name)"},
 	{"process-executable-name", fromPCR, "", "with --reload-method=signal: PROCESS_NAME (default prometheus)"},
 	{"listen-address", fromPCR, "METRICS_ADDR", ""},
@@ -121,6 +125,9 @@ func parseFlags(args []string) (settings []flagSetting, rest []string, err error
 	refuse := func(name, value, want string) error {
 		return &exitError{code: 2, err: &ConfigError{Var: written[name], Value: value, Want: want, Empty: value == ""}}
 	}
+	if err := refuseRepeats(order, values, written); err != nil {
+		return nil, nil, err
+	}
 
 	if v, ok := last("config-envsubst-file"); ok {
 		return nil, nil, refuse("config-envsubst-file", v, "pollreload does not render configuration (environment substitution, gunzip); "+
@@ -164,9 +171,13 @@ func parseFlags(args []string) (settings []flagSetting, rest []string, err error
 	case "signal":
 		name, ok := last("process-executable-name")
 		if !ok {
-			name = "prometheus" // prometheus-config-reloader's default
+			// prometheus-config-reloader's default, unless the environment
+			// names the process: a PROCESS_NAME set on purpose wins over a
+			// default nobody wrote.
+			settings = append(settings, flagSetting{Var: "PROCESS_NAME", Flag: written["reload-method"], Value: "prometheus", Default: true})
+			break
 		}
-		settings = append(settings, flagSetting{Var: "PROCESS_NAME", Flag: "--process-executable-name", Value: name})
+		settings = append(settings, flagSetting{Var: "PROCESS_NAME", Flag: written["process-executable-name"], Value: name})
 	default:
 		return nil, nil, refuse("reload-method", method, "want http or signal")
 	}
@@ -186,6 +197,33 @@ func parseFlags(args []string) (settings []flagSetting, rest []string, err error
 	return settings, rest, nil
 }
 
+// repeatableFlags may be given several times: each adds a watched path or a
+// webhook target, as in the tools they come from.
+var repeatableFlags = map[string]bool{"watched-dir": true, "volume-dir": true, "webhook-url": true}
+
+// refuseRepeats refuses a flag that names one value given twice, and two
+// flags setting the same single-valued variable (--reload-url with
+// --webhook-url, --listen-address with --web.listen-address): the last one
+// would win and the other be dropped without a word. prometheus-config-
+// reloader (kingpin) refuses a repeated --reload-url the same way.
+func refuseRepeats(order []string, values map[string][]string, written map[string]string) error {
+	byVar := map[string]string{} // variable → first flag that sets it
+	for _, name := range order {
+		f, _ := lookupFlag(name)
+		if len(values[name]) > 1 && !repeatableFlags[name] {
+			return usageErr("%s is given %d times; it takes one value (for several reload endpoints, set RELOAD_URL to a comma-separated list)", written[name], len(values[name]))
+		}
+		if f.v == "" || f.v == "CONFIG_DIR" {
+			continue // CONFIG_DIR is a list: every --watched-dir, --volume-dir and --config-file adds to it
+		}
+		if other, ok := byVar[f.v]; ok {
+			return usageErr("%s and %s both set %s; give one of them (for several reload endpoints, set RELOAD_URL to a comma-separated list)", written[other], written[name], f.v)
+		}
+		byVar[f.v] = name
+	}
+	return nil
+}
+
 // applyFlags sets the variables the flags name, over what the environment
 // said. A list variable (CONFIG_DIR) takes every value of its flags; any
 // other takes the last. A setting without a variable is a flag accepted
@@ -196,6 +234,9 @@ func (c *Config) applyFlags(flags []flagSetting) error {
 	for _, s := range flags {
 		if s.Var == "" {
 			c.notes = append(c.notes, s.Flag)
+			continue
+		}
+		if _, fromEnv := c.given[s.Var]; s.Default && fromEnv && !fromFlags[s.Var] {
 			continue
 		}
 		sf, ok := fieldByVar(s.Var)

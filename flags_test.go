@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -106,61 +107,61 @@ func TestParseFlags(t *testing.T) {
 		wantNotes []string
 	}{
 		{"prometheus chart", pcrPrometheusChart, []flagSetting{
-			{"CONFIG_DIR", "--watched-dir", "/etc/config"},
-			{"METRICS_ADDR", "--listen-address", "0.0.0.0:8080"},
-			{"RELOAD_URL", "--reload-url", "http://127.0.0.1:9090/-/reload"},
+			{"CONFIG_DIR", "--watched-dir", "/etc/config", false},
+			{"METRICS_ADDR", "--listen-address", "0.0.0.0:8080", false},
+			{"RELOAD_URL", "--reload-url", "http://127.0.0.1:9090/-/reload", false},
 		}, nil},
 		{"alertmanager chart", pcrAlertmanagerChart, []flagSetting{
-			{"CONFIG_DIR", "--watched-dir", "/etc/alertmanager"},
-			{"RELOAD_URL", "--reload-url", "http://127.0.0.1:9093/-/reload"},
+			{"CONFIG_DIR", "--watched-dir", "/etc/alertmanager", false},
+			{"RELOAD_URL", "--reload-url", "http://127.0.0.1:9093/-/reload", false},
 		}, nil},
 		{"blackbox chart watches its config file", pcrBlackboxChart, []flagSetting{
-			{"CONFIG_DIR", "--config-file", "/config/blackbox.yaml"},
-			{"POLL_INTERVAL", "--watch-interval", "1m"},
-			{"RELOAD_URL", "--reload-url", "http://127.0.0.1:9115/-/reload"},
-			{"METRICS_ADDR", "--listen-address", ":8080"},
-			{"LOG_FORMAT", "--log-format", "logfmt"},
-			{"LOG_LEVEL", "--log-level", "info"},
+			{"CONFIG_DIR", "--config-file", "/config/blackbox.yaml", false},
+			{"POLL_INTERVAL", "--watch-interval", "1m", false},
+			{"RELOAD_URL", "--reload-url", "http://127.0.0.1:9115/-/reload", false},
+			{"METRICS_ADDR", "--listen-address", ":8080", false},
+			{"LOG_FORMAT", "--log-format", "logfmt", false},
+			{"LOG_LEVEL", "--log-level", "info", false},
 		}, nil},
 		{"operator thanos ruler", pcrOperatorThanosRuler, []flagSetting{
-			{"METRICS_ADDR", "--listen-address", ":8080"},
-			{"RELOAD_URL", "--reload-url", "http://localhost:10902/-/reload"},
-			{"CONFIG_DIR", "--watched-dir", "/etc/thanos/rules/thanos-ruler-foo-rulefiles-0"},
+			{"METRICS_ADDR", "--listen-address", ":8080", false},
+			{"RELOAD_URL", "--reload-url", "http://localhost:10902/-/reload", false},
+			{"CONFIG_DIR", "--watched-dir", "/etc/thanos/rules/thanos-ruler-foo-rulefiles-0", false},
 		}, nil},
 		{"signal method defaults to prometheus", []string{"--reload-method=signal", "--watched-dir=/etc/prometheus/config"}, []flagSetting{
-			{"PROCESS_NAME", "--process-executable-name", "prometheus"},
-			{"CONFIG_DIR", "--watched-dir", "/etc/prometheus/config"},
+			{"PROCESS_NAME", "--reload-method", "prometheus", true},
+			{"CONFIG_DIR", "--watched-dir", "/etc/prometheus/config", false},
 		}, nil},
 		{"signal method with a name and the runtimeinfo url", []string{"--reload-method", "signal", "--process-executable-name", "thanos", "--runtimeinfo-url=http://localhost:9090/api/v1/status/runtimeinfo", "--watched-dir", "/d"}, []flagSetting{
-			{"PROCESS_NAME", "--process-executable-name", "thanos"},
-			{"CONFIG_DIR", "--watched-dir", "/d"},
+			{"PROCESS_NAME", "--process-executable-name", "thanos", false},
+			{"CONFIG_DIR", "--watched-dir", "/d", false},
 		}, []string{"--runtimeinfo-url"}},
 		{"timings", []string{"--watched-dir=/d", "--reload-url=http://127.0.0.1/", "--watch-interval=10s", "--delay-interval=3s", "--retry-interval=5s", "--reload-timeout=30s"}, []flagSetting{
-			{"CONFIG_DIR", "--watched-dir", "/d"},
-			{"RELOAD_URL", "--reload-url", "http://127.0.0.1/"},
-			{"POLL_INTERVAL", "--watch-interval", "10s"},
-			{"SETTLE_TIME", "--delay-interval", "3s"},
-			{"RELOAD_TIMEOUT", "--reload-timeout", "30s"},
+			{"CONFIG_DIR", "--watched-dir", "/d", false},
+			{"RELOAD_URL", "--reload-url", "http://127.0.0.1/", false},
+			{"POLL_INTERVAL", "--watch-interval", "10s", false},
+			{"SETTLE_TIME", "--delay-interval", "3s", false},
+			{"RELOAD_TIMEOUT", "--reload-timeout", "30s", false},
 		}, []string{"--retry-interval"}},
 		{"configmap-reload alertmanager chart", cmrAlertmanagerChart, []flagSetting{
-			{"CONFIG_DIR", "--volume-dir", "/etc/alertmanager"},
-			{"RELOAD_URL", "--webhook-url", "http://127.0.0.1:9093/-/reload"},
+			{"CONFIG_DIR", "--volume-dir", "/etc/alertmanager", false},
+			{"RELOAD_URL", "--webhook-url", "http://127.0.0.1:9093/-/reload", false},
 		}, nil},
 		{"configmap-reload, repeated webhook-url", []string{"--volume-dir=/etc/config", "--webhook-url=http://127.0.0.1:9090/-/reload", "--webhook-url=http://127.0.0.1:9093/-/reload"}, []flagSetting{
-			{"CONFIG_DIR", "--volume-dir", "/etc/config"},
-			{"RELOAD_URL", "--webhook-url", "http://127.0.0.1:9090/-/reload,http://127.0.0.1:9093/-/reload"},
+			{"CONFIG_DIR", "--volume-dir", "/etc/config", false},
+			{"RELOAD_URL", "--webhook-url", "http://127.0.0.1:9090/-/reload,http://127.0.0.1:9093/-/reload", false},
 		}, nil},
 		{"configmap-reload prometheus chart, repeated volume-dir", cmrPrometheusChart, []flagSetting{
-			{"CONFIG_DIR", "--volume-dir", "/etc/config"},
-			{"CONFIG_DIR", "--volume-dir", "/etc/config/rules"},
-			{"RELOAD_URL", "--webhook-url", "http://127.0.0.1:9090/-/reload"},
+			{"CONFIG_DIR", "--volume-dir", "/etc/config", false},
+			{"CONFIG_DIR", "--volume-dir", "/etc/config/rules", false},
+			{"RELOAD_URL", "--webhook-url", "http://127.0.0.1:9090/-/reload", false},
 		}, nil},
 		{"configmap-reload every flag, Go flag syntax", cmrREADME, []flagSetting{
-			{"CONFIG_DIR", "-volume-dir", "/etc/config"},
-			{"CONFIG_DIR", "-volume-dir", "/etc/secrets"},
-			{"RELOAD_URL", "-webhook-url", "http://127.0.0.1:9090/-/reload"},
-			{"RELOAD_METHOD", "-webhook-method", "PUT"},
-			{"METRICS_ADDR", "-web.listen-address", ":9533"},
+			{"CONFIG_DIR", "-volume-dir", "/etc/config", false},
+			{"CONFIG_DIR", "-volume-dir", "/etc/secrets", false},
+			{"RELOAD_URL", "-webhook-url", "http://127.0.0.1:9090/-/reload", false},
+			{"RELOAD_METHOD", "-webhook-method", "PUT", false},
+			{"METRICS_ADDR", "-web.listen-address", ":9533", false},
 		}, []string{"-webhook-status-code", "-webhook-retries", "-web.telemetry-path"}},
 	}
 	for _, tt := range tests {
@@ -179,7 +180,7 @@ func TestParseFlags(t *testing.T) {
 				}
 			}
 			if !slices.Equal(settings, tt.want) {
-				t.Errorf("settings = %q; want %q", settings, tt.want)
+				t.Errorf("settings = %+v; want %+v", settings, tt.want)
 			}
 			if !slices.Equal(notes, tt.wantNotes) {
 				t.Errorf("no-effect flags = %q; want %q", notes, tt.wantNotes)
@@ -282,10 +283,10 @@ func TestFlagsWinOverEnvironment(t *testing.T) {
 	}
 }
 
-// TestHelpAndREADMEListEveryFlag keeps --help, the README and the flag
-// table in agreement.
-func TestHelpAndREADMEListEveryFlag(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
+// TestHelpAndDocsListEveryFlag keeps --help, the configuration page and the
+// flag table in agreement.
+func TestHelpAndDocsListEveryFlag(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("docs", "configuration.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,12 +296,12 @@ func TestHelpAndREADMEListEveryFlag(t *testing.T) {
 			t.Errorf("--help does not list --%s", f.name)
 		}
 		if !strings.Contains(string(readme), "`--"+f.name) {
-			t.Errorf("README does not list --%s", f.name)
+			t.Errorf("docs/configuration.md does not list --%s", f.name)
 		}
 	}
 	for _, v := range variables() {
 		if !strings.Contains(string(readme), "| `"+v+"` |") {
-			t.Errorf("README's table does not list %s", v)
+			t.Errorf("docs/configuration.md's table does not list %s", v)
 		}
 	}
 }

@@ -86,11 +86,12 @@ func usageErr(format string, args ...any) error {
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	var child []string
 	var flags []flagSetting
+	if wantsHelp(args) {
+		fmt.Fprint(stdout, usage())
+		return nil
+	}
 	if len(args) > 0 {
 		switch args[0] {
-		case "-h", "--help", "help":
-			fmt.Fprint(stdout, usage())
-			return nil
 		case "--version", "version":
 			fmt.Fprintf(stdout, "pollreload %s (commit %s, %s, %s %s/%s)\n",
 				version, commit, commitDate, runtime.Version(), runtime.GOOS, runtime.GOARCH)
@@ -98,6 +99,16 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		case "hash":
 			return runHash(ctx, args[1:], environ, stdout, stderr)
 		case "check":
+			// check takes the daemon's drop-in flags, so that a runbook's
+			// `kubectl exec ... pollreload check` can repeat the container's
+			// args and check exactly what runs.
+			var err error
+			if flags, child, err = parseFlags(args[1:]); err != nil {
+				return err
+			}
+			if child != nil {
+				return usageErr("check takes no command: it checks the daemon's setup (drop-in flags and environment)")
+			}
 		default:
 			var err error
 			if flags, child, err = parseFlags(args); err != nil {
@@ -122,6 +133,12 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if len(cfg.ignored) > 0 {
 		logger.Warn("ignoring unknown variables with pollreload's prefix", "names", cfg.ignored)
 	}
+	if len(cfg.merged) > 0 {
+		logger.Warn("some entries are given more than once; each is watched or called once", "entries", cfg.merged)
+	}
+	if sameDirs := cfg.sameDirectories(); len(sameDirs) > 0 {
+		logger.Warn("CONFIG_DIR entries name the same directory through a symlink; both are watched, since the link may be repointed", "entries", sameDirs)
+	}
 	if len(cfg.notes) > 0 {
 		logger.Info("flags accepted without effect; see pollreload --help", "flags", cfg.notes)
 	}
@@ -129,6 +146,14 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	// A reader of stderr that goes away (a log shipper restarted, `| head`)
+	// must not kill pollreload: by default Go dies by SIGPIPE on a write to
+	// a broken stderr, losing the wrapped child's exit status. With SIGPIPE
+	// notified, the write fails with EPIPE and the log line is lost instead.
+	// A handler, unlike SIG_IGN, is not inherited by the child.
+	pipes := make(chan os.Signal, 1)
+	signal.Notify(pipes, syscall.SIGPIPE)
+	defer signal.Stop(pipes)
 	if len(args) > 0 && args[0] == "check" {
 		return runCheck(ctx, cfg, comp, stdout)
 	}
@@ -140,11 +165,61 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	defer ignoreHangups(ctx, logger)()
 	ln, err := listenMetrics(cfg)
 	if err != nil {
 		return err
 	}
 	return serve(ctx, cfg, logger, comp.loop, ln)
+}
+
+// ignoreHangups makes the daemon log and ignore SIGHUP until ctx ends, and
+// returns a function that stops doing so. In a container SIGHUP is not a
+// terminal hanging up: it is another reloader (or `pkill -HUP`) that matched
+// pollreload by mistake, and dying with no log line on it (exit 129) would
+// stop reloads for nothing. pollreload's own settings are read once at
+// start, so there is nothing for SIGHUP to reload either. The wrapper
+// forwards SIGHUP to its child instead.
+func ignoreHangups(ctx context.Context, logger *slog.Logger) (stop func()) {
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	done := make(chan struct{})
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hups:
+				logger.Warn("received SIGHUP; ignoring it: pollreload reads its settings once at start (restart it to change them), and stops on SIGTERM or SIGINT")
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hups)
+		cancel()
+		<-done
+	}
+}
+
+// wantsHelp reports whether the command line asks for help: help as the
+// command, or -h, --help or -help among the flags before any "--" (after
+// it, they belong to the wrapped command). `pollreload --watched-dir=/d
+// --help`, the container's args with --help added, prints the help too.
+func wantsHelp(args []string) bool {
+	if len(args) > 0 && args[0] == "help" {
+		return true
+	}
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "--help", "-help":
+			return true
+		}
+	}
+	return false
 }
 
 // listenMetrics binds METRICS_ADDR, or returns nil when it is empty. It runs

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pollreload/pollreload/internal/testenv"
 )
 
 // The test binary doubles as pollreload itself and as a reload target, so
@@ -31,7 +33,7 @@ func TestMain(m *testing.M) {
 	case "sigcounter":
 		beSignalCounter()
 	default:
-		os.Exit(m.Run())
+		os.Exit(testenv.VerifyNoLeaks(m.Run()))
 	}
 }
 

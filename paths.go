@@ -64,6 +64,30 @@ func (c Config) checkPath(p string) error {
 	return bad(fmt.Sprintf("cannot be read (%v)", err))
 }
 
+// sameDirectories returns the CONFIG_DIR entries that are, right now, the
+// same directory or file as an earlier entry under another path (through a
+// symlink or a bind mount), as "A = B" pairs. They are not merged: a
+// symlink may be repointed (kubelet repoints its own), and then they are
+// two watches; a change seen through both still makes one reload.
+func (c Config) sameDirectories() []string {
+	type id struct{ dev, ino uint64 }
+	first := map[id]string{}
+	var out []string
+	for _, p := range c.ConfigDir {
+		var st unix.Stat_t
+		if unix.Stat(p, &st) != nil {
+			continue
+		}
+		k := id{uint64(st.Dev), st.Ino}
+		if prev, ok := first[k]; ok {
+			out = append(out, prev+" = "+p)
+			continue
+		}
+		first[k] = p
+	}
+	return out
+}
+
 // checkPathType refuses anything but a directory or a regular file.
 func checkPathType(p string, fi os.FileInfo) error {
 	if fi.IsDir() || fi.Mode().IsRegular() {
@@ -92,6 +116,16 @@ func checkPathType(p string, fi os.FileInfo) error {
 func (c Config) checkPIDFile(p string) error {
 	if p == "" {
 		return nil
+	}
+	// A file on a kernel pseudo-filesystem is the kernel's, never the
+	// app's: /proc/sys/kernel/ns_last_pid holds a number that looks like a
+	// PID. The directory is looked at when the file does not exist yet.
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(p, &sfs); err != nil {
+		_ = unix.Statfs(filepath.Dir(p), &sfs)
+	}
+	if name, ok := hasher.PseudoFilesystem(int64(sfs.Type)); ok {
+		return c.configErr("PID_FILE", p, fmt.Sprintf("is on %s, a kernel pseudo-filesystem, so the app cannot have written it; want the file the app writes its PID to, such as /run/nginx.pid", name))
 	}
 	fi, err := os.Stat(p)
 	if err != nil {

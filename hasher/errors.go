@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"syscall"
 )
 
@@ -145,4 +147,67 @@ func ErrorKind(err error) string {
 		return "not_found"
 	}
 	return "other"
+}
+
+// typeName names a file type in words, for messages: "FIFO (named pipe)"
+// rather than the mode string "p---------".
+func typeName(m fs.FileMode) string {
+	switch t := m.Type(); {
+	case t&fs.ModeNamedPipe != 0:
+		return "FIFO (named pipe)"
+	case t&fs.ModeSocket != 0:
+		return "socket"
+	case t&fs.ModeCharDevice != 0:
+		return "character device"
+	case t&fs.ModeDevice != 0:
+		return "block device"
+	case t&fs.ModeSymlink != 0:
+		return "symbolic link"
+	case t&fs.ModeDir != 0:
+		return "directory"
+	case t == 0:
+		return "regular file"
+	}
+	return "special file"
+}
+
+// dataLinkError is a kubelet volume whose `..data` link does not lead to a
+// directory. Kubelet's atomic writer keeps the files of the current version
+// in a timestamped directory `..YYYY_MM_DD_hh_mm_ss.N` beside `..data`,
+// which names it; the bare errno (ENOENT, ENOTDIR, ELOOP) would not say
+// which link is broken nor how. It unwraps to the errno, so ErrorKind is
+// unchanged.
+type dataLinkError struct {
+	target string // what `..data` names
+	what   string // what the target is, when it exists
+	err    error
+}
+
+func (e *dataLinkError) Error() string {
+	const link = "..data (kubelet's link to the current version of the volume)"
+	switch {
+	case errors.Is(e.err, syscall.ENOENT):
+		return fmt.Sprintf("%s names %s, which does not exist: a dangling link, left by a copy of the volume or an edit by hand (kubelet always writes the version directory before it points ..data at it); %v", link, e.target, e.err)
+	case e.what == "symbolic link" || errors.Is(e.err, syscall.ELOOP):
+		return fmt.Sprintf("%s names %s, which is another symbolic link, not a directory: kubelet never chains links, so this volume was edited by hand (the links may even loop); want ..data naming a timestamped directory beside it", link, e.target)
+	case e.what != "":
+		return fmt.Sprintf("%s names %s, which is a %s, not a directory; want ..data naming a timestamped directory beside it", link, e.target, e.what)
+	}
+	return fmt.Sprintf("%s names %s, which cannot be opened: %v", link, e.target, e.err)
+}
+
+func (e *dataLinkError) Unwrap() error { return e.err }
+
+// dataLinkErr explains why the directory `..data` names in volume could not
+// be opened (see dataLinkError). Other errors (EACCES, EIO) are returned as
+// they are: the link is fine, the directory is not readable.
+func dataLinkErr(volume, target string, err error) error {
+	if !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.ENOTDIR) && !errors.Is(err, syscall.ELOOP) {
+		return err
+	}
+	e := &dataLinkError{target: target, err: err}
+	if fi, lerr := os.Lstat(filepath.Join(volume, target)); lerr == nil {
+		e.what = typeName(fi.Mode())
+	}
+	return e
 }

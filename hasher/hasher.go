@@ -239,7 +239,7 @@ func (h *Hasher) scan(ctx context.Context, root string, rs *rootState) (*Snapsho
 	case unix.S_IFDIR:
 		shell, err = s.scanDir()
 	default:
-		return nil, fmt.Errorf("not a directory or regular file (%s)", fsType(uint32(stx.Mode)))
+		return nil, fmt.Errorf("is a %s, not a directory or regular file", typeName(fsType(uint32(stx.Mode))))
 	}
 	if err != nil {
 		return nil, err

@@ -177,7 +177,7 @@ func (s *scan) unchangedVersion(target cstr, id version) bool {
 func (s *scan) walkData(volume string, rootFD int, target cstr, sub string) (devIno, error) {
 	fd, err := openatC(s.raw, rootFD, target, openDirFlags)
 	if err != nil {
-		return devIno{}, err
+		return devIno{}, dataLinkErr(volume, target.String(), err)
 	}
 	var st unix.Stat_t
 	if err := fstatRaw(s.raw, fd, &st); err != nil {

@@ -27,6 +27,10 @@ type health struct {
 	effective time.Duration // base interval
 	backoff   time.Duration
 	missed    int // ticks the running scan missed
+	// failed counts the scans that failed before the first good one, and
+	// lastErr is the last one's error: /readyz says why it is not ready.
+	failed  int
+	lastErr error
 }
 
 func (h *health) beginScan(at time.Time) uint64 {
@@ -47,7 +51,17 @@ func (h *health) endScan(at time.Time) int {
 
 func (h *health) setReady() {
 	h.mu.Lock()
-	h.ready = true
+	h.ready, h.failed, h.lastErr = true, 0, nil
+	h.mu.Unlock()
+}
+
+// scanFailed records a failed scan, for Ready while there is no baseline.
+func (h *health) scanFailed(err error) {
+	h.mu.Lock()
+	if !h.ready {
+		h.failed++
+		h.lastErr = err
+	}
 	h.mu.Unlock()
 }
 
@@ -95,8 +109,20 @@ func (h *health) Healthy() error {
 func (h *health) Ready() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !h.ready {
+	switch {
+	case !h.ready && h.lastErr != nil:
+		// A first scan that failed may never succeed (a wrong path, a
+		// permission): say why, not that it is being waited for.
+		return fmt.Errorf("no baseline yet: %s failed, retrying with backoff: %w", plural(h.failed, "scan"), h.lastErr)
+	case !h.ready:
 		return errors.New("waiting for the first scan")
 	}
 	return nil
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }

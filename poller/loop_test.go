@@ -56,7 +56,7 @@ type harness struct {
 func start(t *testing.T, opts Options) *harness {
 	t.Helper()
 	h := &harness{t: t, rec: &recorder{}, done: make(chan error, 1)}
-	if opts.Reloader == nil {
+	if opts.Reloader == nil && len(opts.Targets) == 0 {
 		opts.Reloader = h.rec
 	} else if r, ok := opts.Reloader.(*recorder); ok {
 		h.rec = r

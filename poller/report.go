@@ -59,9 +59,19 @@ func (l *Loop) finish(r result) {
 	if r.a.Step == Verify {
 		switch {
 		case rep.Done:
-			l.m.Reload(t.Name, signaler.ResultSuccess)
+			// The end of a partial delivery that told no process this time
+			// (the others left) counted its success when verified.
+			if d := r.a.Delivered; len(d.Signalled) > 0 || len(d.Skipped) == 0 {
+				l.m.Reload(t.Name, signaler.ResultSuccess)
+			}
 			l.m.Delivered(r.at, rep.Latency)
 			l.log.Info("reload verified", target, "latency", rep.Latency.Round(time.Millisecond))
+		case rep.PartialVerified:
+			// As for a target that is not verified: a delivery that reached
+			// some processes counts one success, once they took it.
+			l.m.Reload(t.Name, signaler.ResultSuccess)
+			l.log.Info("reload verified for the processes that took it; the others stay pending", target,
+				"verified", len(r.a.Delivered.Signalled))
 		case rep.Result == signaler.ResultRejected || rep.Result == signaler.ResultTargetDied:
 			l.m.Reload(t.Name, rep.Result)
 			l.logFailure(rep, target, r.err)

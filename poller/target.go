@@ -24,7 +24,7 @@ type Step uint8
 const (
 	// Deliver sends the reload (signaler.Reloader.Reload).
 	Deliver Step = iota
-	// Verify checks a delivered reload took effect (Verifier.Verify).
+	// Verify checks a delivered reload took effect (verify.Verifier's After).
 	Verify
 )
 
@@ -47,6 +47,14 @@ type Attempt struct {
 	// Delivered is, for Verify, what the delivery did and when it ended.
 	Delivered   signaler.Outcome
 	DeliveredAt time.Time
+	// SentAt is when the delivery started, right after the verifier's
+	// Before: what the verifier compares the application's own reload time
+	// with.
+	SentAt time.Time
+	// Partial is set, for Verify, when the delivery reached only some of
+	// the target's processes: once verified it counts one success, and the
+	// others stay pending.
+	Partial bool
 }
 
 // Report says what Tracker.Finish made of an attempt.
@@ -71,6 +79,10 @@ type Report struct {
 	NewReason bool
 	// Latency is, when Done, the time since the change was first seen.
 	Latency time.Duration
+	// PartialVerified is set when the verification of a partial delivery
+	// succeeded: the processes told took the change, one success, while
+	// the others stay pending.
+	PartialVerified bool
 }
 
 // targetState is one target's delivery state.
@@ -89,8 +101,11 @@ type targetState struct {
 	// retry is the current backoff; nextTry when the next attempt is due.
 	retry   time.Duration
 	nextTry time.Time
-	blocked signaler.Result // result of the last failure, for NewReason
-	failing bool
+	// resumeAt is, while a partial delivery is verified, when the
+	// delivery to the processes it missed is due again.
+	resumeAt time.Time
+	blocked  signaler.Result // result of the last failure, for NewReason
+	failing  bool
 	// rejected is the digest the application refused: not delivered again
 	// until the content changes.
 	rejected      uint64
@@ -186,6 +201,14 @@ func (t *Tracker) Finish(a Attempt, out signaler.Outcome, err error, now time.Ti
 		ts.done = append(ts.done, out.Signalled...)
 		ts.done = append(ts.done, out.UpToDate...)
 	}
+	if a.Step == Verify && a.Partial && res.Delivered() {
+		// The processes told have the change; the others are still due,
+		// at the backoff their failure set.
+		ts.verifying = nil
+		ts.nextTry = ts.resumeAt
+		r.PartialVerified = true
+		return r
+	}
 	switch {
 	case res.Delivered() && a.Step == Deliver && ts.verify:
 		v := a
@@ -224,6 +247,16 @@ func (t *Tracker) Finish(a Attempt, out signaler.Outcome, err error, now time.Ti
 	r.NewReason = !ts.failing || ts.blocked != res
 	ts.blocked, ts.failing = res, true
 	r.RetryIn = ts.retry
+	if a.Step == Deliver && ts.verify && len(out.Signalled) > 0 && res != signaler.ResultTargetDied {
+		// A partial delivery: the processes it reached are verified at
+		// once, as after a full one, so that they count a success while
+		// the others keep the reload pending (retried at resumeAt).
+		v := a
+		v.Step, v.Delivered, v.DeliveredAt, v.Done, v.Partial = Verify, signaler.Outcome{Signalled: out.Signalled}, now, nil, true
+		ts.verifying = &v
+		ts.resumeAt, ts.nextTry = ts.nextTry, now
+		r.Verifying = true
+	}
 	return r
 }
 

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pollreload/pollreload/internal/testenv"
 )
 
 // The test binary doubles as the target processes: TestMain runs a helper
@@ -38,7 +40,7 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv(helperModeEnv); mode != "" {
 		os.Exit(runHelper(mode))
 	}
-	os.Exit(m.Run())
+	os.Exit(testenv.VerifyNoLeaks(m.Run()))
 }
 
 // runHelper runs one helper mode and returns its exit code.

@@ -1,13 +1,16 @@
 package signaler
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 
 	promconfig "github.com/prometheus/common/config"
 )
@@ -59,12 +62,38 @@ func ParseHeaders(s string) (http.Header, error) {
 		case !isToken(name):
 			return nil, fmt.Errorf("invalid RELOAD_HEADERS: header name %q is not a valid HTTP header name", name)
 		}
+		if i := strings.IndexFunc(value, badHeaderValueRune); i >= 0 {
+			// The value may be a secret: say what is wrong, never what it is.
+			return nil, fmt.Errorf("invalid RELOAD_HEADERS: the value of header %s holds %s, which HTTP does not allow in a header value (every request would fail); want printable text", http.CanonicalHeaderKey(name), describeControl(rune(value[i])))
+		}
 		if _, reserved := promconfig.ReservedHeaders[http.CanonicalHeaderKey(name)]; reserved {
 			return nil, fmt.Errorf("invalid RELOAD_HEADERS: header %s is set by pollreload itself; use RELOAD_BEARER_TOKEN_FILE or RELOAD_BASIC_AUTH_* for credentials", http.CanonicalHeaderKey(name))
 		}
 		h.Add(name, value)
 	}
 	return h, nil
+}
+
+// badHeaderValueRune reports the bytes RFC 9110 forbids in a field value:
+// control characters other than horizontal tab (CR and LF would end the
+// header early), and DEL. Go's transport refuses such a request, so a value
+// holding one would fail every reload.
+func badHeaderValueRune(r rune) bool {
+	return r < ' ' && r != '\t' || r == 0x7f
+}
+
+// describeControl names a control character without showing the text
+// around it.
+func describeControl(r rune) string {
+	switch r {
+	case '\r':
+		return "a carriage return (CR)"
+	case '\n':
+		return "a line feed (LF)"
+	case 0:
+		return "a NUL byte"
+	}
+	return fmt.Sprintf("the control character %U", r)
 }
 
 // isToken reports whether s is an RFC 9110 token, the syntax of header names.
@@ -84,7 +113,8 @@ func NewHTTPClient(opts ClientOptions) (*http.Client, error) {
 		return nil, err
 	}
 	client, err := promconfig.NewClientFromConfig(cfg, "pollreload",
-		promconfig.WithUserAgent("pollreload"), promconfig.WithKeepAlivesDisabled())
+		promconfig.WithUserAgent("pollreload"), promconfig.WithKeepAlivesDisabled(),
+		promconfig.WithSecretManager(opts.secretFiles()))
 	if err != nil {
 		return nil, fmt.Errorf("build HTTP client: %w", err)
 	}
@@ -119,24 +149,31 @@ func (o ClientOptions) httpClientConfig() (promconfig.HTTPClientConfig, error) {
 		{"RELOAD_CERT_FILE", o.CertFile},
 		{"RELOAD_KEY_FILE", o.KeyFile},
 	} {
-		if err := checkReadable(f.path); err != nil {
+		if f.path == "" {
+			continue
+		}
+		if _, err := readSecretFile(f.path); err != nil {
 			return promconfig.HTTPClientConfig{}, fmt.Errorf("invalid %s=%q: %w", f.name, f.path, err)
 		}
 	}
+	// Every file is named by reference, not as a *_file setting: the
+	// client then reads it through secretFiles, which bounds its size,
+	// where prometheus/common would read any size (os.ReadFile) on every
+	// request.
 	cfg := promconfig.HTTPClientConfig{
 		FollowRedirects: false,
 		EnableHTTP2:     true,
 		TLSConfig: promconfig.TLSConfig{
-			CAFile:   o.CAFile,
-			CertFile: o.CertFile,
-			KeyFile:  o.KeyFile,
+			CARef:   o.CAFile,
+			CertRef: o.CertFile,
+			KeyRef:  o.KeyFile,
 		},
 	}
 	if o.BearerTokenFile != "" {
-		cfg.Authorization = &promconfig.Authorization{Type: "Bearer", CredentialsFile: o.BearerTokenFile}
+		cfg.Authorization = &promconfig.Authorization{Type: "Bearer", CredentialsRef: o.BearerTokenFile}
 	}
 	if o.BasicAuthUsername != "" {
-		cfg.BasicAuth = &promconfig.BasicAuth{Username: o.BasicAuthUsername, PasswordFile: o.BasicAuthPasswordFile}
+		cfg.BasicAuth = &promconfig.BasicAuth{Username: o.BasicAuthUsername, PasswordRef: o.BasicAuthPasswordFile}
 	}
 	if len(o.Headers) > 0 {
 		hs := &promconfig.Headers{Headers: map[string]promconfig.Header{}}
@@ -155,24 +192,73 @@ func (o ClientOptions) httpClientConfig() (promconfig.HTTPClientConfig, error) {
 	return cfg, nil
 }
 
-// checkReadable fails unless path is empty or a readable regular file.
-func checkReadable(path string) error {
-	if path == "" {
-		return nil
-	}
-	f, err := os.Open(path)
+// MaxSecretFile bounds a token, password, CA, certificate or key file:
+// 1 MiB, the most a Kubernetes Secret holds. A CA bundle of every public
+// root (Debian's ca-certificates.crt) is about 200 KiB. Without a bound, a
+// token file pointed at something huge is read in full on every request.
+const MaxSecretFile = 1 << 20
+
+// readSecretFile reads a credential file: a regular file (opened without
+// blocking, so a FIFO put in its place cannot hang a request) of at most
+// MaxSecretFile bytes. The errors leave the path to the caller and never
+// hold the content.
+func readSecretFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
-		return fmt.Errorf("want a readable file: %w", errors.Unwrap(err))
+		return nil, fmt.Errorf("want a readable file: %w", errors.Unwrap(err))
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("want a regular file, not a %s", strings.TrimPrefix(fi.Mode().Type().String(), "-"))
+		return nil, fmt.Errorf("want a regular file, not a %s", fileType(fi.Mode()))
 	}
-	return nil
+	if fi.Size() > MaxSecretFile {
+		return nil, fmt.Errorf("%d bytes, over the %d-byte (1 MiB) limit of a credential file; want the token, password or PEM file itself", fi.Size(), MaxSecretFile)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxSecretFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read: %w", errors.Unwrap(err))
+	}
+	if len(b) > MaxSecretFile {
+		// It grew after the stat, or reports no size.
+		return nil, fmt.Errorf("more than %d bytes read, over the limit of a credential file (1 MiB)", MaxSecretFile)
+	}
+	return b, nil
+}
+
+// secretFiles reads the credential files for the HTTP client: it is the
+// client's promconfig.SecretManager, and each reference is a file path.
+type secretFiles map[string]string // path → the variable that names it
+
+func (o ClientOptions) secretFiles() secretFiles {
+	m := secretFiles{}
+	for v, path := range map[string]string{
+		"RELOAD_BEARER_TOKEN_FILE": o.BearerTokenFile, "RELOAD_BASIC_AUTH_PASSWORD_FILE": o.BasicAuthPasswordFile,
+		"RELOAD_CA_FILE": o.CAFile, "RELOAD_CERT_FILE": o.CertFile, "RELOAD_KEY_FILE": o.KeyFile,
+	} {
+		if path != "" {
+			m[path] = v
+		}
+	}
+	return m
+}
+
+// Fetch implements promconfig.SecretManager: it rereads the file on every
+// request, as prometheus/common does with its own *_file settings, so a
+// rotated token or certificate is used at once.
+func (s secretFiles) Fetch(_ context.Context, path string) (string, error) {
+	v, ok := s[path]
+	if !ok {
+		return "", fmt.Errorf("no credential file %s", path)
+	}
+	b, err := readSecretFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %w", v, path, err)
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 // secrets returns what must never appear in a log or an error: the current
@@ -185,12 +271,12 @@ func (o ClientOptions) secrets() []string {
 		if f == "" {
 			continue
 		}
-		if b, err := os.ReadFile(f); err == nil {
+		if b, err := readSecretFile(f); err == nil {
 			out = append(out, strings.TrimSpace(string(b)))
 		}
 	}
 	if o.BasicAuthUsername != "" {
-		if b, err := os.ReadFile(o.BasicAuthPasswordFile); err == nil {
+		if b, err := readSecretFile(o.BasicAuthPasswordFile); err == nil {
 			// The Authorization header as sent, should the app echo it.
 			out = append(out, base64.StdEncoding.EncodeToString([]byte(o.BasicAuthUsername+":"+strings.TrimSpace(string(b)))))
 		}

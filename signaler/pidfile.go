@@ -50,6 +50,13 @@ func (p *Process) pidFileTarget() (process, error) {
 	case 'X':
 		return process{}, fmt.Errorf("%w: pid %d has exited", ErrNoTarget, pid)
 	}
+	argv0, emptyCmdline := readArgv0(p.procDir, pid)
+	if st.Flags&pfKthread != 0 || emptyCmdline && st.PPID == 2 {
+		// A kernel thread has no executable and no handler to reload with;
+		// the file names one when it is not the app's PID file, or when the
+		// app died and the kernel reused its PID.
+		return process{}, fmt.Errorf("%w: pid %d (%s) is a kernel thread, not an application (it has no executable, /proc/%d/exe); the file is not the app's PID file, or is stale; not signalled", ErrNoTarget, pid, st.Comm, pid)
+	}
 	clock, err := readBootClock(p.procDir)
 	if err != nil {
 		return process{}, err
@@ -59,7 +66,6 @@ func (p *Process) pidFileTarget() (process, error) {
 		return process{}, fmt.Errorf("%w: the file is stale: pid %d (%s) started at %s, after the file was written at %s, so the PID was reused; not signalled",
 			ErrNoTarget, pid, st.Comm, start.UTC().Format(time.RFC3339Nano), written.UTC().Format(time.RFC3339Nano))
 	}
-	argv0, _ := readArgv0(p.procDir, pid)
 	return process{
 		PID: pid, PPID: st.PPID, Comm: st.Comm, Argv0: argv0, Exe: readExe(p.procDir, pid),
 		StartTicks: st.StartTicks, StartTime: start,
