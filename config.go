@@ -72,8 +72,10 @@ type Config struct {
 	LogFormat             string        `envconfig:"LOG_FORMAT" default:"text" desc:"log format on stderr: text (or logfmt, the same) or json"`
 	LogLevel              string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	Verbose               bool          `envconfig:"VERBOSE" default:"false" desc:"true means LOG_LEVEL=debug (config-reloader-sidecar's variable); an explicit LOG_LEVEL wins"`
-	MaxFiles              int           `envconfig:"MAX_FILES" default:"100000" desc:"most files per watched path; more is an error (0: no limit)"`
-	MaxFileSize           byteSize      `envconfig:"MAX_FILE_SIZE" default:"0" desc:"largest file to hash: bytes, or with KiB/Ki, MiB/Mi, GiB/Gi, TiB/Ti (binary) or k, M, G, T (decimal) (0: no limit)"`
+	MaxFiles              int           `envconfig:"MAX_FILES" default:"100000" desc:"most regular files per watched path, and most other entries (directories, links, special files); more is an error (0: no limit)"`
+	MaxFileSize           byteSize      `envconfig:"MAX_FILE_SIZE" default:"64MiB" desc:"largest file to hash, 64 times Kubernetes' 1 MiB cap on a ConfigMap or Secret: bytes, or with KiB/Ki, MiB/Mi, GiB/Gi, TiB/Ti (binary) or k, M, G, T (decimal); a larger file is not read (0: no limit)"`
+	MaxTotalSize          byteSize      `envconfig:"MAX_TOTAL_SIZE" default:"256MiB" desc:"most bytes of all files of a watched path, so a scan never reads more; more is an error (0: no limit); units as MAX_FILE_SIZE"`
+	MaxDepth              int           `envconfig:"MAX_DEPTH" default:"32" desc:"most directory levels below a watched path; a deeper directory is not walked and is an error naming it (0: no limit)"`
 	Include               []string      `envconfig:"INCLUDE" desc:"comma-separated globs (** spans directories); if set, only matching files count (matched against the relative path and the base name)"`
 	Exclude               []string      `envconfig:"EXCLUDE" desc:"comma-separated globs (** spans directories) of files and directories to ignore"`
 	VerifyInterval        time.Duration `envconfig:"VERIFY_INTERVAL" default:"10m" desc:"re-read files whose stat looks unchanged after this long (at most 168h), to catch rewrites stat cannot show (same size and mtime on a filesystem without ctime, such as sshfs); 0 disables"`
@@ -127,7 +129,7 @@ func (p *targetPolicy) Decode(v string) error {
 	return nil
 }
 
-// byteSize is MAX_FILE_SIZE, parsed once.
+// byteSize is MAX_FILE_SIZE or MAX_TOTAL_SIZE, parsed once.
 type byteSize int64
 
 // Decode implements envconfig.Decoder.
@@ -363,6 +365,9 @@ func (c Config) Validate(wrapper bool) error {
 func (c Config) validateScan() error {
 	if c.MaxFiles < 0 {
 		return c.configErr("MAX_FILES", strconv.Itoa(c.MaxFiles), "want a whole number of 0 or more (0: no limit)")
+	}
+	if c.MaxDepth < 0 {
+		return c.configErr("MAX_DEPTH", strconv.Itoa(c.MaxDepth), "want a whole number of 0 or more (0: no limit)")
 	}
 	for _, list := range []struct {
 		v     string

@@ -270,13 +270,15 @@ type components struct {
 
 func newComponents(cfg Config, logger *slog.Logger) (components, error) {
 	h := hasher.New(hasher.Options{
-		Logger:      logger,
-		MaxFiles:    cfg.MaxFiles,
-		MaxFileSize: int64(cfg.MaxFileSize),
-		Include:     cfg.Include,
-		Exclude:     cfg.Exclude,
-		VerifyAfter: cfg.VerifyInterval,
-		Advise:      func(err error) error { return advise(cfg, err) },
+		Logger:       logger,
+		MaxFiles:     cfg.MaxFiles,
+		MaxFileSize:  int64(cfg.MaxFileSize),
+		MaxDepth:     cfg.MaxDepth,
+		MaxTotalSize: int64(cfg.MaxTotalSize),
+		Include:      cfg.Include,
+		Exclude:      cfg.Exclude,
+		VerifyAfter:  cfg.VerifyInterval,
+		Advise:       func(err error) error { return advise(cfg, err) },
 	})
 	v, err := newVerification(cfg)
 	if err != nil {

@@ -204,8 +204,7 @@ func (s *scan) walkData(volume string, rootFD int, target cstr, sub string) (dev
 		s.rs.dataRoot, s.rs.dataRootFor, s.rs.dataSub = filepath.Join(volume, target.String(), sub), target, sub
 	}
 	s.rootPath = s.rs.dataRoot
-	s.ancestors = append(s.ancestors, devIno{st.Dev, st.Ino})
-	return id, s.walkDir(fd, "")
+	return id, s.walkTop(fd, &st)
 }
 
 // kubeletSubdir recognizes a root that is a directory key of a kubelet volume
