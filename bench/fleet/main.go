@@ -264,6 +264,9 @@ type result struct {
 	minOps      int64           // fewest requests of one replica in the window
 	maxOps      int64
 	serverCPU   float64 // the FUSE server's CPU, share of one core
+	buckets     []int64 // the window's 100 ms buckets
+	stretched   int     // replicas that logged stretching their interval
+	silent      int     // replicas with no request in the window
 }
 
 func mountAll(srv *server, backing, dir string, n int, ttl time.Duration) ([]*mount, error) {
@@ -330,6 +333,7 @@ func measure(ctx context.Context, o *options, c config, srv *server, mounts []*m
 	warmup := o.warmup + interval
 	srv.restart(warmup + o.window + 2*time.Second)
 	procs := make([]*exec.Cmd, 0, c.n)
+	logs := make([]string, 0, c.n)
 	defer func() {
 		for _, p := range procs {
 			p.Process.Signal(syscall.SIGTERM)
@@ -356,7 +360,8 @@ func measure(ctx context.Context, o *options, c config, srv *server, mounts []*m
 			}
 		}
 		logName := fmt.Sprintf("%s-%d-%s-%s-r%03d.log", map[bool]string{false: "pollreload", true: "naive"}[c.naive], c.n, c.tree, c.cache, i)
-		lf, err := os.Create(filepath.Join(logDir, logName))
+		logs = append(logs, filepath.Join(logDir, logName))
+		lf, err := os.Create(logs[len(logs)-1])
 		if err != nil {
 			return result{}, err
 		}
@@ -423,8 +428,13 @@ func measure(ctx context.Context, o *options, c config, srv *server, mounts []*m
 		}
 		res.maxOps = max(res.maxOps, ops)
 	}
-	if res.minOps <= 0 {
-		return res, fmt.Errorf("a replica made no request in %v: it is not scanning (see %s)", elapsed.Round(time.Second), logDir)
+	for i := range mounts {
+		if after[i] == [nKinds]int64{} {
+			return res, fmt.Errorf("replica %d made no request since it started: it is not scanning (see %s)", i, logDir)
+		}
+		if after[i] == before[i] {
+			res.silent++
+		}
 	}
 	n := float64(c.n)
 	res.opsPerSec = float64(total) / n / elapsed.Seconds()
@@ -446,6 +456,7 @@ func measure(ctx context.Context, o *options, c config, srv *server, mounts []*m
 	var sum, peak, startPeak int64
 	for i := first; i < last && i < len(srv.buckets); i++ {
 		v := srv.buckets[i].Load()
+		res.buckets = append(res.buckets, v)
 		sum += v
 		peak = max(peak, v)
 	}
@@ -460,6 +471,9 @@ func measure(ctx context.Context, o *options, c config, srv *server, mounts []*m
 	for i, p := range procs {
 		if err := p.Process.Signal(syscall.Signal(0)); err != nil {
 			return res, fmt.Errorf("replica %d exited during the run (see %s)", i, logDir)
+		}
+		if b, err := os.ReadFile(logs[i]); err == nil && strings.Contains(string(b), "stretching") {
+			res.stretched++
 		}
 	}
 	return res, nil

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -43,20 +45,22 @@ func report(w io.Writer, o *options, results []result, began time.Time, load0 st
 			naive[fmt.Sprintf("%d/%s/%s", r.n, r.tree, r.cache)] = r
 		}
 	}
-	fmt.Fprintln(w, "| N | tree | attr cache | interval | ops/s per replica | peak/mean (100 ms) | start peak/mean | CPU ms/min per replica | RssAnon per replica | naive arithmetic ops/s per replica | naive measured ops/s per replica |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| N | tree | attr cache | interval | ops/s per replica | peak/mean (100 ms) | same if phases were uniform / in lockstep | start peak/mean | CPU ms/min per replica | RssAnon per replica | naive arithmetic ops/s per replica | naive measured ops/s per replica |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range results {
 		if r.naive {
 			continue
 		}
+		uniform := uniformPeak(r.n, r.interval, len(r.buckets))
+		lockstep := min(float64(r.interval/bucketWidth), float64(len(r.buckets)))
 		s := shapes[r.tree]
 		floor := naiveFloor(s, r.cache) / r.interval.Seconds()
 		measured := "—"
 		if nr, ok := naive[fmt.Sprintf("%d/%s/%s", r.n, r.tree, r.cache)]; ok {
 			measured = fmt.Sprintf("%.0f (peak/mean %.1f, CPU %.0f ms/min)", nr.opsPerSec, nr.peakMean, nr.cpuMsPerMin)
 		}
-		fmt.Fprintf(w, "| %d | %s | %s | %v | %.1f | %.2f | %.1f | %.0f | %.1f MiB | %.0f (%.0f×) | %s |\n",
-			r.n, r.tree, cacheDesc(r.cache), r.interval, r.opsPerSec, r.peakMean, r.startPeak,
+		fmt.Fprintf(w, "| %d | %s | %s | %v | %.1f | %.2f | %.2f / %.0f | %.1f | %.0f | %.1f MiB | %.0f (%.0f×) | %s |\n",
+			r.n, r.tree, cacheDesc(r.cache), r.interval, r.opsPerSec, r.peakMean, uniform, lockstep, r.startPeak,
 			r.cpuMsPerMin, r.rssAnonKB/1024, floor, floor/r.opsPerSec, measured)
 	}
 	fmt.Fprintln(w, "\nRequests per replica per tick, by kind (the coefficients of the formula), the FUSE server's own CPU, and the spread over replicas:")
@@ -79,6 +83,18 @@ func report(w io.Writer, o *options, results []result, began time.Time, load0 st
 		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %.1f | %.0f%% of a core | %d–%d |\n",
 			who, r.n, r.tree, r.cache, strings.Join(cells, " | "), total, r.serverCPU*100, r.minOps, r.maxOps)
 	}
+	fmt.Fprintln(w, "\nReplicas that stretched their interval (scans took over a quarter of it) or made no request in the window, and the window's 100 ms buckets by size (percentiles over the mean):")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| poller | N | tree | attr cache | stretched | silent in window | p50/mean | p90/mean | p99/mean | max/mean |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range results {
+		who := "pollreload"
+		if r.naive {
+			who = "naive"
+		}
+		p := percentiles(r.buckets, 0.5, 0.9, 0.99, 1)
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %d | %d | %.2f | %.2f | %.2f | %.2f |\n", who, r.n, r.tree, r.cache, r.stretched, r.silent, p[0], p[1], p[2], p[3])
+	}
 	fmt.Fprintln(w, "\ntrees:")
 	for _, t := range o.trees {
 		fmt.Fprintf(w, "  %s: %s (interval %v)\n", t, shapes[t].desc, o.intervals[t])
@@ -98,4 +114,62 @@ func kernel() string {
 		return "Linux"
 	}
 	return "Linux " + strings.TrimSpace(b)
+}
+
+// uniformPeak is the peak/mean a fleet of n replicas would show over nb
+// buckets if each polled at its own uniformly random phase, every scan
+// landing in one bucket: the noise floor of the peak/mean column (lockstep
+// would give interval/100 ms). It is the median of 51 simulated windows.
+func uniformPeak(n int, interval time.Duration, nb int) float64 {
+	if nb == 0 || n == 0 {
+		return 0
+	}
+	rng := rand.New(rand.NewPCG(uint64(n), uint64(nb)))
+	per := int(interval / bucketWidth)
+	if per < 1 {
+		per = 1
+	}
+	var peaks []float64
+	for range 51 {
+		counts := make([]int, nb)
+		total := 0
+		for range n {
+			for b := rng.IntN(per); b < nb; b += per {
+				counts[b]++
+				total++
+			}
+		}
+		if total == 0 {
+			continue
+		}
+		peaks = append(peaks, float64(slices.Max(counts))/(float64(total)/float64(nb)))
+	}
+	if len(peaks) == 0 {
+		return 0
+	}
+	slices.Sort(peaks)
+	return peaks[len(peaks)/2]
+}
+
+// percentiles returns the given quantiles of buckets, each over their mean.
+func percentiles(buckets []int64, qs ...float64) []float64 {
+	out := make([]float64, len(qs))
+	if len(buckets) == 0 {
+		return out
+	}
+	sorted := slices.Clone(buckets)
+	slices.Sort(sorted)
+	var sum int64
+	for _, v := range sorted {
+		sum += v
+	}
+	mean := float64(sum) / float64(len(sorted))
+	if mean == 0 {
+		return out
+	}
+	for i, q := range qs {
+		j := min(int(q*float64(len(sorted))), len(sorted)-1)
+		out[i] = float64(sorted[j]) / mean
+	}
+	return out
 }
