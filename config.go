@@ -72,7 +72,7 @@ type Config struct {
 	MaxFileSize           byteSize      `envconfig:"MAX_FILE_SIZE" default:"0" desc:"largest file to hash: bytes, or with KiB/Ki, MiB/Mi, GiB/Gi, TiB/Ti (binary) or k, M, G, T (decimal) (0: no limit)"`
 	Include               []string      `envconfig:"INCLUDE" desc:"comma-separated globs (** spans directories); if set, only matching files count (matched against the relative path and the base name)"`
 	Exclude               []string      `envconfig:"EXCLUDE" desc:"comma-separated globs (** spans directories) of files and directories to ignore"`
-	VerifyInterval        time.Duration `envconfig:"VERIFY_INTERVAL" default:"10m" desc:"re-read files whose stat looks unchanged after this long (at most 168h), to catch rewrites stat cannot show (same size and mtime on a filesystem without ctime, such as sshfs); 0 disables"`
+	VerifyInterval        time.Duration `envconfig:"VERIFY_INTERVAL" default:"10m" desc:"re-read files whose stat looks unchanged after at most this long (each process draws between half of it and all of it; at most 168h), to catch rewrites stat cannot show (same size and mtime on a filesystem without ctime, such as sshfs); 0 disables"`
 	HealthMissedScans     int           `envconfig:"HEALTH_MISSED_SCANS" default:"3" desc:"/healthz fails after a scan runs this many intervals (1 to 1000)"`
 
 	// given maps a variable to the name it was given as: NAME,

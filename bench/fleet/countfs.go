@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -59,6 +60,20 @@ type mount struct {
 	dir    string
 	fsrv   *fuse.Server
 	counts [nKinds]atomic.Int64
+
+	// Scans: every poller, pollreload and naive alike, opens the root of
+	// the tree it watches once per scan, so the opens of each tree's root
+	// directory count its scans.
+	mu    sync.Mutex
+	roots map[uint64]string // node ID of a tree's root → tree name
+	scans map[string]int64
+}
+
+// scanCount returns how many scans of tree the mount has seen.
+func (m *mount) scanCount(tree string) int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.scans[tree]
 }
 
 func (m *mount) count(k kind) {
@@ -90,7 +105,13 @@ type counting struct {
 
 func (c *counting) Lookup(cancel <-chan struct{}, h *fuse.InHeader, name string, out *fuse.EntryOut) fuse.Status {
 	c.m.count(kLookup)
-	return c.RawFileSystem.Lookup(cancel, h, name, out)
+	st := c.RawFileSystem.Lookup(cancel, h, name, out)
+	if st == fuse.OK && h.NodeId == fuse.FUSE_ROOT_ID {
+		c.m.mu.Lock()
+		c.m.roots[out.NodeId] = name
+		c.m.mu.Unlock()
+	}
+	return st
 }
 
 func (c *counting) GetAttr(cancel <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut) fuse.Status {
@@ -110,6 +131,11 @@ func (c *counting) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenO
 
 func (c *counting) OpenDir(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
 	c.m.count(kOpen)
+	c.m.mu.Lock()
+	if tree, ok := c.m.roots[in.NodeId]; ok {
+		c.m.scans[tree]++
+	}
+	c.m.mu.Unlock()
 	return c.RawFileSystem.OpenDir(cancel, in, out)
 }
 
@@ -188,7 +214,7 @@ func (s *server) mountCounting(backing, dir string, cache time.Duration) (*mount
 			DirectMount:   true,
 		},
 	}
-	m := &mount{srv: s, dir: dir}
+	m := &mount{srv: s, dir: dir, roots: map[uint64]string{}, scans: map[string]int64{}}
 	raw := &counting{RawFileSystem: fs.NewNodeFS(root, opts), m: m}
 	fsrv, err := fuse.NewServer(raw, dir, &opts.MountOptions)
 	if err != nil {

@@ -56,6 +56,9 @@ type options struct {
 	dir               string
 }
 
+// racyWait is longer than pollreload's racy-mtime margin (2 s).
+const racyWait = 3 * time.Second
+
 // config is one cell of the matrix.
 type config struct {
 	n     int
@@ -180,6 +183,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("make tree %s: %w", t, err)
 		}
 	}
+	// A file changed less than 2 s before a scan is read again by the
+	// next one (pollreload's racy-mtime rule); the ctimes of the new trees
+	// cannot be backdated, so let them age before any replica starts.
+	if err := sleepCtx(ctx, racyWait); err != nil {
+		return err
+	}
 	logDir := filepath.Join(dir, "logs")
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return err
@@ -256,7 +265,9 @@ type result struct {
 	interval    time.Duration
 	window      time.Duration
 	opsPerSec   float64         // counted requests per replica per second
-	perTick     [nKinds]float64 // per replica per tick, by kind
+	perTick     [nKinds]float64 // per scan, by kind
+	scans       int64           // scans of all replicas in the window
+	warmup      time.Duration   // from the start to the window
 	peakMean    float64         // busiest 100 ms bucket of the window over the mean
 	startPeak   float64         // busiest bucket of the warm-up over the window's mean
 	cpuMsPerMin float64         // per replica
@@ -331,7 +342,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 func measure(ctx context.Context, o *options, c config, srv *server, mounts []*mount, pidFile, logDir string) (result, error) {
 	interval := o.intervals[c.tree]
 	warmup := o.warmup + interval
-	srv.restart(warmup + o.window + 2*time.Second)
+	srv.restart(warmup + 3*interval + 30*time.Second + o.window + 2*time.Second)
 	procs := make([]*exec.Cmd, 0, c.n)
 	logs := make([]string, 0, c.n)
 	defer func() {
@@ -376,6 +387,25 @@ func measure(ctx context.Context, o *options, c config, srv *server, mounts []*m
 	if err := sleepCtx(ctx, warmup); err != nil {
 		return result{}, err
 	}
+	// Steady means past the first scan (which reads everything) and the
+	// second (at the random phase): on a loaded machine the first scans of
+	// a large tree by many replicas at once can outlast the warm-up.
+	scans0 := make([]int64, len(mounts))
+	for deadline := time.Now().Add(3*interval + 30*time.Second); ; {
+		least := int64(-1)
+		for i, m := range mounts {
+			scans0[i] = m.scanCount(c.tree)
+			if least < 0 || scans0[i] < least {
+				least = scans0[i]
+			}
+		}
+		if least >= 2 || time.Now().After(deadline) {
+			break
+		}
+		if err := sleepCtx(ctx, bucketWidth); err != nil {
+			return result{}, err
+		}
+	}
 	before := make([][nKinds]int64, len(mounts))
 	for i, m := range mounts {
 		before[i] = m.snapshot()
@@ -394,8 +424,10 @@ func measure(ctx context.Context, o *options, c config, srv *server, mounts []*m
 	var ru1 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 	after := make([][nKinds]int64, len(mounts))
+	var scans int64
 	for i, m := range mounts {
 		after[i] = m.snapshot()
+		scans += m.scanCount(c.tree) - scans0[i]
 	}
 	cpu1, err := cpuAll(procs)
 	if err != nil {
@@ -438,9 +470,12 @@ func measure(ctx context.Context, o *options, c config, srv *server, mounts []*m
 	}
 	n := float64(c.n)
 	res.opsPerSec = float64(total) / n / elapsed.Seconds()
-	ticks := elapsed.Seconds() / interval.Seconds()
-	for k := range nKinds {
-		res.perTick[k] = float64(byKind[k]) / n / ticks
+	res.scans = scans
+	res.warmup = t0.Sub(srv.start)
+	if scans > 0 {
+		for k := range nKinds {
+			res.perTick[k] = float64(byKind[k]) / float64(scans)
+		}
 	}
 	var cpu int64
 	for i := range procs {

@@ -63,10 +63,10 @@ func report(w io.Writer, o *options, results []result, began time.Time, load0 st
 			r.n, r.tree, cacheDesc(r.cache), r.interval, r.opsPerSec, r.peakMean, uniform, lockstep, r.startPeak,
 			r.cpuMsPerMin, r.rssAnonKB/1024, floor, floor/r.opsPerSec, measured)
 	}
-	fmt.Fprintln(w, "\nRequests per replica per tick, by kind (the coefficients of the formula), the FUSE server's own CPU, and the spread over replicas:")
+	fmt.Fprintln(w, "\nRequests per scan, by kind (the coefficients of the formula; a scan is an open of the tree's root), scans per replica per interval (1.0: every tick ran, none stretched), the FUSE server's own CPU, and the spread over replicas:")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| poller | N | tree | attr cache | "+strings.Join(kindNames[:], " | ")+" | total (w/o other) | server CPU | ops per replica in window (min–max) |")
-	fmt.Fprintln(w, "|---|---|---|---|"+strings.Repeat("---|", int(nKinds))+"---|---|---|")
+	fmt.Fprintln(w, "| poller | N | tree | attr cache | "+strings.Join(kindNames[:], " | ")+" | total (w/o other) | scans per replica per interval | warm-up | server CPU | ops per replica in window (min–max) |")
+	fmt.Fprintln(w, "|---|---|---|---|"+strings.Repeat("---|", int(nKinds))+"---|---|---|---|---|")
 	for _, r := range results {
 		who := "pollreload"
 		if r.naive {
@@ -80,8 +80,9 @@ func report(w io.Writer, o *options, results []result, began time.Time, load0 st
 				total += r.perTick[k]
 			}
 		}
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %.1f | %.0f%% of a core | %d–%d |\n",
-			who, r.n, r.tree, r.cache, strings.Join(cells, " | "), total, r.serverCPU*100, r.minOps, r.maxOps)
+		rate := float64(r.scans) / float64(r.n) / (r.window.Seconds() / r.interval.Seconds())
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %.1f | %.2f | %.0f s | %.0f%% of a core | %d–%d |\n",
+			who, r.n, r.tree, r.cache, strings.Join(cells, " | "), total, rate, r.warmup.Seconds(), r.serverCPU*100, r.minOps, r.maxOps)
 	}
 	fmt.Fprintln(w, "\nReplicas that stretched their interval (scans took over a quarter of it) or made no request in the window, and the window's 100 ms buckets by size (percentiles over the mean):")
 	fmt.Fprintln(w)
