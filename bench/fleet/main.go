@@ -342,7 +342,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 func measure(ctx context.Context, o *options, c config, srv *server, mounts []*mount, pidFile, logDir string) (result, error) {
 	interval := o.intervals[c.tree]
 	warmup := o.warmup + interval
-	srv.restart(warmup + 3*interval + 30*time.Second + o.window + 2*time.Second)
+	srv.restart(warmup + 4*interval + 30*time.Second + o.window + 2*time.Second)
 	procs := make([]*exec.Cmd, 0, c.n)
 	logs := make([]string, 0, c.n)
 	defer func() {
@@ -389,9 +389,10 @@ func measure(ctx context.Context, o *options, c config, srv *server, mounts []*m
 	}
 	// Steady means past the first scan (which reads everything) and the
 	// second (at the random phase): on a loaded machine the first scans of
-	// a large tree by many replicas at once can outlast the warm-up.
+	// a large tree by many replicas at once can outlast the warm-up. The
+	// root is opened once more at start-up, so three opens.
 	scans0 := make([]int64, len(mounts))
-	for deadline := time.Now().Add(3*interval + 30*time.Second); ; {
+	for deadline := time.Now().Add(4*interval + 30*time.Second); ; {
 		least := int64(-1)
 		for i, m := range mounts {
 			scans0[i] = m.scanCount(c.tree)
@@ -399,7 +400,7 @@ func measure(ctx context.Context, o *options, c config, srv *server, mounts []*m
 				least = scans0[i]
 			}
 		}
-		if least >= 2 || time.Now().After(deadline) {
+		if least >= 3 || time.Now().After(deadline) {
 			break
 		}
 		if err := sleepCtx(ctx, bucketWidth); err != nil {
