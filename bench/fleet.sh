@@ -6,7 +6,7 @@
 # a poller that reads every file on every tick (bench/naive). It prints the
 # table kept in bench/README.md ("Fleet").
 #
-# Usage: bench/fleet.sh                     the whole matrix (about 15 minutes)
+# Usage: bench/fleet.sh                     the whole matrix (about 20 minutes on 2 busy cores)
 #        SMOKE=1 bench/fleet.sh             5 replicas, 3 s windows (about 1 minute)
 #        REPLICAS=50 TREES=kubelet CACHE=off bench/fleet.sh    a subset
 #

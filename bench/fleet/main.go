@@ -342,7 +342,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 func measure(ctx context.Context, o *options, c config, srv *server, mounts []*mount, pidFile, logDir string) (result, error) {
 	interval := o.intervals[c.tree]
 	warmup := o.warmup + interval
-	srv.restart(warmup + 4*interval + 30*time.Second + o.window + 2*time.Second)
+	srv.restart(warmup + 4*interval + 30*time.Second + o.window + 10*time.Minute) // room for a slow start
 	procs := make([]*exec.Cmd, 0, c.n)
 	logs := make([]string, 0, c.n)
 	defer func() {
@@ -499,7 +499,7 @@ func measure(ctx context.Context, o *options, c config, srv *server, mounts []*m
 	for i := 0; i < first-1 && i < len(srv.buckets); i++ {
 		startPeak = max(startPeak, srv.buckets[i].Load())
 	}
-	if nb := last - first; nb > 0 && sum > 0 {
+	if nb := len(res.buckets); nb > 0 && sum > 0 {
 		mean := float64(sum) / float64(nb)
 		res.peakMean = float64(peak) / mean
 		res.startPeak = float64(startPeak) / mean
