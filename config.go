@@ -78,7 +78,7 @@ type Config struct {
 	MaxDepth              int           `envconfig:"MAX_DEPTH" default:"32" desc:"most directory levels below a watched path; a deeper directory is not walked and is an error naming it (0: no limit)"`
 	Include               []string      `envconfig:"INCLUDE" desc:"comma-separated globs (** spans directories); if set, only matching files count (matched against the relative path and the base name)"`
 	Exclude               []string      `envconfig:"EXCLUDE" desc:"comma-separated globs (** spans directories) of files and directories to ignore"`
-	VerifyInterval        time.Duration `envconfig:"VERIFY_INTERVAL" default:"10m" desc:"re-read files whose stat looks unchanged after this long (at most 168h), to catch rewrites stat cannot show (same size and mtime on a filesystem without ctime, such as sshfs); 0 disables"`
+	VerifyInterval        time.Duration `envconfig:"VERIFY_INTERVAL" default:"10m" desc:"re-read files whose stat looks unchanged after at most this long (each process draws between half of it and all of it; at most 168h), to catch rewrites stat cannot show (same size and mtime on a filesystem without ctime, such as sshfs); 0 disables"`
 	HealthMissedScans     int           `envconfig:"HEALTH_MISSED_SCANS" default:"3" desc:"/healthz fails after a scan runs this many intervals (1 to 1000)"`
 
 	// given maps a variable to the name it was given as: NAME,

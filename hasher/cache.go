@@ -51,7 +51,7 @@ func (s *scan) trusted(e *entry, sig signature) bool {
 	if !e.reusable || e.sig != sig {
 		return false
 	}
-	if v := s.h.opts.VerifyAfter; v > 0 && s.start-e.hashedAt >= int64(v) {
+	if v := s.h.verifyAfter; v > 0 && s.start-e.hashedAt >= int64(v) {
 		return false
 	}
 	newest := max(sig.mtime, sig.ctime)

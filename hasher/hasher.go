@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -50,7 +51,9 @@ type Options struct {
 	// distrusted and the file read again even though its stat signature is
 	// unchanged. It bounds how long a rewrite that stat cannot see (same
 	// size, mtime restored, on a filesystem without ctime such as sshfs)
-	// goes unnoticed.
+	// goes unnoticed. Each Hasher draws its own age between half of this
+	// and this, so that a fleet of replicas started together does not
+	// re-read every file in the same tick.
 	VerifyAfter time.Duration
 	// Advise, if set, rewrites a file's error before it is logged, adding
 	// what only the caller knows: how a limit was configured and how to
@@ -72,6 +75,13 @@ type Hasher struct {
 	// move the clock instead of sleeping.
 	now        func() time.Time
 	racyMargin time.Duration
+	// rewalk is this Hasher's age at which an unchanged kubelet version
+	// is walked again, drawn in [kubeletRewalk/2, kubeletRewalk];
+	// verifyAfter its age of distrust, drawn in [VerifyAfter/2,
+	// VerifyAfter] (0: never). Drawn per process, so that replicas started
+	// together do not all walk, or all read every file, in the same tick.
+	rewalk      time.Duration
+	verifyAfter time.Duration
 	// forceOpenStat makes every directory behave as if it were on NFS, so
 	// the openat+fstat path is tested on local disks.
 	forceOpenStat bool
@@ -90,11 +100,13 @@ func New(opts Options) *Hasher {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Hasher{
-		opts:       opts,
-		log:        log,
-		now:        time.Now,
-		racyMargin: defaultRacyMargin,
-		roots:      make(map[string]*rootState),
+		opts:        opts,
+		log:         log,
+		now:         time.Now,
+		racyMargin:  defaultRacyMargin,
+		rewalk:      drawAge(kubeletRewalk),
+		verifyAfter: drawAge(opts.VerifyAfter),
+		roots:       make(map[string]*rootState),
 	}
 }
 
@@ -165,6 +177,14 @@ type rootState struct {
 	// syscall cannot hang (rawSafe); the next scan of the same mount uses
 	// raw syscalls throughout.
 	raw bool
+}
+
+// drawAge returns an age between half of max and max, or 0 for 0.
+func drawAge(max time.Duration) time.Duration {
+	if max <= 0 {
+		return 0
+	}
+	return max/2 + rand.N(max/2+1)
 }
 
 func (h *Hasher) state(root string) *rootState {
