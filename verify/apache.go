@@ -43,6 +43,7 @@ type ApacheOptions struct {
 // ApacheStatus reads Apache's ParentServerConfigGeneration before and after
 // a reload: success once it moved past its value before the signal.
 type ApacheStatus struct {
+	hooks             hooks
 	url, redacted     string
 	client            *http.Client
 	timeout, interval time.Duration
@@ -100,10 +101,10 @@ func (a *ApacheStatus) Generation(ctx context.Context) (int64, error) {
 	return 0, fmt.Errorf("apache status %s: no ParentServerConfigGeneration line: is it mod_status's machine-readable page (?auto)?", a.redacted)
 }
 
-// Prepare reads the generation before the signal.
-func (a *ApacheStatus) Prepare(ctx context.Context) signaler.Check {
+// prepare reads the generation before the signal.
+func (a *ApacheStatus) prepare(ctx context.Context) func(context.Context, Delivery) error {
 	before, berr := a.Generation(ctx)
-	return func(ctx context.Context, d signaler.Delivery) error {
+	return func(ctx context.Context, d Delivery) error {
 		if berr != nil {
 			return fmt.Errorf("verify: the generation before the reload is unknown: %w", berr)
 		}
@@ -146,3 +147,12 @@ func withoutURL(err error) error {
 	}
 	return err
 }
+
+// Before reads what After compares with; a failed reading is After's to
+// report.
+func (x *ApacheStatus) Before(ctx context.Context) { x.hooks.set(x.prepare(ctx)) }
+
+// After waits for the application's verdict on the delivery.
+func (x *ApacheStatus) After(ctx context.Context, d Delivery) error { return x.hooks.run(ctx, d) }
+
+var _ Verifier = (*ApacheStatus)(nil)

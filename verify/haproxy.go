@@ -34,6 +34,7 @@ type HAProxyOptions struct {
 // reload: success once the reload count moved and the failed count did
 // not; rejected once the failed count moved.
 type HAProxyMaster struct {
+	hooks             hooks
 	socket            string
 	timeout, interval time.Duration
 }
@@ -111,10 +112,17 @@ func parseShowProc(s string) (HAProxyCount, error) {
 	return HAProxyCount{}, fmt.Errorf("haproxy master CLI: show proc has no master line: is the socket haproxy's master CLI (-S), not a worker's stats socket? It answered %q", firstLine(s))
 }
 
-// Prepare reads the counts before the signal.
-func (h *HAProxyMaster) Prepare(ctx context.Context) signaler.Check {
-	before, berr := h.Read(ctx)
-	return func(ctx context.Context, d signaler.Delivery) error {
+// prepare reads the counts before the signal.
+func (h *HAProxyMaster) prepare(ctx context.Context) func(context.Context, Delivery) error {
+	// The master re-execs itself after a start or reload, and its socket
+	// refuses connections meanwhile: try again, briefly.
+	var before HAProxyCount
+	berr := pollUntil(ctx, time.Now().Add(beforeRetry), 50*time.Millisecond, func(ctx context.Context) (bool, error) {
+		var err error
+		before, err = h.Read(ctx)
+		return err == nil, err
+	})
+	return func(ctx context.Context, d Delivery) error {
 		if berr != nil {
 			return fmt.Errorf("verify: the reload count before the reload is unknown: %w", berr)
 		}
@@ -149,3 +157,12 @@ func firstLine(s string) string {
 	}
 	return line
 }
+
+// Before reads what After compares with; a failed reading is After's to
+// report.
+func (x *HAProxyMaster) Before(ctx context.Context) { x.hooks.set(x.prepare(ctx)) }
+
+// After waits for the application's verdict on the delivery.
+func (x *HAProxyMaster) After(ctx context.Context, d Delivery) error { return x.hooks.run(ctx, d) }
+
+var _ Verifier = (*HAProxyMaster)(nil)

@@ -44,6 +44,7 @@ type PostgresOptions struct {
 // PostgresSQL reads pg_conf_load_time() and pg_file_settings before and
 // after a reload.
 type PostgresSQL struct {
+	hooks             hooks
 	cfg               *pgx.ConnConfig
 	shown             string
 	timeout, interval time.Duration
@@ -106,10 +107,10 @@ func (p *PostgresSQL) Read(ctx context.Context) (PostgresState, error) {
 	return st, nil
 }
 
-// Prepare reads the load time before the signal.
-func (p *PostgresSQL) Prepare(ctx context.Context) signaler.Check {
+// prepare reads the load time before the signal.
+func (p *PostgresSQL) prepare(ctx context.Context) func(context.Context, Delivery) error {
 	before, berr := p.Read(ctx)
-	return func(ctx context.Context, d signaler.Delivery) error {
+	return func(ctx context.Context, d Delivery) error {
 		since := before.LoadTime
 		if berr != nil || since.IsZero() {
 			since = d.At // the load time must then pass the signal
@@ -135,3 +136,12 @@ func (p *PostgresSQL) Prepare(ctx context.Context) signaler.Check {
 		return fmt.Errorf("postgresql %s: pg_conf_load_time() still %s, %s after the signal", p.shown, now.LoadTime.UTC().Format(time.RFC3339Nano), p.timeout)
 	}
 }
+
+// Before reads what After compares with; a failed reading is After's to
+// report.
+func (x *PostgresSQL) Before(ctx context.Context) { x.hooks.set(x.prepare(ctx)) }
+
+// After waits for the application's verdict on the delivery.
+func (x *PostgresSQL) After(ctx context.Context, d Delivery) error { return x.hooks.run(ctx, d) }
+
+var _ Verifier = (*PostgresSQL)(nil)

@@ -18,21 +18,16 @@ import (
 	"github.com/pollreload/pollreload/verify"
 )
 
-// source is what each status-endpoint source offers.
-type source interface {
-	Prepare(ctx context.Context) signaler.Check
-}
-
 // reloadWith prepares src, signals the app and returns the check's verdict.
-func reloadWith(t *testing.T, app *testenv.App, src source, sig syscall.Signal) error {
+func reloadWith(t *testing.T, app *testenv.App, src verify.Verifier, sig syscall.Signal) error {
 	t.Helper()
 	ctx := t.Context()
-	check := src.Prepare(ctx)
+	src.Before(ctx)
 	at := time.Now()
 	if err := app.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
-	return check(ctx, signaler.Delivery{At: at, Targets: []signaler.Target{{PID: app.PID(), Name: app.Name}}})
+	return src.After(ctx, verify.Delivery{At: at, Targets: []signaler.Target{{PID: app.PID(), Name: app.Name}}})
 }
 
 func wantAccepted(t *testing.T, step string, err error) {

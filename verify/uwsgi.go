@@ -42,6 +42,7 @@ type UWSGIOptions struct {
 // once every worker is new and has its application loaded; rejected when
 // the new workers have none.
 type UWSGIStats struct {
+	hooks             hooks
 	addr              string
 	timeout, interval time.Duration
 }
@@ -114,10 +115,15 @@ func (s UWSGIState) pids() []int {
 	return out
 }
 
-// Prepare reads the workers before the signal.
-func (u *UWSGIStats) Prepare(ctx context.Context) signaler.Check {
-	before, berr := u.Read(ctx)
-	return func(ctx context.Context, d signaler.Delivery) error {
+// prepare reads the workers before the signal.
+func (u *UWSGIStats) prepare(ctx context.Context) func(context.Context, Delivery) error {
+	var before UWSGIState
+	berr := pollUntil(ctx, time.Now().Add(beforeRetry), 50*time.Millisecond, func(ctx context.Context) (bool, error) {
+		var err error
+		before, err = u.Read(ctx)
+		return err == nil, err
+	})
+	return func(ctx context.Context, d Delivery) error {
 		if berr != nil {
 			return fmt.Errorf("verify: the workers before the reload are unknown: %w", berr)
 		}
@@ -164,3 +170,12 @@ func (u *UWSGIStats) Prepare(ctx context.Context) signaler.Check {
 		return fmt.Errorf("uwsgi stats %s: workers %v not replaced %s after the signal (were %v)", u.addr, now.pids(), u.timeout, old)
 	}
 }
+
+// Before reads what After compares with; a failed reading is After's to
+// report.
+func (x *UWSGIStats) Before(ctx context.Context) { x.hooks.set(x.prepare(ctx)) }
+
+// After waits for the application's verdict on the delivery.
+func (x *UWSGIStats) After(ctx context.Context, d Delivery) error { return x.hooks.run(ctx, d) }
+
+var _ Verifier = (*UWSGIStats)(nil)

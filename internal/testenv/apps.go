@@ -111,6 +111,7 @@ func StartApache(t testing.TB, value string) *App {
 
 const haproxyConf = `global
     stats timeout 5s
+    hard-stop-after 1s
 defaults
     mode http
     timeout connect 1s
