@@ -28,6 +28,15 @@ func checkTargets(ctx context.Context, cfg Config, comp components, stdout io.Wr
 		fmt.Fprintf(stdout, "Reload target: process %s\n", label)
 		problems = append(problems, checkProcesses(cfg, comp, stdout)...)
 		fmt.Fprintf(stdout, "  verify: the signalled process must still run %s after the signal\n", 500*time.Millisecond)
+		if comp.app != nil {
+			lines, problem := comp.app.describe(cfg)
+			for _, l := range lines {
+				fmt.Fprintf(stdout, "  %s\n", l)
+			}
+			if problem != "" {
+				problems = append(problems, problem)
+			}
+		}
 		if strings.EqualFold(strings.TrimSpace(cfg.ReloadVerify), verifyChildren) {
 			problems = append(problems, checkChildren(cfg, comp, stdout)...)
 		}

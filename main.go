@@ -138,6 +138,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if err := probeVerifyURL(ctx, cfg, comp.verification, logger); err != nil {
 		return err
 	}
+	logProfile(cfg, comp.app, logger)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	ln, err := listenMetrics(cfg)
@@ -171,6 +172,8 @@ type components struct {
 	// targets are the reload targets, each with its verification; none in
 	// wrapper mode (the child, started later, is the target) and for hash.
 	targets []target
+	// app is the process target's application profile, nil without one.
+	app *appTarget
 	// verification holds the HTTP client and RELOAD_VERIFY_URL's verifier.
 	verification verification
 	// loop has everything but Metrics, which serve adds, and, in wrapper
@@ -192,13 +195,14 @@ func newComponents(cfg Config, logger *slog.Logger) (components, error) {
 	if err != nil {
 		return components{}, err
 	}
-	targets, process, err := newTargets(cfg, v, logger)
+	targets, process, app, err := newTargets(cfg, v, logger)
 	if err != nil {
 		return components{}, err
 	}
 	return components{
 		hasher:       h,
 		process:      process,
+		app:          app,
 		targets:      targets,
 		verification: v,
 		loop: poller.Options{

@@ -442,7 +442,7 @@ type UnverifiedError struct {
 
 // Error says what is missing and the setting that would verify it.
 func (e *UnverifiedError) Error() string {
-	return fmt.Sprintf("%s: the reload was delivered and %s still runs, but whether it took the configuration is unverified: %s (set %s)", e.App, e.App, e.Reason, e.Setting)
+	return fmt.Sprintf("%s: the reload was delivered and %s still runs, but whether it took the configuration is unverified: %s", e.App, e.App, e.Reason)
 }
 
 // Is makes errors.Is(err, signaler.ErrUnverified) hold.
