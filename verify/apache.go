@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/pollreload/pollreload/signaler"
@@ -21,6 +22,10 @@ import (
 // or full (HUP) restart that took. Apache exits on a configuration it cannot
 // parse, so a refusal shows as a dead target (the alive source) unless a
 // check command (apache2 -t) kept the configuration from it.
+
+// apacheConfirm is how long after the generation moved the parent must
+// still run and the page still answer.
+const apacheConfirm = time.Second
 
 // statusBodyLimit bounds one read of a status page or socket answer.
 const statusBodyLimit = 64 << 10
@@ -118,6 +123,21 @@ func (a *ApacheStatus) prepare(ctx context.Context) func(context.Context, Delive
 			return g > before, nil
 		})
 		if err == nil && last > before {
+			// The parent counts the generation before it parses the
+			// configuration, and exits on one it cannot parse while its old
+			// children still answer: the new generation must still answer a
+			// moment later, from a parent that still runs.
+			if err := sleepUntil(ctx, time.Now().Add(apacheConfirm)); err != nil {
+				return err
+			}
+			for _, t := range d.Targets {
+				if st, err := signaler.ReadProcStat("", t.PID); t.PID > 0 && (err != nil || st.State == 'Z' || t.StartTicks != 0 && st.StartTicks != t.StartTicks) {
+					return &signaler.TargetDiedError{PID: t.PID, Name: t.Name, Signal: syscall.SIGUSR1, After: time.Since(d.At)}
+				}
+			}
+			if g, err := a.Generation(ctx); err != nil || g < last {
+				return fmt.Errorf("apache status %s: the generation moved to %d, then the page did not confirm it (%v)", a.redacted, last, err)
+			}
 			return nil
 		}
 		if err == nil {
