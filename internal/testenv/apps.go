@@ -89,22 +89,24 @@ func StartApache(t testing.TB, value string) *App {
 	t.Helper()
 	bin := RequireTool(t, "apache2", "apache2")
 	dir := appDir(t, -1)
-	if err := os.Mkdir(filepath.Join(dir, "run"), 0o755); err != nil {
+	// The pid file and the error log live outside the watched directory.
+	root := appDir(t, -1)
+	if err := os.Mkdir(filepath.Join(root, "run"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	port := FreePort(t)
 	a := &App{ConfDir: dir, Conf: filepath.Join(dir, "httpd.conf"), Addr: fmt.Sprintf("127.0.0.1:%d", port),
-		PIDFile: filepath.Join(dir, "run", "httpd.pid")}
+		PIDFile: filepath.Join(root, "run", "httpd.pid")}
 	a.Extra = map[string]string{"status": "http://" + a.Addr + "/server-status?auto"}
 	a.render = func(v string, broken bool) string {
-		s := fmt.Sprintf(apacheConf, dir, port, v)
+		s := fmt.Sprintf(apacheConf, root, port, v)
 		if broken {
 			s += "NoSuchDirective on\n"
 		}
 		return s
 	}
 	a.Write(t, value, false)
-	a.Process = Spawn(t, "apache2", exec.Command(bin, "-d", dir, "-f", a.Conf, "-DFOREGROUND"))
+	a.Process = Spawn(t, "apache2", exec.Command(bin, "-d", root, "-f", a.Conf, "-DFOREGROUND"))
 	a.waitPIDFile(t)
 	return a
 }
