@@ -174,11 +174,11 @@ func (p Profile) CheckCommand(args []string, lookPath func(string) (string, erro
 	}
 	switch p.Name {
 	case "nginx":
-		return append(append([]string{bin, "-t", "-q"}, keep("-c", "-p", "-g")...))
+		return append([]string{bin, "-t", "-q"}, keep("-c", "-p", "-g")...)
 	case "apache":
-		return append(append([]string{bin, "-t"}, keep("-d", "-f")...))
+		return append([]string{bin, "-t"}, keep("-d", "-f")...)
 	case "sshd":
-		return append(append([]string{bin, "-t"}, keep("-f")...))
+		return append([]string{bin, "-t"}, keep("-f")...)
 	case "haproxy":
 		files := []string{bin, "-c", "-q"}
 		for i := 0; i < len(rest); i++ {
