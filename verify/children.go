@@ -26,8 +26,8 @@ var ErrChildrenUnfit = errors.New("the target's children say nothing about its r
 // notWorkers names the executables whose children are not workers a reload
 // replaces, with what to use instead.
 var notWorkers = map[string]string{
-	"sshd": "sshd's children are the sessions of connected users, which a reload keeps, and sshd reloads by re-executing itself in place: use RELOAD_VERIFY=exec, and RELOAD_CHECK_COMMAND='sshd -t -f CONFIG' so a bad config never reaches it",
-	"postgres": "postgres's children are its background processes and backends, which a reload keeps: judge it by pg_conf_load_time() and pg_file_settings (the postgresql source), not by RELOAD_VERIFY=children",
+	"sshd":       "sshd's children are the sessions of connected users, which a reload keeps, and sshd reloads by re-executing itself in place: use RELOAD_VERIFY=exec, and RELOAD_CHECK_COMMAND='sshd -t -f CONFIG' so a bad config never reaches it",
+	"postgres":   "postgres's children are its background processes and backends, which a reload keeps: judge it by pg_conf_load_time() and pg_file_settings (the postgresql source), not by RELOAD_VERIFY=children",
 	"postmaster": "postgres's children are its background processes and backends, which a reload keeps: judge it by pg_conf_load_time() and pg_file_settings (the postgresql source), not by RELOAD_VERIFY=children",
 }
 
