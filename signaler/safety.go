@@ -52,15 +52,21 @@ func checkCatches(pid int, name string, st procStatus, sig syscall.Signal) error
 	return e
 }
 
-// ready reads pid's status and applies the safety check: it returns the
+// ready reads pid's status and applies the safety checks: it returns the
 // target's UID (-1 if unreadable) and a *NotCatchingError when the signal
-// would harm it, unless force is set, which only logs.
+// would harm it or do nothing, or a *NotReloadingError when its program
+// does not reload on a signal (mysqld), unless force is set, which only
+// logs.
 func ready(procDir string, pid int, name string, sig syscall.Signal, force bool, log *slog.Logger) (uid int, err error) {
 	st, err := readStatus(procDir, pid)
 	if err != nil {
 		return -1, err
 	}
-	if err := checkCatches(pid, name, st, sig); err != nil {
+	err = checkCatches(pid, name, st, sig)
+	if err == nil {
+		err = checkReloads(procDir, pid, name, sig)
+	}
+	if err != nil {
 		if !force {
 			return st.UID, err
 		}
