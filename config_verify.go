@@ -55,12 +55,12 @@ func (c Config) validateVerify(wrapper bool) error {
 	}
 	switch strings.ToLower(strings.TrimSpace(c.ReloadVerify)) {
 	case "":
-	case verifyChildren:
+	case verifyChildren, verifyExec:
 		if !wrapper && len(c.ProcessName) == 0 && c.PIDFile == "" {
-			return c.configErr("RELOAD_VERIFY", c.ReloadVerify, "children watches the workers of a signalled process: set PROCESS_NAME or PID_FILE, or use pollreload -- CMD")
+			return c.configErr("RELOAD_VERIFY", c.ReloadVerify, c.ReloadVerify+" watches a signalled process: set PROCESS_NAME or PID_FILE, or use pollreload -- CMD")
 		}
 	default:
-		return c.configErr("RELOAD_VERIFY", c.ReloadVerify, "want children, or leave it empty (the signalled process must only stay alive)")
+		return c.configErr("RELOAD_VERIFY", c.ReloadVerify, "want children (a master/worker server replaces its workers), exec (a server re-executes itself in place, as sshd does), or leave it empty (the signalled process must only stay alive)")
 	}
 	if err := c.validateCheck(); err != nil {
 		return err

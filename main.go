@@ -133,6 +133,9 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if err := refuseNotReloading(cfg, comp, child); err != nil {
 		return err
 	}
+	if err := refuseChildrenUnfit(cfg, comp); err != nil {
+		return err
+	}
 	if len(args) > 0 && args[0] == "check" {
 		return runCheck(ctx, cfg, comp, stdout)
 	}

@@ -117,14 +117,16 @@ func newTargets(cfg Config, v verification, check *verify.Command, logger *slog.
 }
 
 // processVerifier returns the verification of a signal target (a process
-// or the wrapped child): alive always, then children and metrics (metric,
-// when not nil) when asked for.
+// or the wrapped child): alive always, then children, the re-exec, the log,
+// the command (config_sources.go) and metrics (metric, when not nil) when
+// asked for.
 func processVerifier(cfg Config, metric *verify.MetricVerifier) verify.Verifier {
 	sig := cfg.ReloadSignal.Signal()
 	vs := []verify.Verifier{verify.NewAliveVerifier(verify.AliveOptions{Signal: sig})}
 	if strings.EqualFold(strings.TrimSpace(cfg.ReloadVerify), verifyChildren) {
 		vs = append(vs, verify.NewChildrenVerifier(verify.ChildrenOptions{Timeout: cfg.ReloadTimeout, Signal: sig}))
 	}
+	vs = append(vs, sourceVerifiers(cfg)...)
 	if metric != nil {
 		vs = append(vs, metric)
 	}
