@@ -24,7 +24,9 @@ func TestConfigValidateSources(t *testing.T) {
 		}, ""},
 		{"log without a failure pattern", func(c *Config) { c.VerifyLog, c.VerifyLogSuccess = "/var/log/app.log", "reloaded" },
 			`RELOAD_VERIFY_LOG_FAILURE is not set: want a regular expression (Go syntax) of the log line, such as 'config file loading failed'; RELOAD_VERIFY_LOG needs both patterns`},
-		{"log with a bad pattern", func(c *Config) { c.VerifyLog, c.VerifyLogSuccess, c.VerifyLogFailure = "/var/log/app.log", "reloaded(", "failed" },
+		{"log with a bad pattern", func(c *Config) {
+			c.VerifyLog, c.VerifyLogSuccess, c.VerifyLogFailure = "/var/log/app.log", "reloaded(", "failed"
+		},
 			"invalid RELOAD_VERIFY_LOG_SUCCESS=\"reloaded(\": want a regular expression in Go syntax (error parsing regexp: missing closing ): `reloaded(`)"},
 		{"pattern without a log", func(c *Config) {
 			c.VerifyLogFailure = "failed"
