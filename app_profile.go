@@ -25,6 +25,10 @@ type appTarget struct {
 	detected bool // recognised from the executable, not named by RELOAD_APP
 	verifier *verify.AppVerifier
 	cmdline  func() ([]string, error)
+	// check is the profile's check command, nil when RELOAD_CHECK_COMMAND
+	// is set, the profile has none, its binary is not beside pollreload,
+	// or the target did not run at start.
+	check *verify.Command
 }
 
 // chooseProfile returns the profile RELOAD_APP names or, without it, the
@@ -67,7 +71,29 @@ func newAppTarget(cfg Config, p *verify.Profile, detected bool, cmdline func() (
 	}
 	a := &appTarget{profile: *p, detected: detected, cmdline: cmdline}
 	a.verifier = verify.NewAppVerifier(verify.AppOptions{Profile: *p, Cmdline: cmdline, Source: opts})
+	if cfg.ReloadCheckCommand == "" {
+		if args, err := cmdline(); err == nil {
+			if argv := p.CheckCommand(args, exec.LookPath); argv != nil {
+				c, err := verify.NewCommand(verify.CommandOptions{
+					Line: shellJoin(argv), Timeout: cfg.ReloadCheckTimeout, Env: checkEnv(cfg.environ),
+					Name: "the " + p.Name + " profile's check",
+				})
+				if err == nil {
+					a.check = c
+				}
+			}
+		}
+	}
 	return a, nil
+}
+
+// shellJoin quotes each argument for the check command's word splitting.
+func shellJoin(argv []string) string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(out, " ")
 }
 
 // profileSignal is RELOAD_SIGNAL when given, else the profile's signal.
@@ -82,7 +108,8 @@ func profileSignal(cfg Config, p *verify.Profile) syscall.Signal {
 // (RELOAD_VERIFY_URL or RELOAD_VERIFY=children): it then replaces the
 // profile's.
 func ownVerification(cfg Config) bool {
-	return cfg.ReloadVerifyURL != "" || strings.TrimSpace(cfg.ReloadVerify) != ""
+	return cfg.ReloadVerifyURL != "" || strings.TrimSpace(cfg.ReloadVerify) != "" ||
+		cfg.ReloadVerifyCommand != "" || cfg.VerifyLog != ""
 }
 
 // processCmdline returns the command line of the process p's policy
@@ -126,6 +153,12 @@ func (a *appTarget) describe(cfg Config) (lines []string, problem string) {
 	}
 	sig := profileSignal(cfg, &a.profile)
 	lines = append(lines, fmt.Sprintf("profile %s (%s): signal %s", a.profile.Name, how, signaler.SignalName(sig)))
+	switch {
+	case cfg.ReloadCheckCommand != "":
+		lines = append(lines, "check: RELOAD_CHECK_COMMAND replaces the profile's")
+	case a.check != nil:
+		lines = append(lines, "check: "+a.check.String())
+	}
 	if ownVerification(cfg) {
 		lines = append(lines, "verification: the user's RELOAD_VERIFY_URL / RELOAD_VERIFY replace the profile's ("+a.profile.Evidence+")")
 		return lines, ""

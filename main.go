@@ -23,6 +23,7 @@ import (
 	"github.com/pollreload/pollreload/metrics"
 	"github.com/pollreload/pollreload/poller"
 	"github.com/pollreload/pollreload/signaler"
+	"github.com/pollreload/pollreload/verify"
 )
 
 // Set at build time with -ldflags "-X main.version=... -X main.commit=...
@@ -129,6 +130,12 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	if err := refuseNotReloading(cfg, comp, child); err != nil {
+		return err
+	}
+	if err := refuseChildrenUnfit(cfg, comp); err != nil {
+		return err
+	}
 	if len(args) > 0 && args[0] == "check" {
 		return runCheck(ctx, cfg, comp, stdout)
 	}
@@ -176,6 +183,9 @@ type components struct {
 	app *appTarget
 	// verification holds the HTTP client and RELOAD_VERIFY_URL's verifier.
 	verification verification
+	// check is RELOAD_CHECK_COMMAND, nil when it is not set; every target,
+	// the wrapped child too, runs it before a delivery.
+	check *verify.Command
 	// loop has everything but Metrics, which serve adds, and, in wrapper
 	// mode, the Reloader.
 	loop poller.Options
@@ -195,7 +205,11 @@ func newComponents(cfg Config, logger *slog.Logger) (components, error) {
 	if err != nil {
 		return components{}, err
 	}
-	targets, process, app, err := newTargets(cfg, v, logger)
+	check, err := cfg.checkCommand(checkEnv(cfg.environ))
+	if err != nil {
+		return components{}, &exitError{code: 2, err: err}
+	}
+	targets, process, app, err := newTargets(cfg, v, check, logger)
 	if err != nil {
 		return components{}, err
 	}
@@ -205,6 +219,7 @@ func newComponents(cfg Config, logger *slog.Logger) (components, error) {
 		app:          app,
 		targets:      targets,
 		verification: v,
+		check:        check,
 		loop: poller.Options{
 			Roots:         cfg.ConfigDir,
 			Interval:      cfg.PollInterval,

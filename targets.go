@@ -22,6 +22,9 @@ type target struct {
 	reloader signaler.Reloader
 	verifier verify.Verifier        // nil: a delivery counts at once
 	metric   *verify.MetricVerifier // nil unless RELOAD_VERIFY_URL verifies this target
+	// check runs before every delivery of new content (RELOAD_CHECK_COMMAND);
+	// one Command for all targets, so it runs once per content.
+	check *verify.Command
 }
 
 // verification is what RELOAD_VERIFY* ask for, shared by all targets.
@@ -73,8 +76,9 @@ func newVerification(cfg Config) (verification, error) {
 
 // newTargets returns the targets of a daemon: the process first (it is the
 // application RELOAD_VERIFY_URL reports on), then each RELOAD_URL. Without
-// a process, RELOAD_VERIFY_URL verifies the first URL.
-func newTargets(cfg Config, v verification, logger *slog.Logger) ([]target, *signaler.Process, *appTarget, error) {
+// a process, RELOAD_VERIFY_URL verifies the first URL. check, when not
+// nil, runs before every delivery to any of them.
+func newTargets(cfg Config, v verification, check *verify.Command, logger *slog.Logger) ([]target, *signaler.Process, *appTarget, error) {
 	var out []target
 	var process *signaler.Process
 	var app *appTarget
@@ -106,7 +110,10 @@ func newTargets(cfg Config, v verification, logger *slog.Logger) ([]target, *sig
 			return nil, nil, nil, err
 		}
 		process = p
-		t := target{label: p.Label(), reloader: p, metric: v.newMetric()}
+		t := target{label: p.Label(), reloader: p, metric: v.newMetric(), check: check}
+		if check == nil && app != nil && app.check != nil {
+			t.check = app.check // the profile's: nginx -t, apache2 -t, sshd -t, haproxy -c
+		}
 		t.verifier = processVerifier(cfg, t.metric, app)
 		out = append(out, t)
 	}
@@ -118,7 +125,7 @@ func newTargets(cfg Config, v verification, logger *slog.Logger) ([]target, *sig
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		t := target{label: h.Label(), reloader: h}
+		t := target{label: h.Label(), reloader: h, check: check}
 		if len(out) == 0 && v.metric != nil {
 			t.metric = v.newMetric()
 			t.verifier = t.metric
@@ -129,8 +136,9 @@ func newTargets(cfg Config, v verification, logger *slog.Logger) ([]target, *sig
 }
 
 // processVerifier returns the verification of a signal target (a process
-// or the wrapped child): alive always, then children and metrics (metric,
-// when not nil) when asked for.
+// or the wrapped child): alive always, then children, the re-exec, the log,
+// the command (config_sources.go) and metrics (metric, when not nil) when
+// asked for.
 func processVerifier(cfg Config, metric *verify.MetricVerifier, app *appTarget) verify.Verifier {
 	sig := cfg.ReloadSignal.Signal()
 	if app != nil {
@@ -140,6 +148,7 @@ func processVerifier(cfg Config, metric *verify.MetricVerifier, app *appTarget) 
 	if strings.EqualFold(strings.TrimSpace(cfg.ReloadVerify), verifyChildren) {
 		vs = append(vs, verify.NewChildrenVerifier(verify.ChildrenOptions{Timeout: cfg.ReloadTimeout, Signal: sig}))
 	}
+	vs = append(vs, sourceVerifiers(cfg)...)
 	if metric != nil {
 		vs = append(vs, metric)
 	}
@@ -178,6 +187,9 @@ func loopTargets(ts []target) []poller.Target {
 	out := make([]poller.Target, len(ts))
 	for i, t := range ts {
 		out[i] = poller.Target{Name: t.label, Reloader: t.reloader, Verifier: t.verifier}
+		if t.check != nil {
+			out[i].Precheck = t.check
+		}
 	}
 	return out
 }

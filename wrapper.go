@@ -119,6 +119,11 @@ func runWrapper(ctx context.Context, cfg Config, logger *slog.Logger, comp compo
 	loopDone := make(chan error, 1)
 	opts := comp.loop
 	opts.Targets = []poller.Target{{Name: c.Label(), Reloader: c, Verifier: processVerifier(cfg, comp.verification.newMetric(), app)}}
+	if comp.check != nil {
+		opts.Targets[0].Precheck = comp.check // the app's own tools are beside it
+	} else if app != nil && app.check != nil {
+		opts.Targets[0].Precheck = app.check
+	}
 	go func() { loopDone <- serve(loopCtx, cfg, logger, opts, ln) }()
 
 	forward := func(s os.Signal) {

@@ -48,6 +48,8 @@ type Loop struct {
 
 	watchdog *time.Timer
 	watchGen atomic.Uint64
+
+	checks prechecks // the checks before the delivery, shared by the targets
 }
 
 // result is an attempt's answer, sent from its goroutine to the loop.
@@ -95,6 +97,7 @@ func New(opts Options) (*Loop, error) {
 		snaps:   make([]*hasher.Snapshot, 0, len(opts.Roots)),
 		results: make(chan result, len(targets)),
 		logged:  map[string]bool{},
+		checks:  prechecks{log: logger(opts.Logger)},
 	}
 	if l.m == nil {
 		l.m = metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
@@ -355,6 +358,11 @@ func (l *Loop) attempt(ctx context.Context, a Attempt) {
 			err = t.Verifier.After(ctx, verify.Delivery{At: a.SentAt, Targets: a.Delivered.Signalled})
 		}
 	default:
+		if t.Precheck != nil {
+			if err = l.checks.run(ctx, t.Precheck, a.Content.Digest); err != nil {
+				break // nothing is delivered
+			}
+		}
 		if t.Verifier != nil {
 			t.Verifier.Before(ctx)
 		}

@@ -46,6 +46,13 @@ type Target struct {
 	//
 	// A nil Verifier: a delivery that succeeded counts at once.
 	Verifier verify.Verifier
+	// Precheck, if not nil, tests new content before any delivery of it
+	// (RELOAD_CHECK_COMMAND): nil delivers; a rejection counts "rejected"
+	// and nothing is sent until the content changes; any other error
+	// counts its own result (signaler.ResultCheckError) and is retried
+	// with backoff. Targets that share one Precheck share its run: it runs
+	// once per content, by the first of them whose delivery is due.
+	Precheck verify.Precheck
 }
 
 // Options configure a Loop.

@@ -37,6 +37,10 @@ const (
 	// delivered and the target still runs. It is not retried, not a
 	// success, and leaves pollreload_last_reload_successful alone.
 	ResultUnverified
+	// ResultCheckError: the check before the delivery
+	// (RELOAD_CHECK_COMMAND) gave no verdict: it could not start or ran
+	// past its timeout. Nothing was delivered; retried with backoff.
+	ResultCheckError
 
 	numResults
 )
@@ -51,6 +55,7 @@ var resultNames = [numResults]string{
 	ResultRejected:    "rejected",
 	ResultTargetDied:  "target_died",
 	ResultUnverified:  "unverified",
+	ResultCheckError:  "check_error",
 }
 
 // String returns the metric label value, such as "no_target".
@@ -104,6 +109,11 @@ var ErrTargetDied = errors.New("the target died after the reload")
 // ResultOf maps it to ResultUnverified.
 var ErrUnverified = errors.New("the reload is unverified")
 
+// ErrCheckFailed is wrapped by errors that say the check before the
+// delivery gave no verdict (verify.CheckError). ResultOf maps it to
+// ResultCheckError.
+var ErrCheckFailed = errors.New("the check command gave no verdict")
+
 // ResultOf maps a Reload (or verification) error to its Result. A nil error
 // is ResultSuccess.
 func ResultOf(err error) Result {
@@ -117,6 +127,8 @@ func ResultOf(err error) Result {
 		return ResultTargetDied
 	case errors.Is(err, ErrUnverified):
 		return ResultUnverified
+	case errors.Is(err, ErrCheckFailed):
+		return ResultCheckError
 	case errors.As(err, &perm):
 		return ResultPermission
 	case errors.Is(err, ErrNotCatching):
