@@ -42,7 +42,7 @@ func checkTargets(ctx context.Context, cfg Config, comp components, stdout io.Wr
 			problems = append(problems, checkChildren(cfg, comp, stdout)...)
 		}
 		if v.metric != nil {
-			problems = append(problems, checkVerifyURL(ctx, v.metric, stdout)...)
+			problems = append(problems, checkVerifyURL(ctx, cfg, v.metric, stdout)...)
 		}
 	}
 	problems = append(problems, checkCommand(ctx, comp.check, stdout)...)
@@ -52,15 +52,17 @@ func checkTargets(ctx context.Context, cfg Config, comp components, stdout io.Wr
 		fmt.Fprintf(stdout, "  auth: %s\n", cfg.clientOptions().Describe())
 		fmt.Fprintln(stdout, "  verify: a 2xx answer; 429, 502, 503, 504 and no answer are retried, any other status is a rejection")
 		if !hasProcess && i == 0 && v.metric != nil {
-			problems = append(problems, checkVerifyURL(ctx, v.metric, stdout)...)
+			problems = append(problems, checkVerifyURL(ctx, cfg, v.metric, stdout)...)
 		}
 	}
 	return problems
 }
 
 // checkVerifyURL scrapes RELOAD_VERIFY_URL once and shows the metric found.
-func checkVerifyURL(ctx context.Context, mv *verify.MetricVerifier, stdout io.Writer) []string {
+func checkVerifyURL(ctx context.Context, cfg Config, mv *verify.MetricVerifier, stdout io.Writer) []string {
 	fmt.Fprintf(stdout, "  verify: RELOAD_VERIFY_URL %s\n", mv.URL())
+	ctx, cancel := context.WithTimeout(ctx, checkNetTimeout(cfg))
+	defer cancel()
 	p, err := mv.Probe(ctx)
 	switch {
 	case errors.Is(err, verify.ErrNoVerifyMetric):

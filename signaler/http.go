@@ -79,8 +79,7 @@ func NewHTTP(opts HTTPOptions) (*HTTP, error) {
 			return nil, fmt.Errorf("new HTTP reloader: %w", err)
 		}
 	}
-	urlSecrets := urlSecrets(u)
-	secrets := func() []string { return append(opts.Auth.secrets(), urlSecrets...) }
+	secrets := NewRedactor(opts.URL, opts.Auth).Secrets
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
