@@ -36,6 +36,10 @@ type appCase struct {
 	invalidResult string
 	// values are the valid, invalid and fixed values written.
 	values [3]string
+	// signals counts the reload signals the application logged, nil
+	// when it logs none; with a check command, the invalid change must not
+	// add one.
+	signals func(a *testenv.App) int
 	// servesBroken is set for an application that runs the refused
 	// configuration (uwsgi answers 500 without its app): it cannot keep the
 	// old one, and pollreload can only say so.
@@ -75,6 +79,7 @@ var appCases = []appCase{
 			return map[string]string{"RELOAD_APP": "haproxy", "RELOAD_APP_STATUS": a.Extra["socket"]}
 		},
 		value: getValue("/"), invalidResult: "rejected", values: [3]string{"two", "three", "four"},
+		signals: func(a *testenv.App) int { return strings.Count(a.Output(), "Reloading HAProxy") },
 	},
 	{
 		name: "uwsgi", start: func(t *testing.T) *testenv.App { return testenv.StartUWSGI(t, "one") },
@@ -93,13 +98,18 @@ var appCases = []appCase{
 		value: pgWorkMem, invalidResult: "rejected", values: [3]string{"8MB", "8MB", "16MB"},
 	},
 	{
-		// Without a check command apache exits on a broken configuration:
-		// never a success, but target_died.
+		// The profile's check (apache2 -t -d -f, from apache's command
+		// line) keeps the broken configuration from apache, which would
+		// exit on it.
 		name: "apache", start: func(t *testing.T) *testenv.App { return testenv.StartApache(t, "one") },
 		settings: func(a *testenv.App, _ string) map[string]string {
 			return map[string]string{"RELOAD_APP": "apache2", "RELOAD_APP_STATUS": a.Extra["status"]}
 		},
-		value: getValue("/missing"), invalidResult: "target_died", values: [3]string{"two", "three", "four"},
+		value: getValue("/missing"), invalidResult: "rejected", values: [3]string{"two", "three", "four"},
+		signals: func(a *testenv.App) int {
+			b, _ := os.ReadFile(a.Extra["errorlog"])
+			return strings.Count(string(b), "SIGUSR1 received")
+		},
 	},
 }
 
@@ -147,6 +157,10 @@ func runAppCase(t *testing.T, c appCase, withSettings bool) {
 	waitValue(c.values[0])
 	waitMetric(t, pr, "pollreload_last_reload_successful", nil, 1)
 
+	sent := -1
+	if c.signals != nil {
+		sent = c.signals(app)
+	}
 	app.Write(t, c.values[1], true)
 	waitMetric(t, pr, "pollreload_reloads_total", map[string]string{"result": c.invalidResult}, 1)
 	waitMetric(t, pr, "pollreload_last_reload_successful", nil, 0)
@@ -159,6 +173,11 @@ func runAppCase(t *testing.T, c appCase, withSettings bool) {
 	}
 	if app.Exited() {
 		t.Fatalf("%s exited on the invalid change: %v", c.name, app.Wait(0))
+	}
+	if c.signals != nil {
+		if got := c.signals(app); got != sent {
+			t.Errorf("%s logged %d reload signals after the invalid change; want %d: the check must keep it from the app", c.name, got, sent)
+		}
 	}
 	if c.servesBroken {
 		_, err := c.value(t, app)
@@ -216,4 +235,38 @@ func firstLineOf(err error) string {
 	}
 	line, _, _ := strings.Cut(err.Error(), "\n")
 	return line
+}
+
+// TestAppUnverifiedNamesSetting runs apache without a server-status page
+// and only its PID file named: the profile can find no evidence, so a
+// reload apache took is counted unverified, not success, and the start log
+// and check name RELOAD_APP_STATUS.
+func TestAppUnverifiedNamesSetting(t *testing.T) {
+	t.Parallel()
+	app := testenv.StartApacheNoStatus(t, "one")
+	env := map[string]string{"CONFIG_DIR": app.ConfDir, "PID_FILE": app.PIDFile, "POLL_INTERVAL": "100ms", "SETTLE_TIME": "200ms"}
+	res := testenv.Run(t, 30*time.Second, env, "check")
+	if res.ExitCode == 0 || !strings.Contains(res.Stdout, "RELOAD_APP_STATUS") || !strings.Contains(res.Stdout, "profile apache") {
+		t.Errorf("check: exit %d; want a problem naming RELOAD_APP_STATUS:\n%s\n%s", res.ExitCode, res.Stdout, res.Stderr)
+	}
+	pr := testenv.Start(t, env)
+	if len(logLines(pr, "application profile", "RELOAD_APP_STATUS")) == 0 {
+		t.Errorf("the start log does not name RELOAD_APP_STATUS:\n%s", pr.Output())
+	}
+	app.Write(t, "two", false)
+	waitMetric(t, pr, "pollreload_reloads_total", map[string]string{"result": "unverified"}, 1)
+	if got := reloadsBy(t, pr, "success"); got != 0 {
+		t.Errorf("success = %v; want 0 (apache's reload cannot be verified)", got)
+	}
+	testenv.WaitFor(t, deliveryTimeout, func() error {
+		got, err := getValue("/missing")(t, app)
+		if err == nil && got != "two" {
+			err = fmt.Errorf("apache answers %q; want two", got)
+		}
+		return err
+	})
+	for _, l := range logLines(pr, "unverified") {
+		t.Logf("log: %s", l)
+	}
+	t.Logf("check:\n%s", res.Stdout)
 }

@@ -47,7 +47,7 @@ var profiles = []Profile{
 	{Name: "apache", Signal: syscall.SIGUSR1, executables: []string{"apache2", "httpd", "apache"},
 		Evidence: "mod_status's ParentServerConfigGeneration (server-status?auto) moved", Setting: "RELOAD_APP_STATUS"},
 	{Name: "sshd", Signal: syscall.SIGHUP, executables: []string{"sshd"},
-		Evidence: "the check command (sshd -t) before the signal, the master alive after", Setting: "RELOAD_CHECK_COMMAND"},
+		Evidence: "the check command (sshd -t) before the signal, the re-exec in place after", Setting: "RELOAD_CHECK_COMMAND"},
 	{Name: "gunicorn", Signal: syscall.SIGHUP, executables: []string{"gunicorn", "gunicorn3"},
 		Evidence: "the arbiter's workers replaced"},
 	{Name: "uwsgi", Signal: syscall.SIGHUP, executables: []string{"uwsgi", "uwsgi-core"},
@@ -179,6 +179,8 @@ func (p Profile) CheckCommand(args []string, lookPath func(string) (string, erro
 		return append([]string{bin, "-t"}, keep("-d", "-f")...)
 	case "sshd":
 		return append([]string{bin, "-t"}, keep("-f")...)
+	case "gunicorn":
+		return append([]string{bin, "--check-config"}, rest...)
 	case "haproxy":
 		files := []string{bin, "-c", "-q"}
 		for i := 0; i < len(rest); i++ {
@@ -228,6 +230,9 @@ func (p Profile) Source(args []string, opts SourceOptions) (Verifier, string, er
 	case "nginx", "gunicorn":
 		v := NewChildrenVerifier(ChildrenOptions{Timeout: opts.Timeout, Signal: opts.Signal})
 		return v, "workers replaced (RELOAD_VERIFY=children)", nil
+	case "sshd":
+		v := NewExecVerifier(ExecOptions{Timeout: opts.Timeout, Signal: opts.Signal})
+		return v, "re-executed in place and still running (RELOAD_VERIFY=exec); a bad config is stopped by the check (sshd -t)", nil
 	case "haproxy":
 		sock := opts.Status
 		if sock == "" {

@@ -75,17 +75,31 @@ Listen 127.0.0.1:%[2]d
 PidFile %[1]s/run/httpd.pid
 ErrorLog %[1]s/run/error.log
 DocumentRoot %[1]s/run
-<Location "/server-status">
+%[4]sErrorDocument 404 "%[3]s"
+`
+
+const apacheStatus = `<Location "/server-status">
     SetHandler server-status
     Require ip 127.0.0.1
 </Location>
-ErrorDocument 404 "%[3]s"
 `
 
 // StartApache runs apache2 -DFOREGROUND (mpm_event, mod_status) with the
 // configuration value. GET /missing answers the value; Extra["status"] is
 // the server-status URL.
 func StartApache(t testing.TB, value string) *App {
+	t.Helper()
+	return startApache(t, value, true)
+}
+
+// StartApacheNoStatus is StartApache without mod_status's page: nothing
+// tells whether a reload took.
+func StartApacheNoStatus(t testing.TB, value string) *App {
+	t.Helper()
+	return startApache(t, value, false)
+}
+
+func startApache(t testing.TB, value string, status bool) *App {
 	t.Helper()
 	bin := RequireTool(t, "apache2", "apache2")
 	dir := appDir(t, -1)
@@ -97,9 +111,13 @@ func StartApache(t testing.TB, value string) *App {
 	port := FreePort(t)
 	a := &App{ConfDir: dir, Conf: filepath.Join(dir, "httpd.conf"), Addr: fmt.Sprintf("127.0.0.1:%d", port),
 		PIDFile: filepath.Join(root, "run", "httpd.pid")}
-	a.Extra = map[string]string{"status": "http://" + a.Addr + "/server-status?auto"}
+	a.Extra = map[string]string{"status": "http://" + a.Addr + "/server-status?auto", "errorlog": filepath.Join(root, "run", "error.log")}
+	loc := apacheStatus
+	if !status {
+		loc, a.Extra["status"] = "", ""
+	}
 	a.render = func(v string, broken bool) string {
-		s := fmt.Sprintf(apacheConf, root, port, v)
+		s := fmt.Sprintf(apacheConf, root, port, v, loc)
 		if broken {
 			s += "NoSuchDirective on\n"
 		}
