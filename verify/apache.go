@@ -63,7 +63,11 @@ func NewApacheStatus(opts ApacheOptions) (*ApacheStatus, error) {
 	if !strings.Contains(u, "?") {
 		u += "?auto"
 	}
-	a := &ApacheStatus{url: u, redacted: signaler.RedactURL(u), client: opts.Client,
+	redacted := signaler.RedactURL(u)
+	if base, ok := strings.CutSuffix(u, "?auto"); ok {
+		redacted = signaler.RedactURL(base) + "?auto" // mod_status's switch, no secret
+	}
+	a := &ApacheStatus{url: u, redacted: redacted, client: opts.Client,
 		timeout: orDefault(opts.Timeout, 5*time.Second), interval: orDefault(opts.Interval, 200*time.Millisecond)}
 	if a.client == nil {
 		a.client = boundedClient(2 * time.Second)
