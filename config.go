@@ -54,10 +54,18 @@ type Config struct {
 	ReloadTimeout         time.Duration `envconfig:"RELOAD_TIMEOUT" default:"5s" desc:"timeout of one RELOAD_URL request, and how long a delivered reload may take to be verified (at most 1h)"`
 	ReloadVerifyURL       string        `envconfig:"RELOAD_VERIFY_URL" desc:"the app's Prometheus metrics URL: a reload counts once its *_config_last_reload_success_timestamp_seconds moves, and is rejected when *_config_last_reload_successful reads 0"`
 	ReloadVerifyMetric    string        `envconfig:"RELOAD_VERIFY_METRIC" desc:"name of the *_last_reload_successful or *_last_reload_success_timestamp_seconds gauge at RELOAD_VERIFY_URL (default: found by the _config_ suffix)"`
-	ReloadVerify          string        `envconfig:"RELOAD_VERIFY" desc:"children: a master/worker server (nginx, haproxy -W, gunicorn) must replace its workers within RELOAD_TIMEOUT, or the reload counts as rejected"`
+	ReloadVerify          string        `envconfig:"RELOAD_VERIFY" desc:"children: a master/worker server (nginx, haproxy -W, gunicorn) must replace its workers within RELOAD_TIMEOUT, or the reload counts as rejected; exec: a server that re-executes itself in place (sshd, the uwsgi and haproxy masters) must do so and still run"`
+	ReloadVerifyCommand   string        `envconfig:"RELOAD_VERIFY_COMMAND" desc:"command asking the app for its verdict, run before the delivery and after it until RELOAD_TIMEOUT: exit 0 accepted, 1 rejected (its output is the reason), anything else not yet; split into words without a shell (see RELOAD_VERIFY_SHELL)"`
+	ReloadVerifyShell     bool          `envconfig:"RELOAD_VERIFY_SHELL" default:"false" desc:"run RELOAD_VERIFY_COMMAND with /bin/sh -c (needs /bin/sh in the image)"`
+	VerifyLog             string        `envconfig:"RELOAD_VERIFY_LOG" desc:"the app's log file: after a delivery its new lines are read; one matching RELOAD_VERIFY_LOG_FAILURE is a rejection, one matching RELOAD_VERIFY_LOG_SUCCESS a success"`
+	VerifyLogSuccess      string        `envconfig:"RELOAD_VERIFY_LOG_SUCCESS" desc:"regular expression (Go syntax) of the log line that says the reload was accepted; required with RELOAD_VERIFY_LOG"`
+	VerifyLogFailure      string        `envconfig:"RELOAD_VERIFY_LOG_FAILURE" desc:"regular expression (Go syntax) of the log line that says the reload was refused; required with RELOAD_VERIFY_LOG"`
 	ReloadCheckCommand    string        `envconfig:"RELOAD_CHECK_COMMAND" desc:"command run once new content is stable and before any target is signalled or called, such as nginx -t -c /etc/nginx/nginx.conf: exit 0 delivers, another exit status rejects the content (nothing is sent until it changes); split into words without a shell (see RELOAD_CHECK_SHELL)"`
 	ReloadCheckShell      bool          `envconfig:"RELOAD_CHECK_SHELL" default:"false" desc:"run RELOAD_CHECK_COMMAND with /bin/sh -c, for pipes, variables and other shell syntax (needs /bin/sh in the image)"`
 	ReloadCheckTimeout    time.Duration `envconfig:"RELOAD_CHECK_TIMEOUT" default:"30s" desc:"how long RELOAD_CHECK_COMMAND may run (1ms to 1h); past it its process group is killed, nothing is delivered and the check is retried with backoff"`
+	App                   string        `envconfig:"RELOAD_APP" desc:"the application reloaded (nginx, apache, sshd, gunicorn, uwsgi, postgresql, pgbouncer, haproxy, prometheus, mariadb): its signal, check and verification; default: recognised from the target's executable"`
+	AppStatus             string        `envconfig:"RELOAD_APP_STATUS" desc:"where the application's verdict is read when its command line does not say: apache's server-status URL, haproxy's master CLI socket, uwsgi's stats address"`
+	AppDSNFile            string        `envconfig:"RELOAD_APP_DSN_FILE" desc:"postgresql: file holding the connection string (libpq key=value or URL, may hold the password) to read pg_conf_load_time() and pg_file_settings; default: the postmaster's -k socket as user postgres"`
 	BearerTokenFile       string        `envconfig:"RELOAD_BEARER_TOKEN_FILE" desc:"file with a bearer token for RELOAD_URL and RELOAD_VERIFY_URL, re-read on every request"`
 	BasicAuthUsername     string        `envconfig:"RELOAD_BASIC_AUTH_USERNAME" desc:"basic auth user for RELOAD_URL and RELOAD_VERIFY_URL (with RELOAD_BASIC_AUTH_PASSWORD_FILE)"`
 	BasicAuthPasswordFile string        `envconfig:"RELOAD_BASIC_AUTH_PASSWORD_FILE" desc:"file with the basic auth password, re-read on every request"`
@@ -327,6 +335,9 @@ func (c Config) Validate(wrapper bool) error {
 		if signaler.CheckName(n) != nil {
 			return c.configErr("PROCESS_NAME", n, "a name with / is matched as a path and must be absolute, such as /usr/sbin/nginx; otherwise want a base name such as nginx")
 		}
+	}
+	if err := c.validateSources(); err != nil {
+		return err
 	}
 	if err := c.validateVerify(wrapper); err != nil {
 		return err

@@ -155,12 +155,19 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	pipes := make(chan os.Signal, 1)
 	signal.Notify(pipes, syscall.SIGPIPE)
 	defer signal.Stop(pipes)
+	if err := refuseNotReloading(cfg, comp, child); err != nil {
+		return err
+	}
+	if err := refuseChildrenUnfit(cfg, comp); err != nil {
+		return err
+	}
 	if len(args) > 0 && args[0] == "check" {
 		return runCheck(ctx, cfg, comp, stdout)
 	}
 	if child != nil {
 		return runWrapper(ctx, cfg, logger, comp, child)
 	}
+	logProfile(cfg, comp.app, logger)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	defer ignoreHangups(ctx, logger)()
@@ -258,6 +265,8 @@ type components struct {
 	// targets are the reload targets, each with its verification; none in
 	// wrapper mode (the child, started later, is the target) and for hash.
 	targets []target
+	// app is the process target's application profile, nil without one.
+	app *appTarget
 	// verification holds the HTTP client and RELOAD_VERIFY_URL's verifier.
 	verification verification
 	// check is RELOAD_CHECK_COMMAND, nil when it is not set; every target,
@@ -288,13 +297,14 @@ func newComponents(cfg Config, logger *slog.Logger) (components, error) {
 	if err != nil {
 		return components{}, &exitError{code: 2, err: err}
 	}
-	targets, process, err := newTargets(cfg, v, check, logger)
+	targets, process, app, err := newTargets(cfg, v, check, logger)
 	if err != nil {
 		return components{}, err
 	}
 	return components{
 		hasher:       h,
 		process:      process,
+		app:          app,
 		targets:      targets,
 		verification: v,
 		check:        check,
