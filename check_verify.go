@@ -32,6 +32,7 @@ func checkTargets(ctx context.Context, cfg Config, comp components, stdout io.Wr
 		if strings.EqualFold(strings.TrimSpace(cfg.ReloadVerify), verifyChildren) {
 			problems = append(problems, checkChildren(cfg, comp, stdout)...)
 		}
+		problems = append(problems, checkSources(ctx, cfg, comp, stdout)...)
 		if v.metric != nil {
 			problems = append(problems, checkVerifyURL(ctx, v.metric, stdout)...)
 		}
