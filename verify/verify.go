@@ -279,6 +279,9 @@ func (c *ChildrenVerifier) wait(ctx context.Context, d Delivery, t signaler.Targ
 		}
 		lastNew = fresh
 		if !time.Now().Before(deadline) {
+			if fresh != nil {
+				return nil // a new generation at the last look: no second look left
+			}
 			break
 		}
 		if err := sleepUntil(ctx, earliest(time.Now().Add(c.interval), deadline)); err != nil {
