@@ -13,46 +13,51 @@ import (
 	"github.com/pollreload/pollreload/verify"
 )
 
-// checkTargets is the target part of `pollreload check`: each target with
-// how its reloads are verified, and for RELOAD_VERIFY_URL, what the URL
+// checkTargets is the target part of `pollreload check`: the targets the
+// daemon built (newTargets), each with how its reloads are verified as its
+// verifiers describe themselves, and for RELOAD_VERIFY_URL, what the URL
 // answered. Nothing is signalled and no reload request is sent.
 func checkTargets(ctx context.Context, cfg Config, comp components, stdout io.Writer) []string {
 	var problems []string
-	v := comp.verification
-	hasProcess := len(cfg.ProcessName) > 0 || cfg.PIDFile != ""
-	urls := cfg.reloadURLs()
-	if hasProcess {
-		label := signaler.TargetLabel(strings.Join(cfg.ProcessName, ","))
-		if cfg.PIDFile != "" {
-			label = "PID_FILE " + cfg.PIDFile
+	for _, t := range comp.targets {
+		switch r := t.reloader.(type) {
+		case *signaler.Process:
+			label := signaler.TargetLabel(strings.Join(cfg.ProcessName, ","))
+			if cfg.PIDFile != "" {
+				label = "PID_FILE " + cfg.PIDFile
+			}
+			fmt.Fprintf(stdout, "Reload target: process %s\n", label)
+			problems = append(problems, checkProcesses(cfg, comp, stdout)...)
+		case *signaler.HTTP:
+			fmt.Fprintf(stdout, "Reload target: URL %s\n", signaler.TargetLabel(t.raw))
+			problems = append(problems, checkURL(ctx, cfg, t.raw, stdout)...)
+			fmt.Fprintf(stdout, "  auth: %s\n", cfg.clientOptions().Describe())
+			fmt.Fprintf(stdout, "  verify: %s\n", r.Describe())
 		}
-		fmt.Fprintf(stdout, "Reload target: process %s\n", label)
-		problems = append(problems, checkProcesses(cfg, comp, stdout)...)
-		fmt.Fprintf(stdout, "  verify: the signalled process must still run %s after the signal\n", 500*time.Millisecond)
-		if strings.EqualFold(strings.TrimSpace(cfg.ReloadVerify), verifyChildren) {
-			problems = append(problems, checkChildren(cfg, comp, stdout)...)
-		}
-		problems = append(problems, checkSources(ctx, cfg, comp, stdout)...)
-		if v.metric != nil {
-			problems = append(problems, checkVerifyURL(ctx, v.metric, stdout)...)
+		for _, v := range verify.List(t.verifier) {
+			switch v := v.(type) {
+			case *verify.ChildrenVerifier:
+				problems = append(problems, checkChildren(cfg, comp, v, stdout)...)
+			case *verify.MetricVerifier:
+				problems = append(problems, checkVerifyURL(ctx, cfg, v, stdout)...)
+			case *verify.LogVerifier:
+				problems = append(problems, checkVerifyLog(cfg, v, stdout)...)
+			case *verify.CommandVerifier:
+				problems = append(problems, checkVerifyCommand(ctx, cfg, v, stdout)...)
+			case verify.Describer:
+				fmt.Fprintf(stdout, "  verify: %s\n", v.Describe())
+			}
 		}
 	}
 	problems = append(problems, checkCommand(ctx, comp.check, stdout)...)
-	for i, raw := range urls {
-		fmt.Fprintf(stdout, "Reload target: URL %s\n", signaler.TargetLabel(raw))
-		problems = append(problems, checkURL(ctx, cfg, raw, stdout)...)
-		fmt.Fprintf(stdout, "  auth: %s\n", cfg.clientOptions().Describe())
-		fmt.Fprintln(stdout, "  verify: a 2xx answer; 429, 502, 503, 504 and no answer are retried, any other status is a rejection")
-		if !hasProcess && i == 0 && v.metric != nil {
-			problems = append(problems, checkVerifyURL(ctx, v.metric, stdout)...)
-		}
-	}
 	return problems
 }
 
 // checkVerifyURL scrapes RELOAD_VERIFY_URL once and shows the metric found.
-func checkVerifyURL(ctx context.Context, mv *verify.MetricVerifier, stdout io.Writer) []string {
+func checkVerifyURL(ctx context.Context, cfg Config, mv *verify.MetricVerifier, stdout io.Writer) []string {
 	fmt.Fprintf(stdout, "  verify: RELOAD_VERIFY_URL %s\n", mv.URL())
+	ctx, cancel := context.WithTimeout(ctx, checkNetTimeout(cfg))
+	defer cancel()
 	p, err := mv.Probe(ctx)
 	switch {
 	case errors.Is(err, verify.ErrNoVerifyMetric):
@@ -76,7 +81,7 @@ func checkVerifyURL(ctx context.Context, mv *verify.MetricVerifier, stdout io.Wr
 }
 
 // checkChildren lists the workers RELOAD_VERIFY=children would watch.
-func checkChildren(cfg Config, comp components, stdout io.Writer) []string {
+func checkChildren(cfg Config, comp components, cv *verify.ChildrenVerifier, stdout io.Writer) []string {
 	if comp.process == nil {
 		return nil
 	}
@@ -84,7 +89,6 @@ func checkChildren(cfg Config, comp components, stdout io.Writer) []string {
 	if err != nil {
 		return nil // reported above
 	}
-	cv := verify.NewChildrenVerifier(verify.ChildrenOptions{Timeout: cfg.ReloadTimeout})
 	var problems []string
 	for _, c := range cands {
 		if !c.Selected {
@@ -94,7 +98,7 @@ func checkChildren(cfg Config, comp components, stdout io.Writer) []string {
 		if err != nil {
 			return []string{err.Error()}
 		}
-		fmt.Fprintf(stdout, "  verify: RELOAD_VERIFY=children: pid %d has children %v, to be replaced within %s\n", c.PID, kids, cfg.ReloadTimeout)
+		fmt.Fprintf(stdout, "  verify: RELOAD_VERIFY=children: pid %d has children %v, to be replaced within %s\n", c.PID, kids, cv.Timeout())
 		if len(kids) == 0 {
 			problems = append(problems, fmt.Sprintf("RELOAD_VERIFY=children: pid %d (%s) has no children, so no reload of it can be verified; use it for master/worker servers only", c.PID, c.Name))
 		}

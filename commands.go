@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -152,22 +150,25 @@ func checkProcesses(cfg Config, comp components, stdout io.Writer) []string {
 }
 
 func checkURL(ctx context.Context, cfg Config, raw string, stdout io.Writer) []string {
-	u, _ := url.Parse(raw)
-	host := u.Host
-	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
-	}
 	fmt.Fprintf(stdout, "  %s %s\n", cfg.ReloadMethod, signaler.RedactURL(raw))
-	d := net.Dialer{Timeout: min(cfg.ReloadTimeout, 3*time.Second)}
-	conn, err := d.DialContext(ctx, "tcp", host)
+	ctx, cancel := context.WithTimeout(ctx, checkNetTimeout(cfg))
+	defer cancel()
+	// The daemon's TLS settings: a certificate every reload would fail on
+	// fails here too. No request is sent, so nothing is reloaded.
+	what, err := cfg.clientOptions().Handshake(ctx, raw)
 	if err != nil {
+		err = signaler.ScrubURL(raw, err)
 		fmt.Fprintf(stdout, "  not reachable: %v\n", err)
-		return []string{fmt.Sprintf("RELOAD_URL host %s is not reachable (%v); is the application listening?", host, err)}
+		return []string{fmt.Sprintf("RELOAD_URL %s cannot be reached as the daemon would (%v); is the application listening, and does its certificate verify (RELOAD_CA_FILE)?", signaler.TargetLabel(raw), err)}
 	}
-	conn.Close()
-	fmt.Fprintf(stdout, "  reachable (TCP connect to %s; no request sent)\n", host)
+	fmt.Fprintf(stdout, "  reachable (%s)\n", what)
 	return nil
 }
+
+// checkNetTimeout bounds each network look of check: RELOAD_TIMEOUT, at
+// most 10s, as a runbook's check must answer in seconds even when an
+// endpoint accepts connections and never answers.
+func checkNetTimeout(cfg Config) time.Duration { return min(cfg.ReloadTimeout, 10*time.Second) }
 
 // count writes n with its noun, plural unless n is 1.
 func count(n int, noun string) string {

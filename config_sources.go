@@ -124,43 +124,36 @@ func refuseChildrenUnfit(cfg Config, comp components) error {
 	return nil
 }
 
-// checkSources is the part of `pollreload check` that shows the sources
-// above: how a re-exec would be seen, which log and patterns are read (and
-// whether the file can be), and what the verification command says now.
-func checkSources(ctx context.Context, cfg Config, comp components, stdout io.Writer) []string {
-	var problems []string
-	if strings.EqualFold(strings.TrimSpace(cfg.ReloadVerify), verifyExec) {
-		fmt.Fprintf(stdout, "  verify: RELOAD_VERIFY=exec: the process must re-execute itself (its code and stack addresses in /proc/PID/stat move) and still run, within %s\n", cfg.ReloadTimeout)
+// checkVerifyLog is the part of `pollreload check` for RELOAD_VERIFY_LOG:
+// what is read, and whether the file can be read now.
+func checkVerifyLog(cfg Config, l *verify.LogVerifier, stdout io.Writer) []string {
+	fmt.Fprintf(stdout, "  verify: %s\n", l.Describe())
+	fi, err := os.Stat(l.Path())
+	switch {
+	case err != nil:
+		fmt.Fprintf(stdout, "    cannot read it now: %v\n", err)
+		return []string{fmt.Sprintf("%s %s cannot be read (%v): name the file the application writes its log to, and make it readable by uid %d", cfg.name("RELOAD_VERIFY_LOG"), l.Path(), err, os.Getuid())}
+	case !fi.Mode().IsRegular():
+		return []string{fmt.Sprintf("%s %s is not a regular file: name the file the application writes its log to", cfg.name("RELOAD_VERIFY_LOG"), l.Path())}
 	}
-	if cfg.VerifyLog != "" {
-		fmt.Fprintf(stdout, "  verify: RELOAD_VERIFY_LOG %s from its size at the delivery: success %q, failure %q, within %s\n",
-			cfg.VerifyLog, cfg.VerifyLogSuccess, cfg.VerifyLogFailure, cfg.ReloadTimeout)
-		fi, err := os.Stat(cfg.VerifyLog)
-		switch {
-		case err != nil:
-			fmt.Fprintf(stdout, "    cannot read it now: %v\n", err)
-			problems = append(problems, fmt.Sprintf("%s %s cannot be read (%v): name the file the application writes its log to, and make it readable by uid %d", cfg.name("RELOAD_VERIFY_LOG"), cfg.VerifyLog, err, os.Getuid()))
-		case !fi.Mode().IsRegular():
-			problems = append(problems, fmt.Sprintf("%s %s is not a regular file: name the file the application writes its log to", cfg.name("RELOAD_VERIFY_LOG"), cfg.VerifyLog))
-		default:
-			fmt.Fprintf(stdout, "    readable, %d bytes now\n", fi.Size())
-		}
+	fmt.Fprintf(stdout, "    readable, %d bytes now\n", fi.Size())
+	return nil
+}
+
+// checkVerifyCommand is the part of `pollreload check` for
+// RELOAD_VERIFY_COMMAND: how it runs, and what it says now.
+func checkVerifyCommand(ctx context.Context, cfg Config, cv *verify.CommandVerifier, stdout io.Writer) []string {
+	cmd := cv.Command()
+	words := make([]string, len(cmd.Argv()))
+	for i, w := range cmd.Argv() {
+		words[i] = signaler.Excerpt([]byte(w), nil)
 	}
-	cmd, err := cfg.verifyCommand(checkEnv(cfg.environ))
-	if err == nil && cmd != nil {
-		words := make([]string, len(cmd.Argv()))
-		for i, w := range cmd.Argv() {
-			words[i] = signaler.Excerpt([]byte(w), nil)
-		}
-		fmt.Fprintf(stdout, "  verify: RELOAD_VERIFY_COMMAND %s (words %q): 0 accepted, 1 rejected, else not yet, until %s after the delivery\n", cmd, words, cfg.ReloadTimeout)
-		r := cmd.Run(ctx)
-		switch {
-		case r.Err != nil:
-			fmt.Fprintf(stdout, "    now: no verdict: %v\n", r.Err)
-			problems = append(problems, fmt.Sprintf("%s gives no verdict (%v): reloads would stay unverified", cfg.name("RELOAD_VERIFY_COMMAND"), r.Err))
-		default:
-			fmt.Fprintf(stdout, "    now: exit status %d: %s\n", r.ExitCode, r.Lines())
-		}
+	fmt.Fprintf(stdout, "  verify: %s (words %q)\n", cv.Describe(), words)
+	r := cmd.Run(ctx)
+	if r.Err != nil {
+		fmt.Fprintf(stdout, "    now: no verdict: %v\n", r.Err)
+		return []string{fmt.Sprintf("%s gives no verdict (%v): reloads would stay unverified", cfg.name("RELOAD_VERIFY_COMMAND"), r.Err)}
 	}
-	return problems
+	fmt.Fprintf(stdout, "    now: exit status %d: %s\n", r.ExitCode, r.Lines())
+	return nil
 }

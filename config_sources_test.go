@@ -87,7 +87,7 @@ func TestCheckShowsSources(t *testing.T) {
 		"verify: RELOAD_VERIFY=exec: the process must re-execute itself",
 		"verify: RELOAD_VERIFY_LOG " + filepath.Join(dir, "missing.log") + ` from its size at the delivery: success "reloaded", failure "failed"`,
 		"RELOAD_VERIFY_LOG " + filepath.Join(dir, "missing.log") + " cannot be read",
-		`verify: RELOAD_VERIFY_COMMAND sh -c 'echo status of postgres://xxxxx:xxxxx@db/x; exit 1'`,
+		`verify: RELOAD_VERIFY_COMMAND "sh -c 'echo status of postgres://xxxxx:xxxxx@db/x; exit 1'" before the delivery and after it`,
 		"now: exit status 1: status of postgres://xxxxx:xxxxx@db/x",
 	} {
 		if !strings.Contains(string(out), want) {

@@ -142,16 +142,27 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if child != nil {
 		return runWrapper(ctx, cfg, logger, comp, child)
 	}
-	if err := probeVerifyURL(ctx, cfg, comp.verification, logger); err != nil {
-		return err
-	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	ln, err := listenMetrics(cfg)
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, logger, comp.loop, ln)
+	// RELOAD_VERIFY_URL is probed beside the loop: an endpoint that never
+	// answers must hold up neither /metrics nor the first scan. One that
+	// answers without a reload metric still stops pollreload (exit 2).
+	ctx, stopCause := context.WithCancelCause(ctx)
+	defer stopCause(nil)
+	go func() {
+		if err := probeVerifyURL(ctx, cfg, comp.verification, logger); err != nil {
+			stopCause(err)
+		}
+	}()
+	err = serve(ctx, cfg, logger, comp.loop, ln)
+	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
 }
 
 // listenMetrics binds METRICS_ADDR, or returns nil when it is empty. It runs

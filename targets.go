@@ -19,6 +19,7 @@ import (
 // target is one reload target with its verification.
 type target struct {
 	label    string // the bounded metric label: process name or URL host and path
+	raw      string // the RELOAD_URL entry, credentials included; "" for a process
 	reloader signaler.Reloader
 	verifier verify.Verifier        // nil: a delivery counts at once
 	metric   *verify.MetricVerifier // nil unless RELOAD_VERIFY_URL verifies this target
@@ -29,8 +30,7 @@ type target struct {
 
 // verification is what RELOAD_VERIFY* ask for, shared by all targets.
 type verification struct {
-	client     *http.Client
-	metricOpts verify.MetricOptions
+	client *http.Client
 	// metric probes RELOAD_VERIFY_URL at start and in check; each target
 	// it verifies gets a verifier of its own (newMetric), as a verifier
 	// keeps what it read before its target's delivery.
@@ -38,16 +38,12 @@ type verification struct {
 }
 
 // newMetric returns a MetricVerifier for one target, nil without
-// RELOAD_VERIFY_URL. The options were checked by newVerification.
+// RELOAD_VERIFY_URL; it shares what the URL answered last with metric.
 func (v verification) newMetric() *verify.MetricVerifier {
 	if v.metric == nil {
 		return nil
 	}
-	m, err := verify.NewMetricVerifier(v.metricOpts)
-	if err != nil {
-		panic("pollreload: RELOAD_VERIFY_URL checked once, refused now: " + err.Error())
-	}
-	return m
+	return v.metric.ForTarget()
 }
 
 // newVerification builds the HTTP client (reading the credential files once
@@ -63,10 +59,9 @@ func newVerification(cfg Config) (verification, error) {
 	}
 	v.client = client
 	if cfg.ReloadVerifyURL != "" {
-		v.metricOpts = verify.MetricOptions{
-			URL: cfg.ReloadVerifyURL, Metric: cfg.ReloadVerifyMetric, Client: client, Timeout: cfg.ReloadTimeout,
-		}
-		v.metric, err = verify.NewMetricVerifier(v.metricOpts)
+		v.metric, err = verify.NewMetricVerifier(verify.MetricOptions{
+			URL: cfg.ReloadVerifyURL, Metric: cfg.ReloadVerifyMetric, Client: client, Auth: cfg.clientOptions(), Timeout: cfg.ReloadTimeout,
+		})
 		if err != nil {
 			return v, &exitError{code: 2, err: err}
 		}
@@ -106,7 +101,7 @@ func newTargets(cfg Config, v verification, check *verify.Command, logger *slog.
 		if err != nil {
 			return nil, nil, err
 		}
-		t := target{label: h.Label(), reloader: h, check: check}
+		t := target{label: h.Label(), raw: raw, reloader: h, check: check}
 		if len(out) == 0 && v.metric != nil {
 			t.metric = v.newMetric()
 			t.verifier = t.metric

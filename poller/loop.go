@@ -360,6 +360,7 @@ func (l *Loop) attempt(ctx context.Context, a Attempt) {
 	default:
 		if t.Precheck != nil {
 			if err = l.checks.run(ctx, t.Precheck, a.Content.Digest); err != nil {
+				err = &precheckError{err}
 				break // nothing is delivered
 			}
 		}

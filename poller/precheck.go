@@ -85,3 +85,16 @@ func (p *prechecks) run(ctx context.Context, c verify.Precheck, digest uint64) e
 	}
 	return r.err
 }
+
+// precheckError marks an attempt's error as the check's, not the
+// delivery's, for the log line.
+type precheckError struct{ err error }
+
+func (e *precheckError) Error() string { return e.err.Error() }
+func (e *precheckError) Unwrap() error { return e.err }
+
+// fromPrecheck reports whether err came from the check before the delivery.
+func fromPrecheck(err error) bool {
+	var pe *precheckError
+	return errors.As(err, &pe)
+}

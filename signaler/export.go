@@ -1,6 +1,9 @@
 package signaler
 
-import "syscall"
+import (
+	"net/url"
+	"syscall"
+)
 
 // This file exports the few process facts the verify package reads after a
 // delivery (is the signalled process still the same one, which children does
@@ -43,3 +46,13 @@ func SignalName(sig syscall.Signal) string { return signalName(sig) }
 // URLs lose their userinfo and query values, every secret is masked, the
 // text is put on one line without control characters and cut to 512 bytes.
 func Excerpt(body []byte, secrets []string) string { return excerpt(body, secrets) }
+
+// ScrubURL returns err with rawURL, and each of its secret parts (userinfo,
+// query values), masked wherever the error's text quotes them.
+func ScrubURL(rawURL string, err error) error {
+	u, perr := url.Parse(rawURL)
+	if perr != nil || err == nil {
+		return err
+	}
+	return newURLScrubber(u).scrub(err)
+}

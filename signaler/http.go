@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -79,8 +80,7 @@ func NewHTTP(opts HTTPOptions) (*HTTP, error) {
 			return nil, fmt.Errorf("new HTTP reloader: %w", err)
 		}
 	}
-	urlSecrets := urlSecrets(u)
-	secrets := func() []string { return append(opts.Auth.secrets(), urlSecrets...) }
+	secrets := NewRedactor(opts.URL, opts.Auth).Secrets
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -127,4 +127,14 @@ func (h *HTTP) reload(ctx context.Context) (Outcome, error) {
 	}
 	h.log.Debug("reload request succeeded", "url", h.redacted, "method", h.method, "status", resp.StatusCode)
 	return Outcome{Signalled: []Target{{Name: h.redacted}}}, nil
+}
+
+// Describe says how the endpoint's answer is judged, for `pollreload
+// check`.
+func (h *HTTP) Describe() string {
+	codes := make([]string, len(TransientStatuses))
+	for i, c := range TransientStatuses {
+		codes[i] = strconv.Itoa(c)
+	}
+	return fmt.Sprintf("a 2xx answer; %s and no answer are retried, any other status is a rejection", strings.Join(codes, ", "))
 }

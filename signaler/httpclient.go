@@ -1,10 +1,14 @@
 package signaler
 
 import (
+	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -229,4 +233,58 @@ func (o ClientOptions) Describe() string {
 		return "no authentication"
 	}
 	return strings.Join(parts, "; ")
+}
+
+// Handshake connects to rawURL's host as the client NewHTTPClient(o)
+// builds would, and closes the connection without sending a request: for
+// `pollreload check`, which must not reload anything. For https it runs
+// the TLS handshake with the TLS settings that client uses (built by the
+// same prometheus/common code from RELOAD_CA_FILE, RELOAD_CERT_FILE and
+// RELOAD_KEY_FILE, the system's roots otherwise), so a certificate every
+// reload would fail on fails here too. It returns what it verified.
+func (o ClientOptions) Handshake(ctx context.Context, rawURL string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return "", errors.New("not an absolute URL")
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
+	}
+	if u.Scheme != "https" {
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", host)
+		if err != nil {
+			return "", err
+		}
+		conn.Close()
+		return "TCP connect to " + host + "; no request sent", nil
+	}
+	cfg, err := o.httpClientConfig()
+	if err != nil {
+		return "", err
+	}
+	tlsCfg, err := promconfig.NewTLSConfig(&cfg.TLSConfig)
+	if err != nil {
+		return "", fmt.Errorf("TLS settings: %w", err)
+	}
+	if tlsCfg.ServerName == "" {
+		tlsCfg.ServerName = u.Hostname()
+	}
+	d := tls.Dialer{Config: tlsCfg}
+	conn, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	st := conn.(*tls.Conn).ConnectionState()
+	subject := "(no certificate)"
+	if len(st.PeerCertificates) > 0 {
+		c := st.PeerCertificates[0]
+		subject = c.Subject.CommonName
+		if len(c.DNSNames) > 0 {
+			subject = strings.Join(c.DNSNames, ",")
+		}
+	}
+	return fmt.Sprintf("TLS handshake with %s, %s, certificate for %s verified; no request sent", host, tls.VersionName(st.Version), subject), nil
 }

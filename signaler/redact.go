@@ -131,3 +131,31 @@ type scrubbedError struct {
 
 func (e *scrubbedError) Error() string { return e.msg }
 func (e *scrubbedError) Unwrap() error { return e.err }
+
+// Redactor masks one endpoint's secrets in what the endpoint answers: the
+// bearer token, the basic auth password (and the Authorization header as
+// sent), every RELOAD_HEADERS value, and the URL's userinfo and query
+// values; URLs in the text lose their credentials and query values too.
+// RELOAD_URL's refusals and RELOAD_VERIFY_URL's error pages both go
+// through it: one redaction for every excerpt. Files are re-read on each
+// use, so a rotated token is masked as well.
+type Redactor struct {
+	auth ClientOptions
+	url  []string
+}
+
+// NewRedactor returns the Redactor of an endpoint at rawURL called with
+// auth.
+func NewRedactor(rawURL string, auth ClientOptions) Redactor {
+	r := Redactor{auth: auth}
+	if u, err := url.Parse(rawURL); err == nil {
+		r.url = urlSecrets(u)
+	}
+	return r
+}
+
+// Secrets lists what Excerpt masks.
+func (r Redactor) Secrets() []string { return append(r.auth.secrets(), r.url...) }
+
+// Excerpt makes an answer safe and short for logs and errors (see Excerpt).
+func (r Redactor) Excerpt(body []byte) string { return excerpt(body, r.Secrets()) }

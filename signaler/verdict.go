@@ -82,16 +82,14 @@ func (e *TargetDiedError) Error() string {
 // ResultTargetDied.
 func (e *TargetDiedError) Is(target error) bool { return target == ErrTargetDied }
 
-// transientStatus reports whether an HTTP status says "try again later"
+// TransientStatuses are the HTTP statuses that say "try again later"
 // rather than "no": rate limiting, or a proxy in front of an application
-// that is not up.
-func transientStatus(code int) bool {
-	switch code {
-	case 429, 502, 503, 504:
-		return true
-	}
-	return false
-}
+// that is not up. They are retried with backoff; any other non-2xx status
+// is a rejection.
+var TransientStatuses = []int{429, 502, 503, 504}
+
+// transientStatus reports whether code is one of TransientStatuses.
+func transientStatus(code int) bool { return slices.Contains(TransientStatuses, code) }
 
 // urlInText finds URLs in an application's answer, to mask their
 // credentials and query values.

@@ -341,3 +341,12 @@ func (c *Command) Verdict(r Run) error {
 	}
 	return &signaler.RejectedError{Target: fmt.Sprintf("%s %q", c.name, c.shown), Answer: answer}
 }
+
+// Describe says what the check does.
+func (c *Command) Describe() string {
+	how := "without a shell"
+	if c.shell {
+		how = "with /bin/sh -c"
+	}
+	return fmt.Sprintf("%s %q, run %s before every delivery, within %s: exit 0 delivers, another status rejects", c.name, c.shown, how, c.timeout)
+}

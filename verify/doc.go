@@ -56,6 +56,21 @@
 //   - CommandVerifier (RELOAD_VERIFY_COMMAND): a user's command exits 0
 //     (accepted) or 1 (rejected) after the delivery (command_verify.go).
 //
+// # The check before the delivery
+//
+// A Precheck tests new content before any delivery of it (Check: nil
+// delivers, a rejection keeps the content from every target until it
+// changes, any other error is no verdict and is retried). Command is the
+// one implementation: a command line split without a shell
+// (SplitCommand) or run with /bin/sh -c, bounded by a timeout at which its
+// whole process group is killed (command.go). NewCommand builds it for
+// RELOAD_CHECK_COMMAND and for an application profile's default alike;
+// poller.Target.Precheck takes it, and targets sharing one run it once per
+// content.
+//
+// Verifiers and checks that implement Describer say what they check, so
+// that `pollreload check` describes the daemon's own objects.
+//
 // To add one, implement the two methods, keep Before cheap and bounded, put
 // every wait in After under its own timeout and ctx, and return the errors
 // above; then hand it to poller.Target.Verifier (pollreload's targets.go

@@ -64,7 +64,9 @@ type MetricOptions struct {
 	Metric string
 	// Client sends the scrapes; nil means NewHTTPClient(Auth).
 	Client *http.Client
-	// Auth configures the client when Client is nil.
+	// Auth configures the client when Client is nil, and names the
+	// secrets (token, password, header values) masked in the answers
+	// either way: give it whenever the client uses it.
 	Auth signaler.ClientOptions
 	// Timeout bounds the wait for the app's verdict (RELOAD_TIMEOUT); zero
 	// means 5s.
@@ -81,15 +83,53 @@ type MetricOptions struct {
 type MetricVerifier struct {
 	url      string // with credentials, for requests only
 	redacted string
-	want     string // RELOAD_VERIFY_METRIC, or ""
+	redactor signaler.Redactor // masks the secrets in answers
+	want     string            // RELOAD_VERIFY_METRIC, or ""
 	client   *http.Client
 	timeout  time.Duration
 	interval time.Duration
 
-	mu        sync.Mutex // Before and After run on the loop's goroutines
-	before    reading
-	beforeErr error
-	prepared  bool
+	// shared is what every verifier of this URL (ForTarget) saw last.
+	shared *lastReading
+
+	mu      sync.Mutex // Before and After run on the loop's goroutines
+	pending *baseline  // started by the last Before
+	prev    stamped    // shared's reading when it started
+}
+
+// stamped is a reading with the time its scrape ended.
+type stamped struct {
+	r    reading
+	at   time.Time
+	have bool
+}
+
+// lastReading is the latest successful scrape of a URL.
+type lastReading struct {
+	mu sync.Mutex
+	s  stamped
+}
+
+func (l *lastReading) get() stamped {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.s
+}
+
+func (l *lastReading) set(r reading, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.s.have || at.After(l.s.at) {
+		l.s = stamped{r: r, at: at, have: true}
+	}
+}
+
+// baseline is Before's scrape, which runs beside the delivery.
+type baseline struct {
+	done chan struct{}
+	r    reading
+	err  error
+	at   time.Time // when it ended
 }
 
 // NewMetricVerifier checks the options; it sends no request (see Probe).
@@ -113,7 +153,7 @@ func NewMetricVerifier(opts MetricOptions) (*MetricVerifier, error) {
 			return nil, err
 		}
 	}
-	m := &MetricVerifier{url: u.String(), redacted: redacted, want: want, client: client, timeout: opts.Timeout, interval: opts.Interval}
+	m := &MetricVerifier{url: u.String(), redacted: redacted, redactor: signaler.NewRedactor(opts.URL, opts.Auth), want: want, client: client, timeout: opts.Timeout, interval: opts.Interval, shared: &lastReading{}}
 	if m.timeout <= 0 {
 		m.timeout = 5 * time.Second
 	}
@@ -121,6 +161,15 @@ func NewMetricVerifier(opts MetricOptions) (*MetricVerifier, error) {
 		m.interval = 200 * time.Millisecond
 	}
 	return m, nil
+}
+
+// ForTarget returns a verifier of the same URL for another target: it has
+// its own Before and After state, and shares what the URL answered last
+// (Probe's reading included), the baseline of a delivery whose own
+// reading came too late.
+func (m *MetricVerifier) ForTarget() *MetricVerifier {
+	return &MetricVerifier{url: m.url, redacted: m.redacted, redactor: m.redactor, want: m.want, client: m.client,
+		timeout: m.timeout, interval: m.interval, shared: m.shared}
 }
 
 // URL returns the verification URL with credentials and query values
@@ -166,29 +215,54 @@ type reading struct {
 	hasTS, hasOK   bool
 }
 
-// Before reads the metrics before the delivery, as the baseline a success
-// must move past. An unreachable URL leaves no baseline; After then
-// compares with the delivery time.
+// Before starts reading the metrics, as the baseline a success must move
+// past, and returns at once: the reading runs beside the delivery, so an
+// endpoint that is slow or never answers delays the verdict, never the
+// reload. After uses that reading when it ended before the delivery
+// started; otherwise the latest reading this URL gave before it (the last
+// verification's, or the start-up probe's); without any, the delivery
+// time (see After).
 func (m *MetricVerifier) Before(ctx context.Context) {
-	pctx, cancel := context.WithTimeout(ctx, m.timeout)
-	before, berr := m.scrape(pctx)
-	cancel()
+	b := &baseline{done: make(chan struct{})}
 	m.mu.Lock()
-	m.before, m.beforeErr, m.prepared = before, berr, true
+	m.pending, m.prev = b, m.shared.get()
 	m.mu.Unlock()
+	go func() {
+		defer close(b.done)
+		sctx, cancel := context.WithTimeout(ctx, m.timeout)
+		defer cancel()
+		b.r, b.err = m.scrape(sctx)
+		b.at = time.Now()
+	}()
 }
 
 // After scrapes until the success timestamp moves past the baseline (nil),
 // the success gauge shows a refusal (*signaler.RejectedError) or the
-// timeout passes (an error: the verdict is unknown).
+// timeout passes (an error: the verdict is unknown). Without a baseline, a
+// success timestamp at or after the delivery's start counts (in whole
+// seconds for an application that exports whole seconds).
 func (m *MetricVerifier) After(ctx context.Context, d Delivery) error {
 	m.mu.Lock()
-	before, berr, prepared := m.before, m.beforeErr, m.prepared
+	b, prev := m.pending, m.prev
 	m.mu.Unlock()
-	if berr != nil && errors.Is(berr, ErrNoVerifyMetric) {
-		return berr
+	base := prev
+	if b != nil {
+		select {
+		case <-b.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		switch {
+		case errors.Is(b.err, ErrNoVerifyMetric):
+			return b.err
+		case b.err == nil && !b.at.After(d.At):
+			base = stamped{r: b.r, at: b.at, have: true}
+		}
 	}
-	return m.wait(ctx, d, before, prepared && berr == nil)
+	if base.have && base.at.After(d.At) {
+		base.have = false // read after the delivery began: not a baseline
+	}
+	return m.wait(ctx, d, base.r, base.have)
 }
 
 func (m *MetricVerifier) wait(ctx context.Context, d Delivery, before reading, haveBefore bool) error {
@@ -279,7 +353,7 @@ func (m *MetricVerifier) scrape(ctx context.Context) (reading, error) {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 8*512))
-		answer := signaler.Excerpt(b, nil)
+		answer := m.redactor.Excerpt(b)
 		if answer != "" {
 			answer = ": " + answer
 		}
@@ -289,7 +363,11 @@ func (m *MetricVerifier) scrape(ctx context.Context) (reading, error) {
 	if err != nil {
 		return reading{}, fmt.Errorf("GET %s: %w", m.redacted, err)
 	}
-	return m.pick(fams)
+	r, err := m.pick(fams)
+	if err == nil {
+		m.shared.set(r, time.Now())
+	}
+	return r, err
 }
 
 // pick finds the two metrics among the families.
@@ -418,4 +496,9 @@ func reloadMetricLine(line []byte) bool {
 		name = line[:end]
 	}
 	return bytes.HasSuffix(name, []byte(okTail)) || bytes.HasSuffix(name, []byte(tsTail))
+}
+
+// Describe says what the check does.
+func (m *MetricVerifier) Describe() string {
+	return fmt.Sprintf("RELOAD_VERIFY_URL %s: its success timestamp must move within %s", m.redacted, m.timeout)
 }

@@ -360,3 +360,35 @@ func earliest(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// Describer is a Verifier (or Precheck) that can say what it checks, in
+// one line, for `pollreload check`: the daemon's own objects describe
+// themselves, so check repeats no rule.
+type Describer interface {
+	Describe() string
+}
+
+// List returns the verifiers v runs, in order: the ones All combined, or v
+// itself; none for nil.
+func List(v Verifier) []Verifier {
+	switch v := v.(type) {
+	case nil:
+		return nil
+	case all:
+		return slices.Clone(v)
+	}
+	return []Verifier{v}
+}
+
+// Describe says what the check does.
+func (a *AliveVerifier) Describe() string {
+	return fmt.Sprintf("the signalled process must still run %s after the signal", a.grace)
+}
+
+// Describe says what the check does.
+func (c *ChildrenVerifier) Describe() string {
+	return fmt.Sprintf("RELOAD_VERIFY=children: a new generation of workers replacing the old children of the signalled process within %s of %s", c.timeout, signaler.SignalName(c.sig))
+}
+
+// Timeout returns how long a new child may take to appear.
+func (c *ChildrenVerifier) Timeout() time.Duration { return c.timeout }

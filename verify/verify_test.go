@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -364,5 +365,63 @@ func TestMetricVerifierURLDown(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "tok-secret") {
 		t.Errorf("error %q reveals a secret", err)
+	}
+}
+
+// TestMetricBeforeDoesNotWait (issue 21 point 6): against an endpoint that
+// accepts connections and never answers, with a one-hour timeout, Before
+// returns at once (the delivery is not held up); only After waits, and it
+// honours its context.
+func TestMetricBeforeDoesNotWait(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	mv, err := NewMetricVerifier(MetricOptions{URL: "http://" + l.Addr().String() + "/metrics", Timeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	returned := make(chan struct{})
+	go func() {
+		mv.Before(t.Context())
+		close(returned)
+	}()
+	select {
+	case <-returned:
+	case <-time.After(waitFor):
+		t.Fatalf("Before still waits for the silent endpoint after %s; it must not hold up the delivery", waitFor)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	afterErr := make(chan error, 1)
+	go func() { afterErr <- mv.After(ctx, Delivery{At: time.Now()}) }()
+	cancel()
+	select {
+	case err := <-afterErr:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("After = %v; want context.Canceled once its context ends", err)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("After ignores its context")
 	}
 }
