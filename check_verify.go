@@ -28,6 +28,15 @@ func checkTargets(ctx context.Context, cfg Config, comp components, stdout io.Wr
 			}
 			fmt.Fprintf(stdout, "Reload target: process %s\n", label)
 			problems = append(problems, checkProcesses(cfg, comp, stdout)...)
+			if comp.app != nil {
+				lines, problem := comp.app.describe(cfg)
+				for _, l := range lines {
+					fmt.Fprintf(stdout, "  %s\n", l)
+				}
+				if problem != "" {
+					problems = append(problems, problem)
+				}
+			}
 		case *signaler.HTTP:
 			fmt.Fprintf(stdout, "Reload target: URL %s\n", signaler.TargetLabel(t.raw))
 			problems = append(problems, checkURL(ctx, cfg, t.raw, stdout)...)

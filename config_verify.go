@@ -53,6 +53,14 @@ func (c Config) validateVerify(wrapper bool) error {
 			return c.configErr("RELOAD_VERIFY_METRIC", m, "want the name of a gauge ending in _last_reload_successful or _last_reload_success_timestamp_seconds, such as prometheus_config_last_reload_successful")
 		}
 	}
+	if c.App != "" {
+		if _, ok := verify.LookupProfile(c.App); !ok {
+			return c.configErr("RELOAD_APP", c.App, "want one of "+strings.Join(verify.Profiles(), ", ")+" (or apache2, httpd, postgres, mysqld)")
+		}
+	}
+	if c.AppStatus != "" && c.App == "" && len(c.ProcessName) == 0 && c.PIDFile == "" && !wrapper {
+		return c.configErr("RELOAD_APP_STATUS", signaler.RedactURL(c.AppStatus), "is for a process target's application: set PROCESS_NAME or PID_FILE (and RELOAD_APP)")
+	}
 	switch strings.ToLower(strings.TrimSpace(c.ReloadVerify)) {
 	case "":
 	case verifyChildren, verifyExec:

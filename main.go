@@ -142,6 +142,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if child != nil {
 		return runWrapper(ctx, cfg, logger, comp, child)
 	}
+	logProfile(cfg, comp.app, logger)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	ln, err := listenMetrics(cfg)
@@ -189,6 +190,8 @@ type components struct {
 	// targets are the reload targets, each with its verification; none in
 	// wrapper mode (the child, started later, is the target) and for hash.
 	targets []target
+	// app is the process target's application profile, nil without one.
+	app *appTarget
 	// verification holds the HTTP client and RELOAD_VERIFY_URL's verifier.
 	verification verification
 	// check is RELOAD_CHECK_COMMAND, nil when it is not set; every target,
@@ -217,13 +220,14 @@ func newComponents(cfg Config, logger *slog.Logger) (components, error) {
 	if err != nil {
 		return components{}, &exitError{code: 2, err: err}
 	}
-	targets, process, err := newTargets(cfg, v, check, logger)
+	targets, process, app, err := newTargets(cfg, v, check, logger)
 	if err != nil {
 		return components{}, err
 	}
 	return components{
 		hasher:       h,
 		process:      process,
+		app:          app,
 		targets:      targets,
 		verification: v,
 		check:        check,

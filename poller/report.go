@@ -62,6 +62,9 @@ func (l *Loop) finish(r result) {
 			l.m.Reload(t.Name, signaler.ResultSuccess)
 			l.m.Delivered(r.at, rep.Latency)
 			l.log.Info("reload verified", target, "latency", rep.Latency.Round(time.Millisecond))
+		case rep.Result == signaler.ResultUnverified:
+			l.m.Reload(t.Name, rep.Result)
+			l.log.Warn("reload delivered, but unverified: not counted a success", target, "err", r.err)
 		case rep.Result == signaler.ResultRejected || rep.Result == signaler.ResultTargetDied:
 			l.m.Reload(t.Name, rep.Result)
 			l.logFailure(rep, target, r.err)
