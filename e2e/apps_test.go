@@ -270,3 +270,44 @@ func TestAppUnverifiedNamesSetting(t *testing.T) {
 	}
 	t.Logf("check:\n%s", res.Stdout)
 }
+
+// TestHAProxyWrapperProfile runs haproxy -W as pollreload's child
+// (pollreload -- haproxy ...), with nothing else set: the profile is
+// recognised from the command, signals USR2, checks with haproxy -c before
+// the signal and reads the master CLI named by -S.
+func TestHAProxyWrapperProfile(t *testing.T) {
+	t.Parallel()
+	bin := testenv.RequireTool(t, "haproxy", "haproxy")
+	app := testenv.HAProxyConfig(t, "one")
+	pr := testenv.Start(t, map[string]string{"CONFIG_DIR": app.ConfDir, "POLL_INTERVAL": "100ms", "SETTLE_TIME": "200ms"},
+		"--", bin, "-W", "-S", app.Extra["socket"], "-f", app.Conf)
+	url := "http://" + app.Addr + "/"
+	waitBody := func(want string) {
+		t.Helper()
+		testenv.WaitFor(t, deliveryTimeout, func() error {
+			code, body, err := httpGet(t.Context(), url)
+			if err == nil && (code != 200 || strings.TrimSpace(body) != want) {
+				err = fmt.Errorf("haproxy answers %d %q; want %q", code, body, want)
+			}
+			return err
+		})
+	}
+	waitBody("one")
+	app.Write(t, "two", false)
+	waitVerifiedReloads(t, pr, 1)
+	waitBody("two")
+	app.Write(t, "three", true)
+	waitMetric(t, pr, "pollreload_reloads_total", map[string]string{"result": "rejected"}, 1)
+	waitMetric(t, pr, "pollreload_last_reload_successful", nil, 0)
+	waitBody("two")
+	if n := strings.Count(pr.Output(), "Reloading HAProxy"); n != 1 {
+		t.Errorf("haproxy logged %d reloads; want 1: the check must keep the broken config from it", n)
+	}
+	app.Write(t, "four", false)
+	waitVerifiedReloads(t, pr, 2)
+	waitBody("four")
+	waitMetric(t, pr, "pollreload_last_reload_successful", nil, 1)
+	for _, l := range logLines(pr, "application profile") {
+		t.Logf("start log: %s", l)
+	}
+}

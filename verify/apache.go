@@ -112,10 +112,17 @@ func (a *ApacheStatus) Generation(ctx context.Context) (int64, error) {
 
 // prepare reads the generation before the signal.
 func (a *ApacheStatus) prepare(ctx context.Context) func(context.Context, Delivery) error {
-	before, berr := a.Generation(ctx)
+	var before int64
+	berr := pollUntil(ctx, time.Now().Add(beforeRetry), 50*time.Millisecond, func(ctx context.Context) (bool, error) {
+		var err error
+		before, err = a.Generation(ctx)
+		return err == nil, err
+	})
 	return func(ctx context.Context, d Delivery) error {
 		if berr != nil {
-			return fmt.Errorf("verify: the generation before the reload is unknown: %w", berr)
+			// Without a baseline no reading can tell: say so once rather
+			// than verify again forever.
+			return &UnverifiedError{App: "apache", Reason: fmt.Sprintf("the generation before the reload is unknown (%v), so no reading after the signal can tell whether it took", berr)}
 		}
 		var last int64 = before
 		err := pollUntil(ctx, d.At.Add(a.timeout), a.interval, func(ctx context.Context) (bool, error) {

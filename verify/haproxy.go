@@ -124,7 +124,9 @@ func (h *HAProxyMaster) prepare(ctx context.Context) func(context.Context, Deliv
 	})
 	return func(ctx context.Context, d Delivery) error {
 		if berr != nil {
-			return fmt.Errorf("verify: the reload count before the reload is unknown: %w", berr)
+			// Without a baseline no reading can tell: say so once rather
+			// than verify again forever.
+			return &UnverifiedError{App: "haproxy", Reason: fmt.Sprintf("the reload count before the reload is unknown (%v), so no reading after the signal can tell whether it took", berr)}
 		}
 		var now HAProxyCount
 		err := pollUntil(ctx, d.At.Add(h.timeout), h.interval, func(ctx context.Context) (bool, error) {

@@ -13,7 +13,7 @@ import (
 // beforeRetry bounds how long Before retries a status endpoint that does
 // not answer: a master that re-execs itself (haproxy -W, uwsgi) closes its
 // socket for a moment.
-const beforeRetry = time.Second
+const beforeRetry = 3 * time.Second
 
 // pollUntil calls read every interval until it returns done, an error that
 // is final, or the deadline passes; then it returns read's last error (a

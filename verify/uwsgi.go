@@ -125,7 +125,9 @@ func (u *UWSGIStats) prepare(ctx context.Context) func(context.Context, Delivery
 	})
 	return func(ctx context.Context, d Delivery) error {
 		if berr != nil {
-			return fmt.Errorf("verify: the workers before the reload are unknown: %w", berr)
+			// Without a baseline no reading can tell: say so once rather
+			// than verify again forever.
+			return &UnverifiedError{App: "uwsgi", Reason: fmt.Sprintf("the workers before the reload are unknown (%v), so no reading after the signal can tell whether it took", berr)}
 		}
 		old := before.pids()
 		var now UWSGIState

@@ -142,12 +142,10 @@ frontend main
     http-request return status 200 content-type text/plain string "%[2]s"
 `
 
-// StartHAProxy runs haproxy -W (master-worker) with a master CLI socket
-// (-S) and a frontend that answers the value. Extra["socket"] is the
-// master CLI.
-func StartHAProxy(t testing.TB, value string) *App {
+// HAProxyConfig writes StartHAProxy's configuration without starting
+// haproxy, for a test that starts it another way (pollreload's wrapper).
+func HAProxyConfig(t testing.TB, value string) *App {
 	t.Helper()
-	bin := RequireTool(t, "haproxy", "haproxy")
 	dir := appDir(t, -1)
 	run := t.TempDir()
 	a := &App{ConfDir: dir, Conf: filepath.Join(dir, "haproxy.cfg"), Addr: FreeAddr(t),
@@ -161,6 +159,16 @@ func StartHAProxy(t testing.TB, value string) *App {
 		return s
 	}
 	a.Write(t, value, false)
+	return a
+}
+
+// StartHAProxy runs haproxy -W (master-worker) with a master CLI socket
+// (-S) and a frontend that answers the value. Extra["socket"] is the
+// master CLI.
+func StartHAProxy(t testing.TB, value string) *App {
+	t.Helper()
+	bin := RequireTool(t, "haproxy", "haproxy")
+	a := HAProxyConfig(t, value)
 	a.Process = Spawn(t, "haproxy", exec.Command(bin, "-W", "-S", a.Extra["socket"], "-f", a.Conf, "-p", a.PIDFile))
 	a.waitPIDFile(t)
 	WaitFor(t, 30*time.Second, func() error {
