@@ -49,6 +49,10 @@ func checkTargets(ctx context.Context, cfg Config, comp components, stdout io.Wr
 				problems = append(problems, checkChildren(cfg, comp, v, stdout)...)
 			case *verify.MetricVerifier:
 				problems = append(problems, checkVerifyURL(ctx, cfg, v, stdout)...)
+			case *verify.LogVerifier:
+				problems = append(problems, checkVerifyLog(cfg, v, stdout)...)
+			case *verify.CommandVerifier:
+				problems = append(problems, checkVerifyCommand(ctx, cfg, v, stdout)...)
 			case verify.Describer:
 				fmt.Fprintf(stdout, "  verify: %s\n", v.Describe())
 			}

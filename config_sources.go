@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"os"
 	"regexp"
 	"strings"
 
@@ -118,5 +121,39 @@ func refuseChildrenUnfit(cfg Config, comp components) error {
 			return &exitError{code: 2, err: fmt.Errorf("%s=%s: %w", cfg.name("RELOAD_VERIFY"), cfg.ReloadVerify, err)}
 		}
 	}
+	return nil
+}
+
+// checkVerifyLog is the part of `pollreload check` for RELOAD_VERIFY_LOG:
+// what is read, and whether the file can be read now.
+func checkVerifyLog(cfg Config, l *verify.LogVerifier, stdout io.Writer) []string {
+	fmt.Fprintf(stdout, "  verify: %s\n", l.Describe())
+	fi, err := os.Stat(l.Path())
+	switch {
+	case err != nil:
+		fmt.Fprintf(stdout, "    cannot read it now: %v\n", err)
+		return []string{fmt.Sprintf("%s %s cannot be read (%v): name the file the application writes its log to, and make it readable by uid %d", cfg.name("RELOAD_VERIFY_LOG"), l.Path(), err, os.Getuid())}
+	case !fi.Mode().IsRegular():
+		return []string{fmt.Sprintf("%s %s is not a regular file: name the file the application writes its log to", cfg.name("RELOAD_VERIFY_LOG"), l.Path())}
+	}
+	fmt.Fprintf(stdout, "    readable, %d bytes now\n", fi.Size())
+	return nil
+}
+
+// checkVerifyCommand is the part of `pollreload check` for
+// RELOAD_VERIFY_COMMAND: how it runs, and what it says now.
+func checkVerifyCommand(ctx context.Context, cfg Config, cv *verify.CommandVerifier, stdout io.Writer) []string {
+	cmd := cv.Command()
+	words := make([]string, len(cmd.Argv()))
+	for i, w := range cmd.Argv() {
+		words[i] = signaler.Excerpt([]byte(w), nil)
+	}
+	fmt.Fprintf(stdout, "  verify: %s (words %q)\n", cv.Describe(), words)
+	r := cmd.Run(ctx)
+	if r.Err != nil {
+		fmt.Fprintf(stdout, "    now: no verdict: %v\n", r.Err)
+		return []string{fmt.Sprintf("%s gives no verdict (%v): reloads would stay unverified", cfg.name("RELOAD_VERIFY_COMMAND"), r.Err)}
+	}
+	fmt.Fprintf(stdout, "    now: exit status %d: %s\n", r.ExitCode, r.Lines())
 	return nil
 }

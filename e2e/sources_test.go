@@ -251,3 +251,40 @@ func TestSourcesNginx(t *testing.T) {
 	waitBody(t, url, "v4\n")
 	t.Logf("fix: %s; nginx serves v4", reloadState(t, st.pr))
 }
+
+// TestSourcesChildrenRefusedWhereThereAreNoWorkers is issue 21 point 16's
+// second half and issue 17's sshd row: RELOAD_VERIFY=children on sshd
+// (whose children are sessions) or on a process without children would
+// wait for workers that never come; pollreload refuses it at start and in
+// check, naming the setting to use.
+func TestSourcesChildrenRefusedWhereThereAreNoWorkers(t *testing.T) {
+	s := testenv.StartSSHD(t, "v1")
+	for _, args := range [][]string{nil, {"check"}} {
+		res := testenv.Run(t, 60*time.Second, map[string]string{
+			"CONFIG_DIR": s.Dir, "PID_FILE": s.PIDFile, "RELOAD_VERIFY": "children", "METRICS_ADDR": "",
+		}, args...)
+		if res.ExitCode != 2 || !strings.Contains(res.Stderr, "RELOAD_VERIFY=children: verify children: pid") ||
+			!strings.Contains(res.Stderr, "sshd's children are the sessions of connected users") || !strings.Contains(res.Stderr, "use RELOAD_VERIFY=exec") {
+			t.Errorf("pollreload %v with RELOAD_VERIFY=children on sshd: exit %d\n%s\nwant exit 2 naming RELOAD_VERIFY=exec", args, res.ExitCode, res.Stderr)
+		}
+		t.Logf("sshd, %v: exit %d: %s", args, res.ExitCode, strings.TrimSpace(res.Stderr))
+	}
+
+	// A process with no children at all.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "app.conf"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lone := testenv.Spawn(t, "sleep", exec.Command("sleep", "300"))
+	pidFile := filepath.Join(t.TempDir(), "lone.pid")
+	if err := os.WriteFile(pidFile, []byte(fmt.Sprint(lone.PID())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := testenv.Run(t, 60*time.Second, map[string]string{
+		"CONFIG_DIR": dir, "PID_FILE": pidFile, "RELOAD_VERIFY": "children", "METRICS_ADDR": "",
+	})
+	if res.ExitCode != 2 || !strings.Contains(res.Stderr, "had no children before SIGHUP") || !strings.Contains(res.Stderr, "RELOAD_VERIFY=children is for master/worker servers") {
+		t.Errorf("pollreload with RELOAD_VERIFY=children on a process without children: exit %d\n%s\nwant exit 2 with the fix", res.ExitCode, res.Stderr)
+	}
+	t.Logf("no children: exit %d: %s", res.ExitCode, strings.TrimSpace(res.Stderr))
+}

@@ -35,7 +35,7 @@ func TestChildrenVerifierIsNotFooledByAHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cv := NewChildrenVerifier(ChildrenOptions{Timeout: 2 * time.Second, Interval: 50 * time.Millisecond})
+	cv := NewChildrenVerifier(ChildrenOptions{Timeout: 5 * time.Second, Interval: 50 * time.Millisecond})
 	for i, step := range []struct{ mode, want string }{{"good", "success"}, {"bad", "rejected"}, {"good", "success"}} {
 		if err := os.WriteFile(mode, []byte(step.mode+"\n"), 0o644); err != nil {
 			t.Fatal(err)

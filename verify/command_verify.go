@@ -124,3 +124,9 @@ func (c *CommandVerifier) After(ctx context.Context, d Delivery) error {
 	return fmt.Errorf("verify command: %s %q gave no verdict (0 accepted, 1 rejected) within %s of the delivery: last %s",
 		cmd.name, cmd.String(), c.opts.Timeout, what)
 }
+
+// Describe says what the check does.
+func (c *CommandVerifier) Describe() string {
+	return fmt.Sprintf("%s %q before the delivery and after it until %s: exit 0 accepted, 1 rejected, else not yet",
+		c.opts.Command.name, c.opts.Command.String(), c.opts.Timeout)
+}

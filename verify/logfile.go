@@ -214,3 +214,12 @@ func fileType(m os.FileMode) string {
 	}
 	return "not a regular file"
 }
+
+// Path returns the log file it reads.
+func (l *LogVerifier) Path() string { return l.opts.Path }
+
+// Describe says what the check does.
+func (l *LogVerifier) Describe() string {
+	return fmt.Sprintf("RELOAD_VERIFY_LOG %s from its size at the delivery: success %q, failure %q, within %s",
+		l.opts.Path, l.opts.Success, l.opts.Failure, l.opts.Timeout)
+}

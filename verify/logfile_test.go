@@ -23,7 +23,12 @@ const (
 
 func newLog(t *testing.T, path string) *LogVerifier {
 	t.Helper()
-	l, err := NewLogVerifier(LogOptions{Path: path, Timeout: 2 * time.Second, Interval: 20 * time.Millisecond,
+	return newLogTimeout(t, path, 2*time.Second)
+}
+
+func newLogTimeout(t *testing.T, path string, timeout time.Duration) *LogVerifier {
+	t.Helper()
+	l, err := NewLogVerifier(LogOptions{Path: path, Timeout: timeout, Interval: 20 * time.Millisecond,
 		Success: regexp.MustCompile(`got SIGHUP, re-reading config`), Failure: regexp.MustCompile(`config file loading failed`)})
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +58,9 @@ func TestLogVerifier(t *testing.T) {
 		setup  func(t *testing.T, path string)
 		during string
 		want   string // "accepted", "rejected" or "unknown"
-		answer string // in the rejection's answer or the unknown error
+		// timeout is the verifier's; zero means 2s.
+		timeout time.Duration
+		answer  string // in the rejection's answer or the unknown error
 	}{
 		{name: "success line", before: pgbFailed, setup: func(t *testing.T, p string) { appendTo(t, p, pgbHUP) }, want: "accepted"},
 		{name: "failure line", setup: func(t *testing.T, p string) { appendTo(t, p, pgbHUP+pgbBad+pgbFailed) },
@@ -75,7 +82,7 @@ func TestLogVerifier(t *testing.T) {
 			during: pgbFailed, want: "rejected", answer: "WARNING config file loading failed"},
 		{name: "more than one look's bound", setup: func(t *testing.T, p string) {
 			appendTo(t, p, strings.Repeat(strings.Repeat("x", 99)+"\n", 2*logReadMax/100)+pgbFailed)
-		}, want: "rejected", answer: "WARNING config file loading failed"},
+		}, timeout: 30 * time.Second, want: "rejected", answer: "WARNING config file loading failed"},
 		{name: "a line longer than the bound", setup: func(t *testing.T, p string) {
 			appendTo(t, p, strings.Repeat("y", 3*logLineMax)+"\n"+pgbHUP)
 		}, want: "accepted"},
@@ -87,7 +94,11 @@ func TestLogVerifier(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "app.log")
 			appendTo(t, path, tt.before)
-			l := newLog(t, path)
+			timeout := tt.timeout
+			if timeout == 0 {
+				timeout = 2 * time.Second
+			}
+			l := newLogTimeout(t, path, timeout)
 			l.Before(t.Context())
 			at := time.Now()
 			if tt.setup != nil {

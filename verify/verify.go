@@ -279,6 +279,9 @@ func (c *ChildrenVerifier) wait(ctx context.Context, d Delivery, t signaler.Targ
 		}
 		lastNew = fresh
 		if !time.Now().Before(deadline) {
+			if fresh != nil {
+				return nil // a new generation at the last look: no second look left
+			}
 			break
 		}
 		if err := sleepUntil(ctx, earliest(time.Now().Add(c.interval), deadline)); err != nil {
@@ -384,7 +387,7 @@ func (a *AliveVerifier) Describe() string {
 
 // Describe says what the check does.
 func (c *ChildrenVerifier) Describe() string {
-	return fmt.Sprintf("RELOAD_VERIFY=children: a new child of the signalled process within %s of %s", c.timeout, signaler.SignalName(c.sig))
+	return fmt.Sprintf("RELOAD_VERIFY=children: a new generation of workers replacing the old children of the signalled process within %s of %s", c.timeout, signaler.SignalName(c.sig))
 }
 
 // Timeout returns how long a new child may take to appear.
