@@ -57,6 +57,8 @@ func advice(cfg Config, err error) string {
 	var (
 		tooMany  *hasher.TooManyFilesError
 		tooLarge *hasher.FileTooLargeError
+		tooDeep  *hasher.TooDeepError
+		total    *hasher.TotalTooLargeError
 		noTarget *signaler.NoTargetError
 		pidFile  *signaler.PIDFileError
 		notCatch *signaler.NotCatchingError
@@ -67,6 +69,10 @@ func advice(cfg Config, err error) string {
 		return in(err, tooMany, fmt.Sprintf("%v (%s=%d; raise it or narrow INCLUDE/EXCLUDE)", tooMany, cfg.name("MAX_FILES"), tooMany.Max))
 	case errors.As(err, &tooLarge):
 		return in(err, tooLarge, fmt.Sprintf("%v (%s=%d; raise it or leave the file out with EXCLUDE)", tooLarge, cfg.name("MAX_FILE_SIZE"), tooLarge.Max))
+	case errors.As(err, &tooDeep):
+		return in(err, tooDeep, fmt.Sprintf("%v (%s=%d; raise it or leave the directory out with EXCLUDE)", tooDeep, cfg.name("MAX_DEPTH"), tooDeep.Max))
+	case errors.As(err, &total):
+		return in(err, total, fmt.Sprintf("%v (%s=%d; raise it or narrow INCLUDE/EXCLUDE)", total, cfg.name("MAX_TOTAL_SIZE"), total.Max))
 	case errors.As(err, &noTarget):
 		return in(err, noTarget, noTargetAdvice(cfg, noTarget))
 	case errors.As(err, &pidFile):

@@ -145,6 +145,15 @@ func checkTargets(ctx context.Context, cfg Config, comp components, stdout io.Wr
 			}
 			fmt.Fprintf(stdout, "Reload target: process %s\n", label)
 			problems = append(problems, checkProcesses(cfg, comp, stdout)...)
+			if comp.app != nil {
+				lines, problem := comp.app.describe(cfg)
+				for _, l := range lines {
+					fmt.Fprintf(stdout, "  %s\n", l)
+				}
+				if problem != "" {
+					problems = append(problems, problem)
+				}
+			}
 		case *signaler.HTTP:
 			fmt.Fprintf(stdout, "Reload target: URL %s\n", signaler.TargetLabel(t.raw))
 			problems = append(problems, checkURL(ctx, cfg, t.raw, stdout)...)
@@ -157,6 +166,10 @@ func checkTargets(ctx context.Context, cfg Config, comp components, stdout io.Wr
 				problems = append(problems, checkChildren(cfg, comp, v, stdout)...)
 			case *verify.MetricVerifier:
 				problems = append(problems, checkVerifyURL(ctx, cfg, v, stdout)...)
+			case *verify.LogVerifier:
+				problems = append(problems, checkVerifyLog(cfg, v, stdout)...)
+			case *verify.CommandVerifier:
+				problems = append(problems, checkVerifyCommand(ctx, cfg, v, stdout)...)
 			case verify.Describer:
 				fmt.Fprintf(stdout, "  verify: %s\n", v.Describe())
 			}

@@ -24,6 +24,8 @@ type components struct {
 	// targets are the reload targets, each with its verification; none in
 	// wrapper mode (the child, started later, is the target) and for hash.
 	targets []target
+	// app is the process target's application profile, nil without one.
+	app *appTarget
 	// verification holds the HTTP client and RELOAD_VERIFY_URL's verifier.
 	verification verification
 	// check is RELOAD_CHECK_COMMAND, nil when it is not set; every target,
@@ -36,13 +38,15 @@ type components struct {
 
 func newComponents(cfg Config, logger *slog.Logger) (components, error) {
 	h := hasher.New(hasher.Options{
-		Logger:      logger,
-		MaxFiles:    cfg.MaxFiles,
-		MaxFileSize: int64(cfg.MaxFileSize),
-		Include:     cfg.Include,
-		Exclude:     cfg.Exclude,
-		VerifyAfter: cfg.VerifyInterval,
-		Advise:      func(err error) error { return advise(cfg, err) },
+		Logger:       logger,
+		MaxFiles:     cfg.MaxFiles,
+		MaxFileSize:  int64(cfg.MaxFileSize),
+		MaxDepth:     cfg.MaxDepth,
+		MaxTotalSize: int64(cfg.MaxTotalSize),
+		Include:      cfg.Include,
+		Exclude:      cfg.Exclude,
+		VerifyAfter:  cfg.VerifyInterval,
+		Advise:       func(err error) error { return advise(cfg, err) },
 	})
 	v, err := newVerification(cfg)
 	if err != nil {
@@ -52,13 +56,14 @@ func newComponents(cfg Config, logger *slog.Logger) (components, error) {
 	if err != nil {
 		return components{}, &exitError{code: 2, err: err}
 	}
-	targets, process, err := newTargets(cfg, v, check, logger)
+	targets, process, app, err := newTargets(cfg, v, check, logger)
 	if err != nil {
 		return components{}, err
 	}
 	return components{
 		hasher:       h,
 		process:      process,
+		app:          app,
 		targets:      targets,
 		verification: v,
 		check:        check,

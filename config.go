@@ -54,10 +54,18 @@ type Config struct {
 	ReloadTimeout         time.Duration `envconfig:"RELOAD_TIMEOUT" default:"5s" desc:"timeout of one RELOAD_URL request, and how long a delivered reload may take to be verified (at most 1h)"`
 	ReloadVerifyURL       string        `envconfig:"RELOAD_VERIFY_URL" desc:"the app's Prometheus metrics URL: a reload counts once its *_config_last_reload_success_timestamp_seconds moves, and is rejected when *_config_last_reload_successful reads 0"`
 	ReloadVerifyMetric    string        `envconfig:"RELOAD_VERIFY_METRIC" desc:"name of the *_last_reload_successful or *_last_reload_success_timestamp_seconds gauge at RELOAD_VERIFY_URL (default: found by the _config_ suffix)"`
-	ReloadVerify          string        `envconfig:"RELOAD_VERIFY" desc:"children: a master/worker server (nginx, haproxy -W, gunicorn) must replace its workers within RELOAD_TIMEOUT, or the reload counts as rejected"`
+	ReloadVerify          string        `envconfig:"RELOAD_VERIFY" desc:"children: a master/worker server (nginx, haproxy -W, gunicorn) must replace its workers within RELOAD_TIMEOUT, or the reload counts as rejected; exec: a server that re-executes itself in place (sshd, the uwsgi and haproxy masters) must do so and still run"`
+	ReloadVerifyCommand   string        `envconfig:"RELOAD_VERIFY_COMMAND" desc:"command asking the app for its verdict, run before the delivery and after it until RELOAD_TIMEOUT: exit 0 accepted, 1 rejected (its output is the reason), anything else not yet; split into words without a shell (see RELOAD_VERIFY_SHELL)"`
+	ReloadVerifyShell     bool          `envconfig:"RELOAD_VERIFY_SHELL" default:"false" desc:"run RELOAD_VERIFY_COMMAND with /bin/sh -c (needs /bin/sh in the image)"`
+	VerifyLog             string        `envconfig:"RELOAD_VERIFY_LOG" desc:"the app's log file: after a delivery its new lines are read; one matching RELOAD_VERIFY_LOG_FAILURE is a rejection, one matching RELOAD_VERIFY_LOG_SUCCESS a success"`
+	VerifyLogSuccess      string        `envconfig:"RELOAD_VERIFY_LOG_SUCCESS" desc:"regular expression (Go syntax) of the log line that says the reload was accepted; required with RELOAD_VERIFY_LOG"`
+	VerifyLogFailure      string        `envconfig:"RELOAD_VERIFY_LOG_FAILURE" desc:"regular expression (Go syntax) of the log line that says the reload was refused; required with RELOAD_VERIFY_LOG"`
 	ReloadCheckCommand    string        `envconfig:"RELOAD_CHECK_COMMAND" desc:"command run once new content is stable and before any target is signalled or called, such as nginx -t -c /etc/nginx/nginx.conf: exit 0 delivers, another exit status rejects the content (nothing is sent until it changes); split into words without a shell (see RELOAD_CHECK_SHELL)"`
 	ReloadCheckShell      bool          `envconfig:"RELOAD_CHECK_SHELL" default:"false" desc:"run RELOAD_CHECK_COMMAND with /bin/sh -c, for pipes, variables and other shell syntax (needs /bin/sh in the image)"`
 	ReloadCheckTimeout    time.Duration `envconfig:"RELOAD_CHECK_TIMEOUT" default:"30s" desc:"how long RELOAD_CHECK_COMMAND may run (1ms to 1h); past it its process group is killed, nothing is delivered and the check is retried with backoff"`
+	App                   string        `envconfig:"RELOAD_APP" desc:"the application reloaded (nginx, apache, sshd, gunicorn, uwsgi, postgresql, pgbouncer, haproxy, prometheus, mariadb): its signal, check and verification; default: recognised from the target's executable"`
+	AppStatus             string        `envconfig:"RELOAD_APP_STATUS" desc:"where the application's verdict is read when its command line does not say: apache's server-status URL, haproxy's master CLI socket, uwsgi's stats address"`
+	AppDSNFile            string        `envconfig:"RELOAD_APP_DSN_FILE" desc:"postgresql: file holding the connection string (libpq key=value or URL, may hold the password) to read pg_conf_load_time() and pg_file_settings; default: the postmaster's -k socket as user postgres"`
 	BearerTokenFile       string        `envconfig:"RELOAD_BEARER_TOKEN_FILE" desc:"file with a bearer token for RELOAD_URL and RELOAD_VERIFY_URL, re-read on every request"`
 	BasicAuthUsername     string        `envconfig:"RELOAD_BASIC_AUTH_USERNAME" desc:"basic auth user for RELOAD_URL and RELOAD_VERIFY_URL (with RELOAD_BASIC_AUTH_PASSWORD_FILE)"`
 	BasicAuthPasswordFile string        `envconfig:"RELOAD_BASIC_AUTH_PASSWORD_FILE" desc:"file with the basic auth password, re-read on every request"`
@@ -72,11 +80,13 @@ type Config struct {
 	LogFormat             string        `envconfig:"LOG_FORMAT" default:"text" desc:"log format on stderr: text (or logfmt, the same) or json"`
 	LogLevel              string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	Verbose               bool          `envconfig:"VERBOSE" default:"false" desc:"true means LOG_LEVEL=debug (config-reloader-sidecar's variable); an explicit LOG_LEVEL wins"`
-	MaxFiles              int           `envconfig:"MAX_FILES" default:"100000" desc:"most files per watched path; more is an error (0: no limit)"`
-	MaxFileSize           byteSize      `envconfig:"MAX_FILE_SIZE" default:"0" desc:"largest file to hash: bytes, or with KiB/Ki, MiB/Mi, GiB/Gi, TiB/Ti (binary) or k, M, G, T (decimal) (0: no limit)"`
+	MaxFiles              int           `envconfig:"MAX_FILES" default:"100000" desc:"most regular files per watched path, and most other entries (directories, links, special files); more is an error (0: no limit)"`
+	MaxFileSize           byteSize      `envconfig:"MAX_FILE_SIZE" default:"64MiB" desc:"largest file to hash, 64 times Kubernetes' 1 MiB cap on a ConfigMap or Secret: bytes, or with KiB/Ki, MiB/Mi, GiB/Gi, TiB/Ti (binary) or k, M, G, T (decimal); a larger file is not read (0: no limit)"`
+	MaxTotalSize          byteSize      `envconfig:"MAX_TOTAL_SIZE" default:"256MiB" desc:"most bytes of all files of a watched path, so a scan never reads more; more is an error (0: no limit); units as MAX_FILE_SIZE"`
+	MaxDepth              int           `envconfig:"MAX_DEPTH" default:"32" desc:"most directory levels below a watched path; a deeper directory is not walked and is an error naming it (0: no limit)"`
 	Include               []string      `envconfig:"INCLUDE" desc:"comma-separated globs (** spans directories); if set, only matching files count (matched against the relative path and the base name)"`
 	Exclude               []string      `envconfig:"EXCLUDE" desc:"comma-separated globs (** spans directories) of files and directories to ignore"`
-	VerifyInterval        time.Duration `envconfig:"VERIFY_INTERVAL" default:"10m" desc:"re-read files whose stat looks unchanged after this long (at most 168h), to catch rewrites stat cannot show (same size and mtime on a filesystem without ctime, such as sshfs); 0 disables"`
+	VerifyInterval        time.Duration `envconfig:"VERIFY_INTERVAL" default:"10m" desc:"re-read files whose stat looks unchanged after at most this long (each process draws between half of it and all of it; at most 168h), to catch rewrites stat cannot show (same size and mtime on a filesystem without ctime, such as sshfs); 0 disables"`
 	HealthMissedScans     int           `envconfig:"HEALTH_MISSED_SCANS" default:"3" desc:"/healthz fails after a scan runs this many intervals (1 to 1000)"`
 
 	// given maps a variable to the name it was given as: NAME,
@@ -127,7 +137,7 @@ func (p *targetPolicy) Decode(v string) error {
 	return nil
 }
 
-// byteSize is MAX_FILE_SIZE, parsed once.
+// byteSize is MAX_FILE_SIZE or MAX_TOTAL_SIZE, parsed once.
 type byteSize int64
 
 // Decode implements envconfig.Decoder.
@@ -326,6 +336,9 @@ func (c Config) Validate(wrapper bool) error {
 			return c.configErr("PROCESS_NAME", n, "a name with / is matched as a path and must be absolute, such as /usr/sbin/nginx; otherwise want a base name such as nginx")
 		}
 	}
+	if err := c.validateSources(); err != nil {
+		return err
+	}
 	if err := c.validateVerify(wrapper); err != nil {
 		return err
 	}
@@ -363,6 +376,9 @@ func (c Config) Validate(wrapper bool) error {
 func (c Config) validateScan() error {
 	if c.MaxFiles < 0 {
 		return c.configErr("MAX_FILES", strconv.Itoa(c.MaxFiles), "want a whole number of 0 or more (0: no limit)")
+	}
+	if c.MaxDepth < 0 {
+		return c.configErr("MAX_DEPTH", strconv.Itoa(c.MaxDepth), "want a whole number of 0 or more (0: no limit)")
 	}
 	for _, list := range []struct {
 		v     string

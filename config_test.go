@@ -8,23 +8,30 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pollreload/pollreload/hasher"
 )
 
 // validConfig is a working configuration each case changes one thing of.
 func validConfig() Config {
 	return Config{
-		ConfigDir:         []string{"/etc/app"},
-		ProcessName:       []string{"app"},
-		ReloadSignal:      reloadSignal(syscall.SIGHUP),
-		ReloadTargets:     "roots",
-		ReloadMethod:      "POST",
-		ReloadTimeout:     5 * time.Second,
-		PollInterval:      2 * time.Second,
-		SettleTime:        time.Second,
-		MetricsAddr:       ":9533",
-		LogFormat:         "text",
-		LogLevel:          "info",
-		MaxFiles:          100000,
+		ConfigDir:     []string{"/etc/app"},
+		ProcessName:   []string{"app"},
+		ReloadSignal:  reloadSignal(syscall.SIGHUP),
+		ReloadTargets: "roots",
+		ReloadMethod:  "POST",
+		ReloadTimeout: 5 * time.Second,
+		PollInterval:  2 * time.Second,
+		SettleTime:    time.Second,
+		MetricsAddr:   ":9533",
+		LogFormat:     "text",
+		LogLevel:      "info",
+		// The defaults of the MAX_ variables are the hasher's, with the
+		// reasons given there (TestLoadConfig compares).
+		MaxFiles:          hasher.DefaultMaxFiles,
+		MaxFileSize:       hasher.DefaultMaxFileSize,
+		MaxDepth:          hasher.DefaultMaxDepth,
+		MaxTotalSize:      hasher.DefaultMaxTotalSize,
 		VerifyInterval:    10 * time.Minute,
 		HealthMissedScans: 3,
 	}
@@ -80,9 +87,14 @@ func TestConfigValidate(t *testing.T) {
 		{"verify metric bad name", func(c *Config) { c.ReloadVerifyURL = "http://h/metrics"; c.ReloadVerifyMetric = "up" }, false,
 			`invalid RELOAD_VERIFY_METRIC="up": want the name of a gauge ending in _last_reload_successful or _last_reload_success_timestamp_seconds, such as prometheus_config_last_reload_successful`},
 		{"verify unknown", func(c *Config) { c.ReloadVerify = "workers" }, false,
-			`invalid RELOAD_VERIFY="workers": want children, or leave it empty (the signalled process must only stay alive)`},
+			`invalid RELOAD_VERIFY="workers": want children (a master/worker server replaces its workers), exec (a server re-executes itself in place, as sshd does), or leave it empty (the signalled process must only stay alive)`},
 		{"verify children without a process", func(c *Config) { c.ProcessName = nil; c.ReloadURL = "http://h/r"; c.ReloadVerify = "children" }, false,
-			`invalid RELOAD_VERIFY="children": children watches the workers of a signalled process: set PROCESS_NAME or PID_FILE, or use pollreload -- CMD`},
+			`invalid RELOAD_VERIFY="children": children watches a signalled process: set PROCESS_NAME or PID_FILE, or use pollreload -- CMD`},
+		{"app unknown", func(c *Config) { c.App = "lighttpd" }, false,
+			`invalid RELOAD_APP="lighttpd": want one of nginx, apache, sshd, gunicorn, uwsgi, postgresql, pgbouncer, haproxy, prometheus, mariadb (or apache2, httpd, postgres, mysqld)`},
+		{"app alias", func(c *Config) { c.App = "Apache2" }, false, ""},
+		{"app status without a process", func(c *Config) { c.ProcessName = nil; c.ReloadURL = "http://h/r"; c.AppStatus = "/run/h.sock" }, false,
+			`invalid RELOAD_APP_STATUS="/run/h.sock": is for a process target's application: set PROCESS_NAME or PID_FILE (and RELOAD_APP)`},
 		{"auth without HTTP", func(c *Config) { c.BearerTokenFile = "/t" }, false,
 			"RELOAD_BEARER_TOKEN_FILE is set but there is no HTTP request to use it for: set RELOAD_URL or RELOAD_VERIFY_URL, or unset it"},
 		{"basic auth without password", func(c *Config) { c.ReloadURL = "http://h/r"; c.BasicAuthUsername = "u" }, false,
@@ -119,6 +131,8 @@ func TestConfigValidate(t *testing.T) {
 			`invalid LOG_LEVEL="verbose": want debug, info, warn or error`},
 		{"negative max files", func(c *Config) { c.MaxFiles = -1 }, false,
 			`invalid MAX_FILES="-1": want a whole number of 0 or more (0: no limit)`},
+		{"negative max depth", func(c *Config) { c.MaxDepth = -1 }, false,
+			`invalid MAX_DEPTH="-1": want a whole number of 0 or more (0: no limit)`},
 		{"bad glob", func(c *Config) { c.Exclude = []string{"[a-"} }, false,
 			`invalid EXCLUDE="[a-": want comma-separated globs such as *.conf, conf.d/* or **/*.pem`},
 		{"negative verify", func(c *Config) { c.VerifyInterval = -time.Minute }, false,
@@ -233,10 +247,11 @@ func TestLoadConfig(t *testing.T) {
 		level     string
 		sizeBytes int64
 	}{
-		{"logfmt is text", map[string]string{"LOG_FORMAT": "logfmt"}, "text", "info", 0},
-		{"VERBOSE=true is debug", map[string]string{"VERBOSE": "true"}, "text", "debug", 0},
-		{"explicit LOG_LEVEL wins over VERBOSE", map[string]string{"VERBOSE": "true", "LOG_LEVEL": "warn"}, "text", "warn", 0},
-		{"VERBOSE=false keeps info", map[string]string{"VERBOSE": "false"}, "text", "info", 0},
+		{"logfmt is text", map[string]string{"LOG_FORMAT": "logfmt"}, "text", "info", hasher.DefaultMaxFileSize},
+		{"VERBOSE=true is debug", map[string]string{"VERBOSE": "true"}, "text", "debug", hasher.DefaultMaxFileSize},
+		{"explicit LOG_LEVEL wins over VERBOSE", map[string]string{"VERBOSE": "true", "LOG_LEVEL": "warn"}, "text", "warn", hasher.DefaultMaxFileSize},
+		{"VERBOSE=false keeps info", map[string]string{"VERBOSE": "false"}, "text", "info", hasher.DefaultMaxFileSize},
+		{"no limit", map[string]string{"MAX_FILE_SIZE": "0"}, "text", "info", 0},
 		{"quantity Mi", map[string]string{"MAX_FILE_SIZE": "1Mi"}, "text", "info", 1 << 20},
 		{"quantity Gi", map[string]string{"MAX_FILE_SIZE": "1Gi"}, "text", "info", 1 << 30},
 		{"quantity Ki", map[string]string{"MAX_FILE_SIZE": "500Ki"}, "text", "info", 500 << 10},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 
 	"github.com/pollreload/pollreload/hasher"
@@ -41,6 +42,9 @@ func runHash(ctx context.Context, paths, environ []string, stdout, stderr io.Wri
 		for _, name := range sortedNames(s.Files) {
 			f := s.Files[name]
 			fmt.Fprintf(stdout, "  %016x  %10d  %s\n", f.Digest, f.Size, displayName(name))
+		}
+		for _, name := range slices.Sorted(maps.Keys(s.Aliases)) {
+			fmt.Fprintf(stdout, "  link (walked as %s)  %s\n", displayName(s.Aliases[name]), displayName(name))
 		}
 		for _, sk := range s.Skipped {
 			fmt.Fprintf(stdout, "  skipped (%s)  %s\n", sk.Reason, displayName(sk.Path))

@@ -92,12 +92,19 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	pipes := make(chan os.Signal, 1)
 	signal.Notify(pipes, syscall.SIGPIPE)
 	defer signal.Stop(pipes)
+	if err := refuseNotReloading(cfg, comp, child); err != nil {
+		return err
+	}
+	if err := refuseChildrenUnfit(cfg, comp); err != nil {
+		return err
+	}
 	if len(args) > 0 && args[0] == "check" {
 		return runCheck(ctx, cfg, comp, stdout)
 	}
 	if child != nil {
 		return runWrapper(ctx, cfg, logger, comp, child)
 	}
+	logProfile(cfg, comp.app, logger)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	defer ignoreHangups(ctx, logger)()

@@ -11,28 +11,9 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
-)
 
-// pseudoFilesystems are kernel interfaces, not configuration: their files
-// report size 0, some never end (/proc/PID/pagemap), and their content
-// changes with every read, so watching them would reload forever.
-var pseudoFilesystems = map[int64]string{
-	unix.PROC_SUPER_MAGIC:    "proc",
-	unix.SYSFS_MAGIC:         "sysfs",
-	unix.CGROUP_SUPER_MAGIC:  "cgroup",
-	unix.CGROUP2_SUPER_MAGIC: "cgroup2",
-	unix.DEBUGFS_MAGIC:       "debugfs",
-	unix.TRACEFS_MAGIC:       "tracefs",
-	unix.SECURITYFS_MAGIC:    "securityfs",
-	unix.SELINUX_MAGIC:       "selinuxfs",
-	unix.SMACK_MAGIC:         "smackfs",
-	unix.BPF_FS_MAGIC:        "bpf",
-	unix.PSTOREFS_MAGIC:      "pstore",
-	unix.EFIVARFS_MAGIC:      "efivarfs",
-	unix.DEVPTS_SUPER_MAGIC:  "devpts",
-	unix.BINFMTFS_MAGIC:      "binfmt_misc",
-	unix.NSFS_MAGIC:          "nsfs",
-}
+	"github.com/pollreload/pollreload/hasher"
+)
 
 // checkPath makes sure one CONFIG_DIR entry is a directory or a regular file
 // on a real filesystem, and can be read now. It never blocks: a FIFO, a
@@ -47,7 +28,7 @@ func (c Config) checkPath(p string) error {
 		}
 		var sfs unix.Statfs_t
 		if err := unix.Statfs(p, &sfs); err == nil {
-			if name, ok := pseudoFilesystems[int64(sfs.Type)]; ok {
+			if name, ok := hasher.PseudoFilesystem(int64(sfs.Type)); ok {
 				return bad(fmt.Sprintf("is on %s, a kernel pseudo-filesystem whose files are not configuration; want directories or regular files on a real filesystem (a volume, a bind mount, NFS, FUSE)", name))
 			}
 		}
@@ -143,7 +124,7 @@ func (c Config) checkPIDFile(p string) error {
 	if err := unix.Statfs(p, &sfs); err != nil {
 		_ = unix.Statfs(filepath.Dir(p), &sfs)
 	}
-	if name, ok := pseudoFilesystems[int64(sfs.Type)]; ok {
+	if name, ok := hasher.PseudoFilesystem(int64(sfs.Type)); ok {
 		return c.configErr("PID_FILE", p, fmt.Sprintf("is on %s, a kernel pseudo-filesystem, so the app cannot have written it; want the file the app writes its PID to, such as /run/nginx.pid", name))
 	}
 	fi, err := os.Stat(p)

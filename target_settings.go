@@ -53,14 +53,22 @@ func (c Config) validateVerify(wrapper bool) error {
 			return c.configErr("RELOAD_VERIFY_METRIC", m, "want the name of a gauge ending in _last_reload_successful or _last_reload_success_timestamp_seconds, such as prometheus_config_last_reload_successful")
 		}
 	}
+	if c.App != "" {
+		if _, ok := verify.LookupProfile(c.App); !ok {
+			return c.configErr("RELOAD_APP", c.App, "want one of "+strings.Join(verify.Profiles(), ", ")+" (or apache2, httpd, postgres, mysqld)")
+		}
+	}
+	if c.AppStatus != "" && c.App == "" && len(c.ProcessName) == 0 && c.PIDFile == "" && !wrapper {
+		return c.configErr("RELOAD_APP_STATUS", signaler.RedactURL(c.AppStatus), "is for a process target's application: set PROCESS_NAME or PID_FILE (and RELOAD_APP)")
+	}
 	switch strings.ToLower(strings.TrimSpace(c.ReloadVerify)) {
 	case "":
-	case verifyChildren:
+	case verifyChildren, verifyExec:
 		if !wrapper && len(c.ProcessName) == 0 && c.PIDFile == "" {
-			return c.configErr("RELOAD_VERIFY", c.ReloadVerify, "children watches the workers of a signalled process: set PROCESS_NAME or PID_FILE, or use pollreload -- CMD")
+			return c.configErr("RELOAD_VERIFY", c.ReloadVerify, c.ReloadVerify+" watches a signalled process: set PROCESS_NAME or PID_FILE, or use pollreload -- CMD")
 		}
 	default:
-		return c.configErr("RELOAD_VERIFY", c.ReloadVerify, "want children, or leave it empty (the signalled process must only stay alive)")
+		return c.configErr("RELOAD_VERIFY", c.ReloadVerify, "want children (a master/worker server replaces its workers), exec (a server re-executes itself in place, as sshd does), or leave it empty (the signalled process must only stay alive)")
 	}
 	if err := c.validateCheck(); err != nil {
 		return err

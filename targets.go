@@ -73,9 +73,10 @@ func newVerification(cfg Config) (verification, error) {
 // application RELOAD_VERIFY_URL reports on), then each RELOAD_URL. Without
 // a process, RELOAD_VERIFY_URL verifies the first URL. check, when not
 // nil, runs before every delivery to any of them.
-func newTargets(cfg Config, v verification, check *verify.Command, logger *slog.Logger) ([]target, *signaler.Process, error) {
+func newTargets(cfg Config, v verification, check *verify.Command, logger *slog.Logger) ([]target, *signaler.Process, *appTarget, error) {
 	var out []target
 	var process *signaler.Process
+	var app *appTarget
 	if len(cfg.ProcessName) > 0 || cfg.PIDFile != "" {
 		p, err := signaler.NewProcess(signaler.ProcessOptions{
 			Names:   cfg.ProcessName,
@@ -86,11 +87,29 @@ func newTargets(cfg Config, v verification, check *verify.Command, logger *slog.
 			Logger:  logger,
 		})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
+		}
+		exe, argv0 := firstCandidate(p)
+		prof, detected := chooseProfile(cfg, exe, argv0)
+		if sig := profileSignal(cfg, prof); sig != cfg.ReloadSignal.Signal() {
+			// The profile's signal (haproxy USR2, apache USR1).
+			cfg.ReloadSignal = reloadSignal(sig)
+			if p, err = signaler.NewProcess(signaler.ProcessOptions{
+				Names: cfg.ProcessName, PIDFile: cfg.PIDFile, Signal: sig,
+				Policy: signaler.Policy(cfg.ReloadTargets), Force: cfg.ReloadForce, Logger: logger,
+			}); err != nil {
+				return nil, nil, nil, err
+			}
+		}
+		if app, err = newAppTarget(cfg, prof, detected, processCmdline(p)); err != nil {
+			return nil, nil, nil, err
 		}
 		process = p
 		t := target{label: p.Label(), reloader: p, metric: v.newMetric(), check: check}
-		t.verifier = processVerifier(cfg, t.metric)
+		if check == nil && app != nil && app.check != nil {
+			t.check = app.check // the profile's: nginx -t, apache2 -t, sshd -t, haproxy -c
+		}
+		t.verifier = processVerifier(cfg, t.metric, app)
 		out = append(out, t)
 	}
 	for _, raw := range cfg.reloadURLs() {
@@ -99,7 +118,7 @@ func newTargets(cfg Config, v verification, check *verify.Command, logger *slog.
 			Auth: cfg.clientOptions(), Logger: logger,
 		})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		t := target{label: h.Label(), raw: raw, reloader: h, check: check}
 		if len(out) == 0 && v.metric != nil {
@@ -108,20 +127,30 @@ func newTargets(cfg Config, v verification, check *verify.Command, logger *slog.
 		}
 		out = append(out, t)
 	}
-	return out, process, nil
+	return out, process, app, nil
 }
 
 // processVerifier returns the verification of a signal target (a process
-// or the wrapped child): alive always, then children and metrics (metric,
-// when not nil) when asked for.
-func processVerifier(cfg Config, metric *verify.MetricVerifier) verify.Verifier {
+// or the wrapped child): alive always, then children, the re-exec, the log,
+// the command (config_sources.go) and metrics (metric, when not nil) when
+// asked for.
+func processVerifier(cfg Config, metric *verify.MetricVerifier, app *appTarget) verify.Verifier {
 	sig := cfg.ReloadSignal.Signal()
+	if app != nil {
+		sig = profileSignal(cfg, &app.profile)
+	}
 	vs := []verify.Verifier{verify.NewAliveVerifier(verify.AliveOptions{Signal: sig})}
 	if strings.EqualFold(strings.TrimSpace(cfg.ReloadVerify), verifyChildren) {
 		vs = append(vs, verify.NewChildrenVerifier(verify.ChildrenOptions{Timeout: cfg.ReloadTimeout, Signal: sig}))
 	}
+	vs = append(vs, sourceVerifiers(cfg)...)
 	if metric != nil {
 		vs = append(vs, metric)
+	}
+	if app != nil && !ownVerification(cfg) {
+		// The application's own evidence: "still alive" alone is not a
+		// success for an application the profile knows.
+		vs = append(vs, app.verifier)
 	}
 	return verify.All(vs...)
 }

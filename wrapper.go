@@ -83,6 +83,20 @@ func runWrapper(ctx context.Context, cfg Config, logger *slog.Logger, comp compo
 	signal.Notify(children, syscall.SIGCHLD)
 	defer signal.Stop(children)
 
+	// The child's application profile: RELOAD_APP, or its executable.
+	exe, _ := exec.LookPath(argv[0])
+	prof, detected := chooseProfile(cfg, exe, argv[0])
+	app, err := newAppTarget(cfg, prof, detected, wrapperCmdline(argv))
+	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
+		return err
+	}
+	if app != nil {
+		cfg.ReloadSignal = reloadSignal(profileSignal(cfg, prof))
+		logProfile(cfg, app, logger)
+	}
 	c, err := signaler.StartChild(argv[0], argv[1:], signaler.ChildOptions{
 		Signal: cfg.ReloadSignal.Signal(),
 		Force:  cfg.ReloadForce,
@@ -104,9 +118,11 @@ func runWrapper(ctx context.Context, cfg Config, logger *slog.Logger, comp compo
 	defer stopLoop()
 	loopDone := make(chan error, 1)
 	opts := comp.loop
-	opts.Targets = []poller.Target{{Name: c.Label(), Reloader: c, Verifier: processVerifier(cfg, comp.verification.newMetric())}}
+	opts.Targets = []poller.Target{{Name: c.Label(), Reloader: c, Verifier: processVerifier(cfg, comp.verification.newMetric(), app)}}
 	if comp.check != nil {
 		opts.Targets[0].Precheck = comp.check // the app's own tools are beside it
+	} else if app != nil && app.check != nil {
+		opts.Targets[0].Precheck = app.check
 	}
 	go func() { loopDone <- serve(loopCtx, cfg, logger, opts, ln) }()
 

@@ -44,7 +44,17 @@ func TestPgbouncerReloadsFromPlainDirectory(t *testing.T) {
 	writeWorldReadable(t, users, `"admin" ""`+"\n")
 	writeWorldReadable(t, ini, fmt.Sprintf(pgbouncerIni, port, users, 100))
 
-	bouncer := testenv.Spawn(t, "pgbouncer", exec.Command(pgbouncer, "-u", "nobody", ini))
+	// Its stderr also goes to a file, the log pollreload reads its verdict
+	// from: pgbouncer tells how a reload went only there.
+	logPath := filepath.Join(t.TempDir(), "pgbouncer.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logFile.Close() })
+	cmd := exec.Command(pgbouncer, "-u", "nobody", ini)
+	cmd.Stderr = logFile
+	bouncer := testenv.Spawn(t, "pgbouncer", cmd)
 	showConfig := func() (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -84,11 +94,14 @@ func TestPgbouncerReloadsFromPlainDirectory(t *testing.T) {
 	}
 
 	pr := testenv.Start(t, map[string]string{
-		"CONFIG_DIR":    dir,
-		"PROCESS_NAME":  "pgbouncer",
-		"POLL_INTERVAL": "100ms",
-		"SETTLE_TIME":   "300ms",
-		"LOG_LEVEL":     "debug",
+		"CONFIG_DIR":                dir,
+		"PROCESS_NAME":              "pgbouncer",
+		"RELOAD_VERIFY_LOG":         logPath,
+		"RELOAD_VERIFY_LOG_SUCCESS": "got SIGHUP, re-reading config",
+		"RELOAD_VERIFY_LOG_FAILURE": "config file loading failed",
+		"POLL_INTERVAL":             "100ms",
+		"SETTLE_TIME":               "300ms",
+		"LOG_LEVEL":                 "debug",
 	})
 	// Rewritten in place (truncate, write), as `cat > file` or a config
 	// management tool does: the settle time covers the moment in between.

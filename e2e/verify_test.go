@@ -282,7 +282,7 @@ func TestVerifyNginxChildren(t *testing.T) {
 	if !slices.Equal(kept, newWorkers) {
 		t.Errorf("workers %v after the refused config; want the old ones %v", kept, newWorkers)
 	}
-	warn := logLines(pr, "still run")
+	warn := logLines(pr, "no new generation of workers")
 	t.Logf("refused config: %s; workers %v kept, still serving %q; log: %s", reloadState(t, pr), kept, "version 2", strings.Join(warn, " | "))
 
 	write("version 4", "")

@@ -25,9 +25,10 @@ func makeSparse(t *testing.T, path string, size int64) {
 	}
 }
 
-// TestHugeFile hashes a 4 GiB sparse file: the daemon streams it (peak
-// memory far below the file size), counts every byte, and a one-byte change
-// in the middle reloads once. The file is on tmpfs when there is one, where
+// TestHugeFile hashes a 4 GiB sparse file with MAX_FILE_SIZE and
+// MAX_TOTAL_SIZE lifted (their defaults refuse it): the daemon streams it
+// (peak memory far below the file size), counts every byte, and a one-byte
+// change in the middle reloads once. The file is on tmpfs when there is one, where
 // reading holes is cheap (see scratchDir).
 func TestHugeFile(t *testing.T) {
 	if testing.Short() {
@@ -36,7 +37,7 @@ func TestHugeFile(t *testing.T) {
 	root := scratchDir(t)
 	path := filepath.Join(root, "disk.img")
 	makeSparse(t, path, hugeSize)
-	r := startRig(t, root, map[string]string{"POLL_INTERVAL": "1s"})
+	r := startRig(t, root, map[string]string{"POLL_INTERVAL": "1s", "MAX_FILE_SIZE": "0", "MAX_TOTAL_SIZE": "0"})
 	if got := r.metric("pollreload_watched_bytes", nil); got != hugeSize {
 		t.Errorf("pollreload_watched_bytes = %v; want %d", got, int64(hugeSize))
 	}
@@ -71,7 +72,7 @@ func TestHugeFileOverMaxFileSize(t *testing.T) {
 	root := scratchDir(t)
 	path := filepath.Join(root, "disk.img")
 	writeFiles(t, root, map[string]string{"disk.img": "small\n", "app.conf": "listen 80\n"})
-	r := startRig(t, root, map[string]string{"MAX_FILE_SIZE": "1GiB"})
+	r := startRig(t, root, map[string]string{"MAX_FILE_SIZE": "1GiB", "MAX_TOTAL_SIZE": "0"})
 	r.waitScans("ok", 2)
 
 	hashed := r.metric("pollreload_bytes_hashed_total", nil)

@@ -51,7 +51,7 @@ func (s *scan) trusted(e *entry, sig signature) bool {
 	if !e.reusable || e.sig != sig {
 		return false
 	}
-	if v := s.h.opts.VerifyAfter; v > 0 && s.start-e.hashedAt >= int64(v) {
+	if v := s.h.verifyAfter; v > 0 && s.start-e.hashedAt >= int64(v) {
 		return false
 	}
 	newest := max(sig.mtime, sig.ctime)
@@ -64,12 +64,19 @@ func (s *scan) hashOpen(fd int, rel string, st *unix.Stat_t) error {
 	sig := signatureOf(st)
 	e := s.rs.cache[rel]
 	if e != nil && s.trusted(e, sig) {
+		if err := s.addBytes(e.file.Size); err != nil {
+			return err
+		}
 		s.keep(e)
 		return nil
 	}
 	if max := s.h.opts.MaxFileSize; max > 0 && st.Size > max {
 		s.fail(rel, false, &FileTooLargeError{Max: max, Size: st.Size})
 		return nil
+	}
+	// Checked before reading, so a scan never reads far past the bound.
+	if err := s.addBytes(st.Size); err != nil {
+		return err
 	}
 	read := s.readAll
 	if st.Size >= pipelineMin {
@@ -85,6 +92,7 @@ func (s *scan) hashOpen(fd int, rel string, st *unix.Stat_t) error {
 	if err != nil {
 		return err
 	}
+	s.total += size - st.Size // what was read, if it grew or shrank
 	var after unix.Stat_t
 	reusable := unix.Fstat(fd, &after) == nil && signatureOf(&after) == sig
 	if e == nil {

@@ -207,6 +207,7 @@ func TestVerifyAfterRereadsOldDigests(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "a"), "aaaa")
 	clock := time.Now().Add(time.Hour) // past the racy margin from the start
 	h := New(Options{VerifyAfter: time.Minute})
+	h.verifyAfter = time.Minute // New draws it in [30s, 1m]; pin the bound
 	h.now = func() time.Time { return clock }
 	mustScan(t, h, dir)
 	steps := []struct {
@@ -249,5 +250,33 @@ func TestPipelinedReadMatchesPlainRead(t *testing.T) {
 				t.Errorf("BytesRead = %d; want %d", snap.BytesRead, size)
 			}
 		})
+	}
+}
+
+// TestAgesAreDrawnPerHasher checks that the kubelet rewalk age and the
+// VerifyAfter age are drawn per Hasher between half the bound and the bound:
+// replicas started together (a rollout) must not all walk their volumes, or
+// all re-read every file, in the same tick, which bench/fleet measured as a
+// wave of 8 times the mean load every 30 s with one fixed age.
+func TestAgesAreDrawnPerHasher(t *testing.T) {
+	const verify = 10 * time.Minute
+	rewalks := map[time.Duration]bool{}
+	verifies := map[time.Duration]bool{}
+	for range 50 {
+		h := New(Options{VerifyAfter: verify})
+		if h.rewalk < kubeletRewalk/2 || h.rewalk > kubeletRewalk {
+			t.Errorf("rewalk age %v; want within [%v, %v]", h.rewalk, kubeletRewalk/2, kubeletRewalk)
+		}
+		if h.verifyAfter < verify/2 || h.verifyAfter > verify {
+			t.Errorf("verify age %v; want within [%v, %v]", h.verifyAfter, verify/2, verify)
+		}
+		rewalks[h.rewalk] = true
+		verifies[h.verifyAfter] = true
+	}
+	if len(rewalks) < 2 || len(verifies) < 2 {
+		t.Errorf("50 Hashers drew %d rewalk ages and %d verify ages; want them to differ", len(rewalks), len(verifies))
+	}
+	if h := New(Options{}); h.verifyAfter != 0 {
+		t.Errorf("VerifyAfter 0: drew %v; want 0 (never)", h.verifyAfter)
 	}
 }

@@ -26,7 +26,17 @@
 //     the root; absolute links, links that climb out with `..`, and loops are
 //     listed in Snapshot.Skipped and logged once.
 //   - Only regular files are opened, without blocking and without following
-//     links; FIFOs, sockets and devices are skipped.
+//     links; FIFOs, sockets and devices are skipped, and so is a kernel
+//     pseudo-filesystem (proc, sysfs, ...) mounted below the root.
+//
+// A scan's work follows the tree's size, never its shape (walk.go): each
+// directory is walked once per scan, known by device and inode, however
+// many links or bind mounts lead to it (a repeat is a Snapshot.Aliases
+// entry, framed into the digest); a directory that cannot be read carries
+// its last good files over by binary search in the last scan's sorted list;
+// and the walk keeps one path buffer, not a path string per directory.
+// Options.MaxFiles, MaxFileSize, MaxDepth and MaxTotalSize bound it further
+// (limits.go has the daemon's defaults and why).
 //
 // A steady tick allocates nothing: cstr.go keeps every name a tick passes to
 // the kernel NUL-terminated, sys_linux.go makes those syscalls, and an

@@ -14,13 +14,18 @@ import (
 var ErrTooManyFiles = errors.New("too many files")
 
 // TooManyFilesError reports a root with more regular files than
-// Options.MaxFiles. The caller, who knows how the limit was configured, adds
-// how to raise it.
+// Options.MaxFiles, or (Other) more entries that are not regular files:
+// directories, symlinks, special files, excluded files. The caller, who
+// knows how the limit was configured, adds how to raise it.
 type TooManyFilesError struct {
-	Max int // Options.MaxFiles
+	Max   int // Options.MaxFiles
+	Other bool
 }
 
 func (e *TooManyFilesError) Error() string {
+	if e.Other {
+		return fmt.Sprintf("more than %d directories, symlinks and other entries that are not regular files", e.Max)
+	}
 	return fmt.Sprintf("more than %d regular files", e.Max)
 }
 
@@ -57,6 +62,50 @@ func (e *FileTooLargeError) Error() string {
 // Is makes errors.Is(err, ErrFileTooLarge) hold.
 func (e *FileTooLargeError) Is(target error) bool { return target == ErrFileTooLarge }
 
+// ErrTooDeep is wrapped by the ScanError (of kind "limit") of a directory
+// nested deeper than Options.MaxDepth; its Err is a *TooDeepError.
+var ErrTooDeep = errors.New("too deep")
+
+// TooDeepError reports a directory more than Options.MaxDepth levels below
+// the root, which was not walked. The ScanError's Path names it.
+type TooDeepError struct {
+	Max int // Options.MaxDepth
+}
+
+func (e *TooDeepError) Error() string {
+	return fmt.Sprintf("directory nested more than %d levels below the root, not walked", e.Max)
+}
+
+// Is makes errors.Is(err, ErrTooDeep) hold.
+func (e *TooDeepError) Is(target error) bool { return target == ErrTooDeep }
+
+// ErrTotalTooLarge is wrapped by the error Scan returns when the regular
+// files of a root add up to more than Options.MaxTotalSize; the error is a
+// *TotalTooLargeError.
+var ErrTotalTooLarge = errors.New("too many bytes")
+
+// TotalTooLargeError reports a root whose files add up to more than
+// Options.MaxTotalSize bytes. The scan stops before reading past it.
+type TotalTooLargeError struct {
+	Max int64 // Options.MaxTotalSize
+}
+
+func (e *TotalTooLargeError) Error() string {
+	return fmt.Sprintf("regular files add up to more than %d bytes", e.Max)
+}
+
+// Is makes errors.Is(err, ErrTotalTooLarge) hold.
+func (e *TotalTooLargeError) Is(target error) bool { return target == ErrTotalTooLarge }
+
+// PseudoFilesystemError reports a root on a kernel pseudo-filesystem.
+type PseudoFilesystemError struct {
+	Name string // "proc", "sysfs", ...
+}
+
+func (e *PseudoFilesystemError) Error() string {
+	return fmt.Sprintf("on %s, a kernel pseudo-filesystem whose files are not configuration", e.Name)
+}
+
 // errUnstable is returned when a kubelet volume's `..data` link kept moving
 // during every attempt of one scan.
 var errUnstable = errors.New("..data link kept moving during the scan")
@@ -72,7 +121,7 @@ func ErrorKind(err error) string {
 	if err == nil {
 		return ""
 	}
-	if errors.Is(err, ErrTooManyFiles) || errors.Is(err, errFileTooLarge) {
+	if errors.Is(err, ErrTooManyFiles) || errors.Is(err, errFileTooLarge) || errors.Is(err, ErrTooDeep) || errors.Is(err, ErrTotalTooLarge) {
 		return "limit"
 	}
 	var errno syscall.Errno

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,13 +25,24 @@ type Options struct {
 	// Logger receives warnings about skipped entries and unreadable files,
 	// each logged once when it first appears. Nil discards.
 	Logger *slog.Logger
-	// MaxFiles caps the regular files of one root; 0 means no limit. A root
-	// with more makes Scan fail with an error wrapping ErrTooManyFiles.
+	// MaxFiles caps the regular files of one root, and separately its other
+	// entries (directories, symlinks, special files, excluded files); 0 means
+	// no limit. A root with more makes Scan fail with an error wrapping
+	// ErrTooManyFiles. DefaultMaxFiles is the daemon's default.
 	MaxFiles int
 	// MaxFileSize caps the size of a file that is read; 0 means no limit. A
 	// larger file is never read: it is reported as a ScanError of kind
 	// "limit" and keeps its last good entry, if any.
 	MaxFileSize int64
+	// MaxDepth caps how many directory levels below the root are walked; 0
+	// means no limit. A deeper directory is not walked: it is reported as a
+	// ScanError of kind "limit" (a *TooDeepError) and its files keep their
+	// last good entries.
+	MaxDepth int
+	// MaxTotalSize caps the summed size of the regular files of one root,
+	// and so the bytes one scan can read; 0 means no limit. A root with more
+	// makes Scan fail with an error wrapping ErrTotalTooLarge.
+	MaxTotalSize int64
 	// Include, if not empty, keeps only files whose relative path or base
 	// name matches one of these globs (path.Match syntax, plus "**" for any
 	// number of directories; see glob.go). Exclude drops files and whole
@@ -40,7 +52,9 @@ type Options struct {
 	// distrusted and the file read again even though its stat signature is
 	// unchanged. It bounds how long a rewrite that stat cannot see (same
 	// size, mtime restored, on a filesystem without ctime such as sshfs)
-	// goes unnoticed.
+	// goes unnoticed. Each Hasher draws its own age between half of this
+	// and this, so that a fleet of replicas started together does not
+	// re-read every file in the same tick.
 	VerifyAfter time.Duration
 	// Advise, if set, rewrites a file's error before it is logged, adding
 	// what only the caller knows: how a limit was configured and how to
@@ -62,6 +76,13 @@ type Hasher struct {
 	// move the clock instead of sleeping.
 	now        func() time.Time
 	racyMargin time.Duration
+	// rewalk is this Hasher's age at which an unchanged kubelet version
+	// is walked again, drawn in [kubeletRewalk/2, kubeletRewalk];
+	// verifyAfter its age of distrust, drawn in [VerifyAfter/2,
+	// VerifyAfter] (0: never). Drawn per process, so that replicas started
+	// together do not all walk, or all read every file, in the same tick.
+	rewalk      time.Duration
+	verifyAfter time.Duration
 	// forceOpenStat makes every directory behave as if it were on NFS, so
 	// the openat+fstat path is tested on local disks.
 	forceOpenStat bool
@@ -77,11 +98,13 @@ type Hasher struct {
 func New(opts Options) *Hasher {
 	log := logs.OrDiscard(opts.Logger)
 	return &Hasher{
-		opts:       opts,
-		log:        log,
-		now:        time.Now,
-		racyMargin: defaultRacyMargin,
-		roots:      make(map[string]*rootState),
+		opts:        opts,
+		log:         log,
+		now:         time.Now,
+		racyMargin:  defaultRacyMargin,
+		rewalk:      drawAge(kubeletRewalk),
+		verifyAfter: drawAge(opts.VerifyAfter),
+		roots:       make(map[string]*rootState),
 	}
 }
 
@@ -95,8 +118,20 @@ type rootState struct {
 	digest *xxhash.Digest
 	// dentBuf receives raw getdents records.
 	dentBuf []byte
-	// files is the previous scan's file list, kept for its capacity.
-	files []*entry
+	// prev is the last finished scan's file list, sorted by path: what a
+	// directory that cannot be read now carries over, found by binary
+	// search. spare is the other buffer, filled by the next scan.
+	prev, spare []*entry
+	// prevAliases is the last finished scan's Aliases, sorted by path.
+	prevAliases, spareAliases []Alias
+	// visited maps every directory walked in this attempt (device, inode)
+	// to its node; nodes and links are the attempt's scratch (see walk.go).
+	visited map[devIno]int32
+	nodes   []dirNode
+	links   []dirLink
+	path    []byte
+	// work is what the last Scan did, in steps (see scan.work).
+	work int64
 	// reported holds the skips and errors already logged, so a broken link
 	// is logged when it appears, not on every tick.
 	reported map[string]string
@@ -115,7 +150,6 @@ type rootState struct {
 	interned       interner
 	names          []dirent
 	key            []byte
-	ancestors      []devIno
 	errors         []ScanError
 	skipped        []Skip
 	linkBuf        []byte
@@ -143,12 +177,20 @@ type rootState struct {
 	raw bool
 }
 
+// drawAge returns an age between half of max and max, or 0 for 0.
+func drawAge(max time.Duration) time.Duration {
+	if max <= 0 {
+		return 0
+	}
+	return max/2 + rand.N(max/2+1)
+}
+
 func (h *Hasher) state(root string) *rootState {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	rs := h.roots[root]
 	if rs == nil {
-		rs = &rootState{cache: make(map[string]*entry), reported: make(map[string]string)}
+		rs = &rootState{cache: make(map[string]*entry), reported: make(map[string]string), visited: make(map[devIno]int32)}
 		h.roots[root] = rs
 	}
 	return rs
@@ -197,9 +239,11 @@ func (h *Hasher) scan(ctx context.Context, root string, rs *rootState) (*Snapsho
 	if err := rs.mount.check(mnt, rs.croot, rs.cparent); err != nil {
 		return nil, err
 	}
-	s := &scan{h: h, rs: rs, ctx: ctx, root: root, start: h.now().UnixNano(), files: rs.files[:0],
-		names: rs.names[:0], key: rs.key[:0], ancestors: rs.ancestors[:0], errors: rs.errors[:0], skipped: rs.skipped[:0],
+	s := &scan{h: h, rs: rs, ctx: ctx, root: root, start: h.now().UnixNano(), files: rs.spare[:0],
+		names: rs.names[:0], key: rs.key[:0], errors: rs.errors[:0], skipped: rs.skipped[:0],
+		aliases: rs.spareAliases[:0], nodes: rs.nodes[:0], links: rs.links[:0], path: rs.path[:0],
 		mnt: mnt, raw: rs.raw && rs.fsMount == mnt}
+	defer func() { rs.work = s.work }()
 	rs.raw = false // set again by a scan that finds it safe
 	if s.quickKubelet() {
 		rs.raw = s.raw
@@ -246,10 +290,31 @@ type scan struct {
 	// stands (see kubeletRewalk).
 	reuse     bool
 	bytesRead int64
-	nfiles    int
-	ancestors []devIno
-	names     []dirent
-	key       []byte // cache key being looked up, reused per file
+	// nfiles and nother count regular files and other entries against
+	// MaxFiles; total sums the sizes of the files kept, against
+	// MaxTotalSize.
+	nfiles, nother int
+	total          int64
+	names          []dirent
+	key            []byte // cache key being looked up, reused per file
+
+	// The walk (walk.go): path is the relative path of the entry being
+	// looked at, built in one buffer so that no directory needs a path
+	// string of its own; depth is the directory level being listed (the
+	// root is 0); dev is the device of that directory, to see a mount
+	// boundary. nodes, links and aliases are this attempt's directories,
+	// links to directories still to follow, and links to directories
+	// already walked.
+	path    []byte
+	depth   int
+	dev     uint64
+	nodes   []dirNode
+	links   []dirLink
+	aliases []Alias
+	// work counts the steps of the scan: entries looked at, directories
+	// listed, cached entries carried over, path components resolved. Tests
+	// bound it by the tree's size.
+	work int64
 }
 
 type devIno struct{ dev, ino uint64 }
@@ -262,8 +327,10 @@ func (s *scan) reset() {
 	s.errors = s.errors[:0]
 	s.skipped = s.skipped[:0]
 	s.bytesRead = 0
-	s.nfiles = 0
-	s.ancestors = s.ancestors[:0]
+	s.nfiles, s.nother, s.total = 0, 0, 0
+	s.nodes, s.links, s.aliases, s.path = s.nodes[:0], s.links[:0], s.aliases[:0], s.path[:0]
+	s.depth = 0
+	clear(s.rs.visited)
 }
 
 // contain returns the os.Root that symlinks are resolved in, opening it on
@@ -309,6 +376,9 @@ func (s *scan) scanDir() (Snapshot, error) {
 		}
 		s.rs.fsType, s.rs.fsMount = int64(sfs.Type), s.mnt
 	}
+	if name, ok := PseudoFilesystem(s.rs.fsType); ok {
+		return Snapshot{}, &PseudoFilesystemError{Name: name}
+	}
 	s.openStat = s.h.forceOpenStat || s.rs.fsType == unix.NFS_SUPER_MAGIC
 
 	// Reading `..data` is also the check that it is a symlink (EINVAL
@@ -335,8 +405,7 @@ func (s *scan) scanDir() (Snapshot, error) {
 	if err := fstatRaw(s.raw, fd, &st); err != nil {
 		return Snapshot{}, fmt.Errorf("stat: %w", err)
 	}
-	s.ancestors = append(s.ancestors, devIno{st.Dev, st.Ino})
-	if err := s.walkDir(fd, ""); err != nil {
+	if err := s.walkTop(fd, &st); err != nil {
 		return Snapshot{}, err
 	}
 	return Snapshot{Root: s.root, Kind: KindPlain}, nil
@@ -360,6 +429,17 @@ func (s *scan) scanFile() (Snapshot, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return Snapshot{}, errors.New("no longer a regular file")
 	}
+	if s.rs.fsMount != s.mnt || s.rs.fsType == 0 {
+		var sfs unix.Statfs_t
+		if err := unix.Fstatfs(fd, &sfs); err != nil {
+			return Snapshot{}, fmt.Errorf("statfs: %w", err)
+		}
+		s.rs.fsType, s.rs.fsMount = int64(sfs.Type), s.mnt
+	}
+	if name, ok := PseudoFilesystem(s.rs.fsType); ok {
+		return Snapshot{}, &PseudoFilesystemError{Name: name}
+	}
+	s.dev = st.Dev
 	s.nfiles++
 	if err := s.hashOpen(fd, name, &st); err != nil {
 		return Snapshot{}, &os.PathError{Op: "read", Path: s.root, Err: err}
@@ -389,6 +469,21 @@ func (s *scan) finish(shell Snapshot) *Snapshot {
 		binary.LittleEndian.PutUint64(frame[8:16], e.file.Digest)
 		d.Write(frame[:16])
 	}
+	s.aliases = sortAliases(s.aliases)
+	if len(s.aliases) > 0 {
+		// A zero length cannot start a file's frame (no path is empty), so
+		// the aliases cannot be read as files; a tree without any keeps
+		// the digest it always had.
+		d.Write([]byte{0})
+		for _, a := range s.aliases {
+			n := binary.PutUvarint(frame[:], uint64(len(a.Path)))
+			d.Write(frame[:n])
+			d.WriteString(a.Path)
+			n = binary.PutUvarint(frame[:], uint64(len(a.Target)))
+			d.Write(frame[:n])
+			d.WriteString(a.Target)
+		}
+	}
 	digest := d.Sum64()
 	snap := s.rs.last
 	if !s.same(snap, &shell, digest, size) {
@@ -399,15 +494,26 @@ func (s *scan) finish(shell Snapshot) *Snapshot {
 		for _, e := range s.files {
 			snap.Files[e.path] = e.file
 		}
+		if len(s.aliases) > 0 {
+			snap.Aliases = make(map[string]string, len(s.aliases))
+			for _, a := range s.aliases {
+				snap.Aliases[a.Path] = a.Target
+			}
+		}
 		snap.Errors = slices.Clone(s.errors)
 		snap.Skipped = slices.Clone(s.skipped)
 		s.rs.last = snap
 	}
-	s.rs.files = s.files[:0]
-	s.rs.names, s.rs.key, s.rs.ancestors = s.names[:0], s.key[:0], s.ancestors[:0]
+	// This scan's sorted lists are what the next one carries over from.
+	clear(s.rs.prev)
+	s.rs.prev, s.rs.spare = s.files, s.rs.prev[:0]
+	s.rs.prevAliases, s.rs.spareAliases = s.aliases, s.rs.prevAliases[:0]
+	s.rs.names, s.rs.key = s.names[:0], s.key[:0]
+	s.rs.nodes, s.rs.links, s.rs.path = s.nodes[:0], s.links[:0], s.path[:0]
 	s.rs.errors, s.rs.skipped = s.errors[:0], s.skipped[:0]
 	s.rs.interned.endScan()
 
+	s.work += int64(len(s.rs.cache))
 	for p, e := range s.rs.cache {
 		if e.gen != s.rs.gen {
 			delete(s.rs.cache, p)
@@ -442,6 +548,11 @@ func (s *scan) report() {
 		if sk.Reason == "excluded" {
 			level = slog.LevelDebug
 		}
+		if sk.Reason == "pseudo_filesystem" {
+			s.h.log.Log(s.ctx, level, "skipping entry: a kernel pseudo-filesystem is mounted there, whose files are not configuration",
+				"path", filepath.Join(s.root, sk.Path), "reason", sk.Reason, "fs", sk.Detail)
+			continue
+		}
 		s.h.log.Log(s.ctx, level, "skipping entry", "path", filepath.Join(s.root, sk.Path), "reason", sk.Reason)
 	}
 	for _, se := range s.errors {
@@ -472,22 +583,58 @@ func (s *scan) keep(e *entry) {
 // be a directory (or a link to one), every entry below it is carried too.
 func (s *scan) fail(rel string, mayBeDir bool, err error) {
 	s.errors = append(s.errors, ScanError{Path: rel, Kind: ErrorKind(err), Err: err})
+	s.carry(rel, mayBeDir)
+}
+
+// carry keeps the last finished scan's entries for rel and, when it may be
+// a directory, for everything below it. The previous lists are sorted, so
+// the entries below rel are one run found by binary search: a failure costs
+// what it carries, not the size of the tree.
+func (s *scan) carry(rel string, mayBeDir bool) {
 	if e := s.rs.cache[rel]; e != nil {
 		s.keep(e)
+	}
+	prev, aliases := s.rs.prev, s.rs.prevAliases
+	if rel == "" && mayBeDir {
+		s.work += int64(len(prev) + len(aliases))
+		for _, e := range prev {
+			s.keep(e)
+		}
+		s.aliases = append(s.aliases, aliases...)
+		return
 	}
 	if !mayBeDir {
 		return
 	}
 	prefix := rel + "/"
-	for p, e := range s.rs.cache {
-		if rel == "" || strings.HasPrefix(p, prefix) {
-			s.keep(e)
-		}
+	i, _ := slices.BinarySearchFunc(prev, prefix, func(e *entry, p string) int { return strings.Compare(e.path, p) })
+	for ; i < len(prev) && strings.HasPrefix(prev[i].path, prefix); i++ {
+		s.work++
+		s.keep(prev[i])
+	}
+	j, _ := slices.BinarySearchFunc(aliases, rel, func(a Alias, p string) int { return strings.Compare(a.Path, p) })
+	if j < len(aliases) && aliases[j].Path == rel {
+		s.aliases = append(s.aliases, aliases[j])
+	}
+	j, _ = slices.BinarySearchFunc(aliases, prefix, func(a Alias, p string) int { return strings.Compare(a.Path, p) })
+	for ; j < len(aliases) && strings.HasPrefix(aliases[j].Path, prefix); j++ {
+		s.work++
+		s.aliases = append(s.aliases, aliases[j])
 	}
 }
 
 func (s *scan) skip(rel, reason string) {
 	s.skipped = append(s.skipped, Skip{Path: rel, Reason: reason})
+}
+
+// sortAliases sorts aliases by path and drops repeats of a path (an alias
+// carried over and found again).
+func sortAliases(as []Alias) []Alias {
+	if len(as) < 2 {
+		return as
+	}
+	slices.SortStableFunc(as, func(a, b Alias) int { return strings.Compare(a.Path, b.Path) })
+	return slices.CompactFunc(as, func(a, b Alias) bool { return a.Path == b.Path })
 }
 
 // fsType returns the fs.FileMode type bits of a stat mode.

@@ -69,6 +69,16 @@ func skips(snap *Snapshot) []string {
 	return out
 }
 
+// aliases renders snap.Aliases as "path=target" strings.
+func aliases(snap *Snapshot) []string {
+	var out []string
+	for p, target := range snap.Aliases {
+		out = append(out, p+"="+target)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // errorKinds renders snap.Errors as "path=kind" strings.
 func errorKinds(snap *Snapshot) []string {
 	var out []string

@@ -71,3 +71,42 @@ func (m *mountState) check(id uint64, root, parent cstr) error {
 	}
 	return nil
 }
+
+// pseudoFilesystems are kernel interfaces, not configuration: their files
+// report size 0, some never end (/proc/PID/pagemap), and their content
+// changes with every read, so watching them would reload forever. A root on
+// one is refused (the main package at start, Scan on every scan), and one
+// mounted below a root is skipped.
+var pseudoFilesystems = map[int64]string{
+	unix.PROC_SUPER_MAGIC:    "proc",
+	unix.SYSFS_MAGIC:         "sysfs",
+	unix.CGROUP_SUPER_MAGIC:  "cgroup",
+	unix.CGROUP2_SUPER_MAGIC: "cgroup2",
+	unix.DEBUGFS_MAGIC:       "debugfs",
+	unix.TRACEFS_MAGIC:       "tracefs",
+	unix.SECURITYFS_MAGIC:    "securityfs",
+	unix.SELINUX_MAGIC:       "selinuxfs",
+	unix.SMACK_MAGIC:         "smackfs",
+	unix.BPF_FS_MAGIC:        "bpf",
+	unix.PSTOREFS_MAGIC:      "pstore",
+	unix.EFIVARFS_MAGIC:      "efivarfs",
+	unix.DEVPTS_SUPER_MAGIC:  "devpts",
+	unix.BINFMTFS_MAGIC:      "binfmt_misc",
+	unix.NSFS_MAGIC:          "nsfs",
+	unix.HUGETLBFS_MAGIC:     "hugetlbfs",
+	configfsMagic:            "configfs",
+	mqueueMagic:              "mqueue",
+}
+
+// Magic numbers x/sys does not name (linux/magic.h).
+const (
+	configfsMagic = 0x62656570
+	mqueueMagic   = 0x19800202
+)
+
+// PseudoFilesystem returns the name of a kernel pseudo-filesystem from its
+// statfs type (f_type), and whether it is one.
+func PseudoFilesystem(fsType int64) (name string, ok bool) {
+	name, ok = pseudoFilesystems[fsType]
+	return name, ok
+}

@@ -14,11 +14,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestMaxFileSizeBoundsBytesRead hashes kernel files whose stat size is 0:
+// TestMaxFileSizeBoundsBytesRead reads kernel files whose stat size is 0:
 // /proc/self/maps (a few KiB) and /proc/self/pagemap (8 bytes per page of
 // the address space: hundreds of GiB that a read never gets to the end of).
-// MAX_FILE_SIZE must stop the read just past the limit and report the
-// file's limit error, as it does for a file whose stat size is too large.
+// Scan refuses a root on proc outright; the read bound is what stops such a
+// file anywhere the refusal cannot see it (a FUSE file that reports size 0),
+// so it is tested on the open file: MAX_FILE_SIZE must stop the read just
+// past the limit and report the file's limit error, as it does for a file
+// whose stat size is too large.
 func TestMaxFileSizeBoundsBytesRead(t *testing.T) {
 	tests := []struct {
 		root string
@@ -33,24 +36,32 @@ func TestMaxFileSizeBoundsBytesRead(t *testing.T) {
 			if err := unix.Stat(tt.root, &st); err != nil || st.Size != 0 {
 				t.Skipf("stat %s: size %d, %v; want a file that reports size 0", tt.root, st.Size, err)
 			}
-			// Bounded, so that a regression fails instead of reading for hours.
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			snap, err := New(Options{MaxFileSize: tt.max}).Scan(ctx, tt.root)
+			if _, err := New(Options{MaxFileSize: tt.max}).Scan(context.Background(), tt.root); err == nil || !strings.Contains(err.Error(), "on proc, a kernel pseudo-filesystem") {
+				t.Errorf("Scan(%s) = %v; want the pseudo-filesystem refusal", tt.root, err)
+			}
+			f, err := os.Open(tt.root)
 			if err != nil {
-				t.Fatalf("Scan(%s): %v", tt.root, err)
+				t.Fatal(err)
 			}
-			if len(snap.Errors) != 1 || snap.Errors[0].Kind != "limit" || !errors.Is(snap.Errors[0].Err, errFileTooLarge) {
-				t.Fatalf("Scan(%s) errors = %+v; want one of kind limit", tt.root, snap.Errors)
+			defer f.Close()
+			h := New(Options{MaxFileSize: tt.max})
+			rs := h.state(tt.root)
+			rs.buf, rs.digest = make([]byte, readBufferSize), xxhash.New()
+			s := &scan{h: h, rs: rs, ctx: context.Background(), root: tt.root, start: time.Now().UnixNano()}
+			if err := s.hashOpen(int(f.Fd()), filepath.Base(tt.root), &st); err != nil {
+				t.Fatalf("hashOpen(%s): %v", tt.root, err)
 			}
-			if len(snap.Files) != 0 {
-				t.Errorf("Scan(%s) files = %v; want none", tt.root, snap.Files)
+			if len(s.errors) != 1 || s.errors[0].Kind != "limit" || !errors.Is(s.errors[0].Err, errFileTooLarge) {
+				t.Fatalf("hashOpen(%s) errors = %+v; want one of kind limit", tt.root, s.errors)
+			}
+			if len(s.files) != 0 {
+				t.Errorf("hashOpen(%s) kept %d files; want none", tt.root, len(s.files))
 			}
 			// One page of overshoot at most: pagemap reads come in pages.
-			if snap.BytesRead <= tt.max || snap.BytesRead > tt.max+4096 {
-				t.Errorf("Scan(%s) read %d bytes; want just past MAX_FILE_SIZE=%d", tt.root, snap.BytesRead, tt.max)
+			if s.bytesRead <= tt.max || s.bytesRead > tt.max+4096 {
+				t.Errorf("hashOpen(%s) read %d bytes; want just past MAX_FILE_SIZE=%d", tt.root, s.bytesRead, tt.max)
 			}
-			t.Logf("%s (stat size 0), MAX_FILE_SIZE=%d: read %d bytes; error %q", tt.root, tt.max, snap.BytesRead, snap.Errors[0].Err)
+			t.Logf("%s (stat size 0), MAX_FILE_SIZE=%d: read %d bytes; error %q", tt.root, tt.max, s.bytesRead, s.errors[0].Err)
 		})
 	}
 }

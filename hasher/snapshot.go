@@ -49,6 +49,16 @@ type Snapshot struct {
 	// kubelet volume, relative to the directory `..data` names; for a single
 	// file, its base name) to the file.
 	Files map[string]File
+	// Aliases maps the path of each symlink (or bind mount) that leads to a
+	// directory already walked in this scan to the path that directory was
+	// walked at ("." for the root). A directory is walked once per scan
+	// however many links lead to it, so the files below an alias are listed
+	// under its target only. Physical directories are walked first, then
+	// links in the order found, so a link to a directory of the tree
+	// points at that directory's own path. Each alias is framed into the
+	// digest (its path and target), so adding, removing or retargeting a
+	// link changes the digest while the work stays one walk per directory.
+	Aliases map[string]string
 	// Bytes is the summed size of Files.
 	Bytes int64
 	// BytesRead is the content this scan actually read (0 on a steady tick).
@@ -72,8 +82,20 @@ func (e ScanError) Error() string { return e.Path + ": " + e.Err.Error() }
 
 // Skip is an entry left out of a snapshot on purpose.
 type Skip struct {
-	Path   string // relative to the root
-	Reason string // bounded: "fifo", "socket", "device", "escapes_root", "loop", "dangling", "excluded", "other"
+	Path string // relative to the root
+	// Reason is bounded: "fifo", "socket", "device", "escapes_root",
+	// "loop", "dangling", "excluded", "pseudo_filesystem" (a kernel
+	// filesystem such as proc mounted below the root), "other".
+	Reason string
+	// Detail, for "pseudo_filesystem", names the filesystem ("proc").
+	Detail string
+}
+
+// Alias is a link to a directory walked at another path in the same scan
+// (see Snapshot.Aliases).
+type Alias struct {
+	Path   string // the link's path, relative to the root
+	Target string // the path the directory was walked at; "." for the root
 }
 
 // Complete reports whether the snapshot holds one whole version that was

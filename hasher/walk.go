@@ -27,38 +27,91 @@ const openFileFlags = unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOFOLLOW | unix.O
 
 const openDirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
 
-// walkDir hashes the directory open as fd, whose path relative to the
-// containment root is dirRel ("" for the root). Every name is examined
-// relative to fd, never by a full path, so a rename above us cannot redirect
-// the walk and the kernel does not resolve the same prefix again per file.
-// It returns only errors that end the scan.
-func (s *scan) walkDir(fd int, dirRel string) error {
-	if err := s.ctx.Err(); err != nil {
+// dirNode is one directory walked in this attempt: enough to rebuild its
+// path when a later link leads to it again, without a path string per
+// directory (on a deep chain those would add up to the square of its depth).
+type dirNode struct {
+	parent int32  // -1 for where a walk starts (the root, a followed link)
+	name   string // the name in its parent; the whole path for a start
+}
+
+// dirLink is a symlink to a directory, followed once the physical tree has
+// been walked.
+type dirLink struct {
+	rel      string
+	depth    int    // of the link, as a directory level
+	dev      uint64 // of the directory holding it
+	raw      bool
+	openStat bool
+}
+
+// walkTop walks the directory open as fd, whose stat is st, as the top of
+// this attempt: its physical tree first, in sorted order, then the symlinks
+// to directories found on the way, in the order found (those may add more).
+// Every directory is walked once (by device and inode): a link or bind
+// mount to one already walked is recorded as an Alias. So the work follows
+// the number of entries, whatever the links do; physical paths come first,
+// so a link to a directory of the tree names that directory's own path.
+func (s *scan) walkTop(fd int, st *unix.Stat_t) error {
+	s.rs.visited[devIno{st.Dev, st.Ino}] = 0
+	s.nodes = append(s.nodes[:0], dirNode{parent: -1})
+	s.path, s.depth, s.dev = s.path[:0], 0, st.Dev
+	if err := s.walkDir(fd, 0); err != nil {
 		return err
 	}
-	start := len(s.names)
-	if err := s.list(fd); err != nil {
-		s.names = s.names[:start]
-		s.fail(dirRel, true, err)
-		return nil
-	}
-	defer func() { s.names = s.names[:start] }()
-	slices.SortFunc(s.names[start:], func(a, b dirent) int { return strings.Compare(a.name, b.name) })
-	if s.h.afterList != nil {
-		s.h.afterList(dirRel)
-	}
-	end := len(s.names)
-	for i := start; i < end; i++ {
-		de := s.names[i]
-		if err := s.visit(fd, de, dirRel); err != nil {
+	for i := 0; i < len(s.links); i++ {
+		if err := s.followDirLink(s.links[i]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// visit handles one directory entry.
-func (s *scan) visit(fd int, de dirent, dirRel string) error {
+// walkDir hashes the directory open as fd, node in s.nodes, whose path
+// relative to the containment root is s.path ("" for the root). Every name
+// is examined relative to fd, never by a full path, so a rename above us
+// cannot redirect the walk and the kernel does not resolve the same prefix
+// again per file. It returns only errors that end the scan.
+func (s *scan) walkDir(fd int, node int32) error {
+	if err := s.ctx.Err(); err != nil {
+		return err
+	}
+	s.work++
+	start := len(s.names)
+	if err := s.list(fd); err != nil {
+		s.names = s.names[:start]
+		s.fail(string(s.path), true, err)
+		return nil
+	}
+	defer func() { s.names = s.names[:start] }()
+	slices.SortFunc(s.names[start:], func(a, b dirent) int { return strings.Compare(a.name, b.name) })
+	if s.h.afterList != nil {
+		s.h.afterList(string(s.path))
+	}
+	end := len(s.names)
+	for i := start; i < end; i++ {
+		if err := s.visit(fd, s.names[i], node); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// visit handles one directory entry, with s.path extended by its name for
+// the time of the call.
+func (s *scan) visit(fd int, de dirent, node int32) error {
+	s.work++
+	n := len(s.path)
+	if n > 0 {
+		s.path = append(s.path, '/')
+	}
+	s.path = append(s.path, de.name...)
+	err := s.visitEntry(fd, de, node)
+	s.path = s.path[:n]
+	return err
+}
+
+func (s *scan) visitEntry(fd int, de dirent, node int32) error {
 	typ := de.typ
 	var st unix.Stat_t
 	haveStat := false
@@ -66,7 +119,7 @@ func (s *scan) visit(fd int, de dirent, dirRel string) error {
 	// a regular file's signature comes from openat+fstat instead.
 	if typ != unix.DT_DIR && !(s.openStat && typ == unix.DT_REG) {
 		if err := fstatatC(s.raw, fd, de.cname, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			s.fail(joinRel(dirRel, de.name), typ != unix.DT_REG, err)
+			s.fail(string(s.path), typ != unix.DT_REG, err)
 			return nil
 		}
 		typ = modeType(st.Mode)
@@ -74,35 +127,28 @@ func (s *scan) visit(fd int, de dirent, dirRel string) error {
 	}
 	if typ == unix.DT_REG && haveStat && !s.openStat && len(s.h.opts.Include)+len(s.h.opts.Exclude) == 0 {
 		// The steady-state path, taken for almost every file of every
-		// tick: one fstatat, a map lookup by a reused buffer, no
+		// tick: one fstatat, a map lookup by the path buffer, no
 		// allocation, no open, no read.
-		s.key = append(s.key[:0], dirRel...)
-		if dirRel != "" {
-			s.key = append(s.key, '/')
-		}
-		s.key = append(s.key, de.name...)
-		if e := s.rs.cache[string(s.key)]; e != nil && s.trusted(e, signatureOf(&st)) {
-			if err := s.count(); err != nil {
-				return err
-			}
-			s.keep(e)
-			return nil
+		if e := s.rs.cache[string(s.path)]; e != nil && s.trusted(e, signatureOf(&st)) {
+			return s.keepCounted(e)
 		}
 	}
-	rel := joinRel(dirRel, de.name)
 	switch typ {
 	case unix.DT_REG:
 		var stp *unix.Stat_t
 		if haveStat && !s.openStat {
 			stp = &st
 		}
-		return s.regular(fd, de.name, rel, stp)
+		return s.regular(fd, de, stp)
 	case unix.DT_DIR:
-		return s.subdir(fd, de.name, rel)
+		return s.subdir(fd, de, node)
 	case unix.DT_LNK:
-		return s.symlink(fd, de.name, rel)
+		return s.symlink(fd, de.name)
 	default:
-		s.skip(rel, skipReason(typ))
+		if err := s.countOther(); err != nil {
+			return err
+		}
+		s.skip(string(s.path), skipReason(typ))
 		return nil
 	}
 }
@@ -121,7 +167,7 @@ func (s *scan) included(rel string) bool {
 	return true
 }
 
-// count enforces MaxFiles.
+// count enforces MaxFiles on regular files.
 func (s *scan) count() error {
 	s.nfiles++
 	if max := s.h.opts.MaxFiles; max > 0 && s.nfiles > max {
@@ -130,27 +176,61 @@ func (s *scan) count() error {
 	return nil
 }
 
-// regular hashes the regular file name in fd. st is its fstatat result, or
+// countOther enforces MaxFiles on the entries that are not regular files:
+// each costs a syscall per scan too.
+func (s *scan) countOther() error {
+	s.nother++
+	if max := s.h.opts.MaxFiles; max > 0 && s.nother > max {
+		return &TooManyFilesError{Max: max, Other: true}
+	}
+	return nil
+}
+
+// addBytes enforces MaxTotalSize before a file of size bytes is kept or
+// read.
+func (s *scan) addBytes(size int64) error {
+	s.total += size
+	if max := s.h.opts.MaxTotalSize; max > 0 && s.total > max {
+		return &TotalTooLargeError{Max: max}
+	}
+	return nil
+}
+
+// keepCounted keeps the cached entry e of an unchanged file.
+func (s *scan) keepCounted(e *entry) error {
+	if err := s.count(); err != nil {
+		return err
+	}
+	if err := s.addBytes(e.file.Size); err != nil {
+		return err
+	}
+	s.keep(e)
+	return nil
+}
+
+// regular hashes the regular file de in fd. st is its fstatat result, or
 // nil when the signature must come from an open (NFS).
-func (s *scan) regular(fd int, name, rel string, st *unix.Stat_t) error {
+func (s *scan) regular(fd int, de dirent, st *unix.Stat_t) error {
+	rel := string(s.path)
 	if !s.included(rel) {
-		return nil
+		return s.countOther()
+	}
+	if st != nil {
+		// The steady-state path: no open, no read.
+		if e := s.rs.cache[rel]; e != nil && s.trusted(e, signatureOf(st)) {
+			return s.keepCounted(e)
+		}
 	}
 	if err := s.count(); err != nil {
 		return err
 	}
 	if st != nil {
-		// The steady-state path: no open, no read.
-		if e := s.rs.cache[rel]; e != nil && s.trusted(e, signatureOf(st)) {
-			s.keep(e)
-			return nil
-		}
 		if max := s.h.opts.MaxFileSize; max > 0 && st.Size > max {
 			s.fail(rel, false, &FileTooLargeError{Max: max, Size: st.Size})
 			return nil
 		}
 	}
-	ffd, err := openat(fd, name, openFileFlags)
+	ffd, err := openatC(false, fd, de.cname, openFileFlags)
 	if err != nil {
 		s.fail(rel, false, err)
 		return nil
@@ -159,7 +239,8 @@ func (s *scan) regular(fd int, name, rel string, st *unix.Stat_t) error {
 	return s.hashFD(ffd, rel)
 }
 
-// hashFD checks that the open ffd is still a regular file and hashes it.
+// hashFD checks that the open ffd is still a regular file on a real
+// filesystem and hashes it. Only errors that end the scan are returned.
 func (s *scan) hashFD(ffd int, rel string) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(ffd, &st); err != nil {
@@ -170,54 +251,119 @@ func (s *scan) hashFD(ffd int, rel string) error {
 		s.skip(rel, skipReason(t))
 		return nil
 	}
+	if st.Dev != s.dev {
+		// A file mounted over an entry (or a link into another mount): it
+		// may be a kernel file that never ends.
+		var sfs unix.Statfs_t
+		if err := unix.Fstatfs(ffd, &sfs); err != nil {
+			s.fail(rel, false, err)
+			return nil
+		}
+		if name, ok := PseudoFilesystem(int64(sfs.Type)); ok {
+			s.skipped = append(s.skipped, Skip{Path: rel, Reason: "pseudo_filesystem", Detail: name})
+			return nil
+		}
+	}
 	if err := s.hashOpen(ffd, rel, &st); err != nil {
 		if s.ctx.Err() != nil {
 			return s.ctx.Err()
+		}
+		if errors.Is(err, ErrTotalTooLarge) {
+			return err
 		}
 		s.fail(rel, false, err)
 	}
 	return nil
 }
 
-// subdir walks the directory name in fd.
-func (s *scan) subdir(fd int, name, rel string) error {
-	if len(s.h.opts.Exclude) > 0 && matchAny(s.h.opts.Exclude, rel, name) {
-		s.skip(rel, "excluded")
+// subdir walks the directory de in fd.
+func (s *scan) subdir(fd int, de dirent, node int32) error {
+	if err := s.countOther(); err != nil {
+		return err
+	}
+	if len(s.h.opts.Exclude) > 0 && matchAny(s.h.opts.Exclude, string(s.path), de.name) {
+		s.skip(string(s.path), "excluded")
 		return nil
 	}
-	dfd, err := openat(fd, name, openDirFlags)
+	if max := s.h.opts.MaxDepth; max > 0 && s.depth+1 > max {
+		s.fail(string(s.path), true, &TooDeepError{Max: max})
+		return nil
+	}
+	dfd, err := openatC(false, fd, de.cname, openDirFlags)
 	if err != nil {
-		s.fail(rel, true, err)
+		s.fail(string(s.path), true, err)
 		return nil
 	}
 	defer unix.Close(dfd)
-	return s.descend(dfd, rel)
+	return s.descend(dfd, node, de.name, s.depth+1)
 }
 
-// descend walks the open directory dfd unless it is one of its own ancestors
-// (a symlink or bind mount pointing up the tree).
-func (s *scan) descend(dfd int, rel string) error {
+// descend walks the open directory dfd, named name in node (or, with node
+// -1, at path name), at level depth, unless it was walked already in this
+// attempt: then it is an Alias of the path it was walked at.
+func (s *scan) descend(dfd int, node int32, name string, depth int) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(dfd, &st); err != nil {
-		s.fail(rel, true, err)
+		s.fail(string(s.path), true, err)
 		return nil
 	}
 	id := devIno{st.Dev, st.Ino}
-	if slices.Contains(s.ancestors, id) {
-		s.skip(rel, "loop")
+	if seen, ok := s.rs.visited[id]; ok {
+		s.aliases = append(s.aliases, Alias{Path: string(s.path), Target: s.nodePath(seen)})
 		return nil
 	}
-	s.ancestors = append(s.ancestors, id)
-	err := s.walkDir(dfd, rel)
-	s.ancestors = s.ancestors[:len(s.ancestors)-1]
-	return err
+	dev, raw, openStat, saveDepth := s.dev, s.raw, s.openStat, s.depth
+	defer func() { s.dev, s.raw, s.openStat, s.depth = dev, raw, openStat, saveDepth }()
+	if st.Dev != s.dev {
+		// A mount boundary (or a link into another mount): refuse a kernel
+		// pseudo-filesystem as CONFIG_DIR itself is refused, and read
+		// whatever else is mounted as its own type asks.
+		var sfs unix.Statfs_t
+		if err := unix.Fstatfs(dfd, &sfs); err != nil {
+			s.fail(string(s.path), true, err)
+			return nil
+		}
+		if fsName, ok := PseudoFilesystem(int64(sfs.Type)); ok {
+			s.skipped = append(s.skipped, Skip{Path: string(s.path), Reason: "pseudo_filesystem", Detail: fsName})
+			return nil
+		}
+		s.dev = st.Dev
+		s.openStat = s.h.forceOpenStat || sfs.Type == unix.NFS_SUPER_MAGIC
+		s.raw = s.raw && rawSafe(int64(sfs.Type))
+	}
+	idx := int32(len(s.nodes))
+	s.nodes = append(s.nodes, dirNode{parent: node, name: name})
+	s.rs.visited[id] = idx
+	s.depth = depth
+	return s.walkDir(dfd, idx)
 }
 
-// symlink follows the link rel if it resolves inside the containment root.
-// Resolution goes through os.Root, which opens one component at a time with
-// openat and refuses absolute targets and any `..` that climbs out, so a
-// link can never make the scan read outside the root.
-func (s *scan) symlink(fd int, name, rel string) error {
+// nodePath returns the path a directory was walked at, "." for the root.
+func (s *scan) nodePath(i int32) string {
+	var parts []string
+	for ; i >= 0; i = s.nodes[i].parent {
+		if s.nodes[i].name != "" {
+			parts = append(parts, s.nodes[i].name)
+		}
+	}
+	if len(parts) == 0 {
+		return "."
+	}
+	slices.Reverse(parts)
+	return strings.Join(parts, "/")
+}
+
+// symlink follows the link at s.path, named name in fd, if it resolves
+// inside the containment root. Resolution goes through os.Root, which opens
+// one component at a time with openat and refuses absolute targets and any
+// `..` that climbs out, so a link can never make the scan read outside the
+// root. A link to a regular file is hashed at the link's path; a link to a
+// directory is followed after the physical walk (see walkTop).
+func (s *scan) symlink(fd int, name string) error {
+	if err := s.countOther(); err != nil {
+		return err
+	}
+	rel := string(s.path)
 	buf := make([]byte, 256)
 	for {
 		n, err := unix.Readlinkat(fd, name, buf)
@@ -240,20 +386,11 @@ func (s *scan) symlink(fd int, name, rel string) error {
 		s.fail(rel, true, err)
 		return nil
 	}
+	// os.Root walks rel and then the target one component at a time.
+	s.work += int64(components(rel) + components(string(buf)))
 	fi, err := root.Stat(rel)
 	if err != nil {
-		var errno syscall.Errno
-		switch {
-		case errors.Is(err, syscall.ELOOP):
-			s.skip(rel, "loop")
-		case !errors.As(err, &errno):
-			// os.Root reports an escape as a plain error, not an errno.
-			s.skip(rel, "escapes_root")
-		case errno == syscall.ENOENT:
-			s.skip(rel, "dangling")
-		default:
-			s.fail(rel, true, err)
-		}
+		s.linkFailed(rel, err)
 		return nil
 	}
 	switch {
@@ -261,17 +398,17 @@ func (s *scan) symlink(fd int, name, rel string) error {
 		if !s.included(rel) {
 			return nil
 		}
-		if err := s.count(); err != nil {
-			return err
-		}
 		if sys, ok := fi.Sys().(*syscall.Stat_t); ok && !s.openStat {
 			st := unix.Stat_t{Dev: sys.Dev, Ino: sys.Ino, Size: sys.Size,
 				Mtim: unix.Timespec(sys.Mtim), Ctim: unix.Timespec(sys.Ctim)}
 			if e := s.rs.cache[rel]; e != nil && s.trusted(e, signatureOf(&st)) {
-				s.keep(e)
-				return nil
+				return s.keepCounted(e)
 			}
 		}
+		if err := s.count(); err != nil {
+			return err
+		}
+		s.work += int64(components(rel))
 		f, err := root.OpenFile(rel, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 		if err != nil {
 			s.fail(rel, false, err)
@@ -284,17 +421,60 @@ func (s *scan) symlink(fd int, name, rel string) error {
 			s.skip(rel, "excluded")
 			return nil
 		}
-		d, err := root.Open(rel)
-		if err != nil {
-			s.fail(rel, true, err)
+		if max := s.h.opts.MaxDepth; max > 0 && s.depth+1 > max {
+			s.fail(rel, true, &TooDeepError{Max: max})
 			return nil
 		}
-		defer d.Close()
-		return s.descend(int(d.Fd()), rel)
+		s.links = append(s.links, dirLink{rel: rel, depth: s.depth + 1, dev: s.dev, raw: s.raw, openStat: s.openStat})
+		return nil
 	default:
 		s.skip(rel, skipReason(modeTypeFS(fi.Mode())))
 		return nil
 	}
+}
+
+// followDirLink walks the directory the link l leads to, unless it was
+// walked already.
+func (s *scan) followDirLink(l dirLink) error {
+	if err := s.ctx.Err(); err != nil {
+		return err
+	}
+	root, err := s.contain()
+	if err != nil {
+		s.fail(l.rel, true, err)
+		return nil
+	}
+	s.work += int64(components(l.rel))
+	d, err := root.Open(l.rel)
+	if err != nil {
+		s.linkFailed(l.rel, err)
+		return nil
+	}
+	defer d.Close()
+	s.path = append(s.path[:0], l.rel...)
+	s.dev, s.raw, s.openStat, s.depth = l.dev, l.raw, l.openStat, l.depth-1
+	return s.descend(int(d.Fd()), -1, l.rel, l.depth)
+}
+
+// linkFailed reports a link os.Root could not resolve.
+func (s *scan) linkFailed(rel string, err error) {
+	var errno syscall.Errno
+	switch {
+	case errors.Is(err, syscall.ELOOP):
+		s.skip(rel, "loop")
+	case !errors.As(err, &errno):
+		// os.Root reports an escape as a plain error, not an errno.
+		s.skip(rel, "escapes_root")
+	case errno == syscall.ENOENT:
+		s.skip(rel, "dangling")
+	default:
+		s.fail(rel, true, err)
+	}
+}
+
+// components counts the elements of a slash-separated path.
+func components(p string) int {
+	return strings.Count(p, "/") + 1
 }
 
 // list appends the names in the directory fd to s.names, reading raw
@@ -331,13 +511,6 @@ func (s *scan) list(fd int) error {
 			s.names = append(s.names, dirent{name: c.String(), cname: c, typ: typ})
 		}
 	}
-}
-
-func joinRel(dirRel, name string) string {
-	if dirRel == "" {
-		return name
-	}
-	return dirRel + "/" + name
 }
 
 func openat(dirfd int, name string, flags int) (int, error) {

@@ -72,6 +72,9 @@ func (l *Loop) finish(r result) {
 			l.m.Reload(t.Name, signaler.ResultSuccess)
 			l.log.Info("reload verified for the processes that took it; the others stay pending", target,
 				"verified", len(r.a.Delivered.Signalled))
+		case rep.Result == signaler.ResultUnverified:
+			l.m.Reload(t.Name, rep.Result)
+			l.log.Warn("reload delivered, but unverified: not counted a success", target, "err", r.err)
 		case rep.Result == signaler.ResultRejected || rep.Result == signaler.ResultTargetDied:
 			l.m.Reload(t.Name, rep.Result)
 			l.logFailure(rep, target, r.err)

@@ -228,6 +228,12 @@ func (t *tracker) Finish(a attempt, out signaler.Outcome, err error, now time.Ti
 		r.Done, r.Latency = true, now.Sub(ts.pending.since)
 		ts.clearPending()
 		return r
+	case res == signaler.ResultUnverified:
+		// Delivered, alive, and no evidence either way: the target holds
+		// the content, but it is not counted a success.
+		ts.has, ts.hasValid = a.content.Digest, true
+		ts.clearPending()
+		return r
 	case res == signaler.ResultRejected:
 		ts.rejected, ts.rejectedValid = a.content.Digest, true
 		ts.clearPending()

@@ -48,15 +48,15 @@ func (e *PermissionError) Unwrap() error { return e.Err }
 
 // NotCatchingError reports a target that was not signalled because the
 // signal would not reload it: it has no handler, and the default action
-// would terminate or stop it, or it ignores the signal. It wraps
-// ErrNotCatching.
+// would terminate or stop it or do nothing (ignore it, or only continue
+// it), or it ignores the signal. It wraps ErrNotCatching.
 type NotCatchingError struct {
 	PID    int
 	Name   string
 	Signal syscall.Signal
 	// Ignored is set when the process ignores the signal (SIG_IGN);
-	// otherwise Action is what its default action would do: "terminate"
-	// or "stop".
+	// otherwise Action is what its default action would do: "terminate",
+	// "stop", "ignore" or "continue".
 	Ignored bool
 	Action  string
 }
@@ -65,6 +65,14 @@ func (e *NotCatchingError) Error() string {
 	s := signalName(e.Signal)
 	if e.Ignored {
 		return fmt.Sprintf("%v: pid %d (%s) ignores %s, so it would not reload", ErrNotCatching, e.PID, e.Name, s)
+	}
+	switch e.Action {
+	case "ignore":
+		return fmt.Sprintf("%v: pid %d (%s) has no %s handler and the default action ignores it, so nothing would reload",
+			ErrNotCatching, e.PID, e.Name, s)
+	case "continue":
+		return fmt.Sprintf("%v: pid %d (%s) has no %s handler and the default action only continues a stopped process, so nothing would reload",
+			ErrNotCatching, e.PID, e.Name, s)
 	}
 	return fmt.Sprintf("%v: pid %d (%s) has no %s handler yet and the default action would %s it",
 		ErrNotCatching, e.PID, e.Name, s, e.Action)

@@ -349,7 +349,7 @@ func (o ClientOptions) Handshake(ctx context.Context, rawURL string) (string, er
 	if err != nil {
 		return "", err
 	}
-	tlsCfg, err := promconfig.NewTLSConfig(&cfg.TLSConfig)
+	tlsCfg, err := promconfig.NewTLSConfig(&cfg.TLSConfig, promconfig.WithSecretManager(o.secretFiles()))
 	if err != nil {
 		return "", fmt.Errorf("TLS settings: %w", err)
 	}

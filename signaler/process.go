@@ -164,6 +164,10 @@ func (p *Process) signal(t process) error {
 	case errors.Is(err, ErrNoTarget), errors.Is(err, ErrNotCatching):
 		return err
 	}
+	var nr *NotReloadingError
+	if errors.As(err, &nr) {
+		return nr
+	}
 	return fmt.Errorf("send %s to pid %d (%s): %w", signalName(p.sig), t.PID, t.name(), err)
 }
 

@@ -507,3 +507,40 @@ func TestNewProcessRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestProcessReloadRefusesASignalIgnoredByDefault is issue 21 point 15: a
+// signal whose default action is to ignore it (SIGWINCH here) reaches a
+// process without a handler and does nothing. It must not count as a
+// delivered reload: it is not_catching, and it is sent once the process
+// installs a handler.
+func TestProcessReloadRefusesASignalIgnoredByDefault(t *testing.T) {
+	dir := t.TempDir()
+	name := uniqueName(t, "sh")
+	out, gate := filepath.Join(dir, "out"), filepath.Join(dir, "gate")
+	script := strings.NewReplacer("HUP", "WINCH", "SIGHUP", "SIGWINCH").Replace(lateHandlerScript)
+	h := startHelper(t, helperOpts{path: linkAs(t, dir, name, "/bin/sh"), args: []string{"-c", script, name, out, gate}, out: out})
+	p, err := NewProcess(ProcessOptions{Names: []string{name}, Signal: syscall.SIGWINCH})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := p.Reload(t.Context(), time.Now())
+	var nc *NotCatchingError
+	if !errors.As(err, &nc) || nc.PID != h.pid() || nc.Action != "ignore" || len(got.Signalled) != 0 {
+		t.Fatalf("Reload before the handler = %+v, %v; want a NotCatchingError (ignore) for pid %d and nothing signalled", got, err, h.pid())
+	}
+	if r := Reason(err); r != "not_catching" {
+		t.Errorf("Reason = %q; want not_catching", r)
+	}
+	t.Logf("before the handler: %v", err)
+
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, out, "ready", 1)
+	got, err = p.Reload(t.Context(), time.Now())
+	if err != nil || !slices.Equal(pids(got.Signalled), []int{h.pid()}) {
+		t.Fatalf("Reload after the handler = %+v, %v; want pid %d signalled", got, err, h.pid())
+	}
+	waitLine(t, out, "SIGWINCH", 1)
+}

@@ -32,6 +32,11 @@ const (
 	ResultRejected
 	// ResultTargetDied: the target was signalled and then died.
 	ResultTargetDied
+	// ResultUnverified: the application's profile (RELOAD_APP) needs its
+	// own evidence for a success, and none could be read: the reload was
+	// delivered and the target still runs. It is not retried, not a
+	// success, and leaves pollreload_last_reload_successful alone.
+	ResultUnverified
 	// ResultCheckError: the check before the delivery
 	// (RELOAD_CHECK_COMMAND) gave no verdict: it could not start or ran
 	// past its timeout. Nothing was delivered; retried with backoff.
@@ -49,6 +54,7 @@ var resultNames = [numResults]string{
 	ResultError:       "error",
 	ResultRejected:    "rejected",
 	ResultTargetDied:  "target_died",
+	ResultUnverified:  "unverified",
 	ResultCheckError:  "check_error",
 }
 
@@ -80,12 +86,14 @@ func (r Result) Local() bool { return r == ResultNoTarget || r == ResultNotCatch
 
 // Retryable reports whether the same change should be attempted again.
 // Everything but a delivery and a rejection is.
-func (r Result) Retryable() bool { return !r.Delivered() && r != ResultRejected }
+func (r Result) Retryable() bool {
+	return !r.Delivered() && r != ResultRejected && r != ResultUnverified
+}
 
 // Failed reports whether the attempt counts against
 // pollreload_last_reload_successful: a refused signal, a failed request, a
 // rejected configuration or a dead target. Waiting for a target is not.
-func (r Result) Failed() bool { return !r.Delivered() && !r.Local() }
+func (r Result) Failed() bool { return !r.Delivered() && !r.Local() && r != ResultUnverified }
 
 // ErrRejected is wrapped by errors that say the application refused the new
 // configuration (a verifier's finding, or an HTTP answer that is not a
@@ -95,6 +103,11 @@ var ErrRejected = errors.New("the application rejected the new configuration")
 // ErrTargetDied is wrapped by errors that say the target died after it was
 // signalled. ResultOf maps it to ResultTargetDied.
 var ErrTargetDied = errors.New("the target died after the reload")
+
+// ErrUnverified is wrapped by errors that say the reload was delivered and
+// the target still runs, but its profile could read no verdict.
+// ResultOf maps it to ResultUnverified.
+var ErrUnverified = errors.New("the reload is unverified")
 
 // ErrCheckFailed is wrapped by errors that say the check before the
 // delivery gave no verdict (verify.CheckError). ResultOf maps it to
@@ -112,6 +125,8 @@ func ResultOf(err error) Result {
 		return ResultRejected
 	case errors.Is(err, ErrTargetDied):
 		return ResultTargetDied
+	case errors.Is(err, ErrUnverified):
+		return ResultUnverified
 	case errors.Is(err, ErrCheckFailed):
 		return ResultCheckError
 	case errors.As(err, &perm):

@@ -11,14 +11,20 @@ import (
 // that has not installed a handler yet (nginx during start-up) would be
 // killed or stopped by a signal meant to reload it.
 
-// defaultIsHarmless reports whether the signal's default action neither
-// terminates nor stops a process (it is ignored, or continues it).
-func defaultIsHarmless(sig syscall.Signal) bool {
+// defaultAction returns what the kernel does with sig for a process that
+// neither catches nor ignores it: "terminate", "stop", "continue" or
+// "ignore". Only a handler reloads anything, so every one of these means
+// the signal must not be counted as a delivered reload.
+func defaultAction(sig syscall.Signal) string {
 	switch sig {
-	case syscall.SIGCHLD, syscall.SIGCONT, syscall.SIGURG, syscall.SIGWINCH:
-		return true
+	case syscall.SIGCHLD, syscall.SIGURG, syscall.SIGWINCH:
+		return "ignore"
+	case syscall.SIGCONT:
+		return "continue"
+	case syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGSTOP:
+		return "stop"
 	}
-	return false
+	return "terminate"
 }
 
 // sigBit returns the mask bit of sig in SigCgt and SigIgn.
@@ -32,31 +38,36 @@ func sigBit(sig syscall.Signal) uint64 {
 // catches reports whether the process has a handler for sig.
 func (st procStatus) catches(sig syscall.Signal) bool { return st.SigCgt&sigBit(sig) != 0 }
 
-// checkCatches returns a *NotCatchingError when sending sig to the process
-// would terminate or stop it, or would be ignored.
+// checkCatches returns a *NotCatchingError unless the process has a handler
+// for sig: without one the signal would terminate or stop it, or do nothing
+// at all (SIGCHLD, SIGURG, SIGWINCH are ignored by default, SIGCONT only
+// continues), and a reload that did nothing must not count as delivered.
 func checkCatches(pid int, name string, st procStatus, sig syscall.Signal) error {
-	if st.catches(sig) || defaultIsHarmless(sig) {
+	if st.catches(sig) {
 		return nil
 	}
-	e := &NotCatchingError{PID: pid, Name: name, Signal: sig, Action: "terminate"}
-	switch {
-	case st.SigIgn&sigBit(sig) != 0:
+	e := &NotCatchingError{PID: pid, Name: name, Signal: sig, Action: defaultAction(sig)}
+	if st.SigIgn&sigBit(sig) != 0 {
 		e.Ignored, e.Action = true, ""
-	case sig == syscall.SIGTSTP, sig == syscall.SIGTTIN, sig == syscall.SIGTTOU:
-		e.Action = "stop"
 	}
 	return e
 }
 
-// ready reads pid's status and applies the safety check: it returns the
+// ready reads pid's status and applies the safety checks: it returns the
 // target's UID (-1 if unreadable) and a *NotCatchingError when the signal
-// would harm it, unless force is set, which only logs.
+// would harm it or do nothing, or a *NotReloadingError when its program
+// does not reload on a signal (mysqld), unless force is set, which only
+// logs.
 func ready(procDir string, pid int, name string, sig syscall.Signal, force bool, log *slog.Logger) (uid int, err error) {
 	st, err := readStatus(procDir, pid)
 	if err != nil {
 		return -1, err
 	}
-	if err := checkCatches(pid, name, st, sig); err != nil {
+	err = checkCatches(pid, name, st, sig)
+	if err == nil {
+		err = checkReloads(procDir, pid, name, sig)
+	}
+	if err != nil {
 		if !force {
 			return st.UID, err
 		}

@@ -56,7 +56,11 @@ func TestCheckCatches(t *testing.T) {
 		{"handler installed", procStatus{SigCgt: hup}, syscall.SIGHUP, ""},
 		{"no handler, terminating default", procStatus{}, syscall.SIGHUP, "has no SIGHUP handler yet and the default action would terminate it"},
 		{"ignored", procStatus{SigIgn: hup}, syscall.SIGHUP, "ignores SIGHUP"},
-		{"no handler, harmless default", procStatus{}, syscall.SIGWINCH, ""},
+		{"no handler, ignored by default", procStatus{}, syscall.SIGWINCH, "the default action ignores it, so nothing would reload"},
+		{"no handler, SIGCHLD", procStatus{}, syscall.SIGCHLD, "no SIGCHLD handler and the default action ignores it"},
+		{"no handler, SIGURG", procStatus{}, syscall.SIGURG, "no SIGURG handler and the default action ignores it"},
+		{"no handler, SIGCONT", procStatus{}, syscall.SIGCONT, "only continues a stopped process"},
+		{"handler for SIGWINCH", procStatus{SigCgt: sigBit(syscall.SIGWINCH)}, syscall.SIGWINCH, ""},
 		{"no handler, stopping default", procStatus{}, syscall.SIGTSTP, "would stop it"},
 		{"handler for another signal", procStatus{SigCgt: sigBit(syscall.SIGUSR1)}, syscall.SIGUSR2, "no SIGUSR2 handler"},
 	}

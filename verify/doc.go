@@ -48,6 +48,13 @@
 //   - MetricVerifier (RELOAD_VERIFY_URL): the application's own
 //     *_config_last_reload_success_timestamp_seconds moved past its value
 //     at Before, or *_config_last_reload_successful reads 0 (metric.go).
+//   - ExecVerifier (RELOAD_VERIFY=exec): a server that re-executes itself
+//     in place (sshd, the uwsgi and haproxy masters) did so (its code and
+//     stack moved) and still runs (reexec.go).
+//   - LogVerifier (RELOAD_VERIFY_LOG): a failure or success line in the
+//     application's log since Before (logfile.go).
+//   - CommandVerifier (RELOAD_VERIFY_COMMAND): a user's command exits 0
+//     (accepted) or 1 (rejected) after the delivery (command_verify.go).
 //
 // # The check before the delivery
 //

@@ -179,8 +179,10 @@ type ChildrenOptions struct {
 // ChildrenVerifier confirms a reload of a master/worker server (nginx,
 // haproxy -W, gunicorn): the master answers a good configuration by starting
 // new workers, and a bad one by logging an error and keeping the old ones.
-// A child of the target that was not there before the signal is a success;
-// the same children at the timeout are a refusal (RELOAD_VERIFY=children).
+// The old workers replaced (as many new children as there were old ones,
+// or new ones once all old ones left, seen twice in a row) is a success;
+// old workers still running and no new generation at the timeout is a
+// refusal (RELOAD_VERIFY=children). See children.go for the rules.
 type ChildrenVerifier struct {
 	timeout  time.Duration
 	interval time.Duration
@@ -247,16 +249,17 @@ func (c *ChildrenVerifier) After(ctx context.Context, d Delivery) error {
 	return nil
 }
 
-// wait watches t's children until one that was not in old appears (the
-// reload was accepted) or the timeout passes.
+// wait watches t's children until the old workers are replaced (see
+// replaced) or the timeout passes. A target whose children are not workers
+// (sshd, postgres), or that has none, cannot be judged by them: that is a
+// setup error, said with the fix.
 func (c *ChildrenVerifier) wait(ctx context.Context, d Delivery, t signaler.Target, old []procEntry) error {
-	if len(old) == 0 {
-		return fmt.Errorf("verify children: pid %d (%s) had no children before %s, so there are no workers to see replaced; RELOAD_VERIFY=children is for master/worker servers such as nginx, haproxy -W or gunicorn",
-			t.PID, t.Name, signaler.SignalName(c.sig))
+	if err := childrenUnfit(c.procDir, t.PID, t.Name, len(old), c.sig); err != nil {
+		return err
 	}
 	alive := NewAliveVerifier(AliveOptions{Signal: c.sig, ProcDir: c.procDir})
 	deadline := d.At.Add(c.timeout)
-	var now []procEntry
+	var now, lastNew []procEntry
 	for {
 		if err := alive.same(t); err != nil {
 			died := err.(*signaler.TargetDiedError)
@@ -268,24 +271,29 @@ func (c *ChildrenVerifier) wait(ctx context.Context, d Delivery, t signaler.Targ
 			return fmt.Errorf("verify children: %w", err)
 		}
 		now = table[t.PID]
-		for _, e := range now {
-			if !slices.Contains(old, e) {
-				return nil
-			}
+		fresh := replaced(old, now)
+		// Two looks in a row see the same new workers: a helper that lives
+		// a moment (a cache loader, a check the master forks) is not one.
+		if fresh != nil && lastNew != nil && slices.Equal(fresh, lastNew) {
+			return nil
 		}
+		lastNew = fresh
 		if !time.Now().Before(deadline) {
+			if fresh != nil {
+				return nil // a new generation at the last look: no second look left
+			}
 			break
 		}
 		if err := sleepUntil(ctx, earliest(time.Now().Add(c.interval), deadline)); err != nil {
 			return err
 		}
 	}
-	if slices.Equal(now, old) {
+	if anyStillRuns(old, now) {
 		return &signaler.RejectedError{Target: fmt.Sprintf("pid %d (%s)", t.PID, t.Name),
-			Answer: fmt.Sprintf("the same children %s still run %s after %s and none replaced them: the server kept its old configuration (check its log; nginx -t, haproxy -c or gunicorn --check-config tell why)",
-				pidList(now), c.timeout, signaler.SignalName(c.sig))}
+			Answer: fmt.Sprintf("no new generation of workers replaced the old ones %s within %s of %s (now %s): the server kept its old configuration (check its log; nginx -t, haproxy -c or gunicorn --check-config tell why)",
+				pidList(old), c.timeout, signaler.SignalName(c.sig), pidList(now))}
 	}
-	return fmt.Errorf("verify children: pid %d (%s) went from children %s to %s within %s of %s, with none new: cannot tell whether it reloaded",
+	return fmt.Errorf("verify children: pid %d (%s) went from children %s to %s within %s of %s: its old workers are gone and none replaced them, so cannot tell whether it reloaded",
 		t.PID, t.Name, pidList(old), pidList(now), c.timeout, signaler.SignalName(c.sig))
 }
 
@@ -379,7 +387,7 @@ func (a *AliveVerifier) Describe() string {
 
 // Describe says what the check does.
 func (c *ChildrenVerifier) Describe() string {
-	return fmt.Sprintf("RELOAD_VERIFY=children: a new child of the signalled process within %s of %s", c.timeout, signaler.SignalName(c.sig))
+	return fmt.Sprintf("RELOAD_VERIFY=children: a new generation of workers replacing the old children of the signalled process within %s of %s", c.timeout, signaler.SignalName(c.sig))
 }
 
 // Timeout returns how long a new child may take to appear.

@@ -94,7 +94,7 @@ func TestChildrenVerifier(t *testing.T) {
 			t.Fatalf("step %d (%s config): Reload = %v (%s); want %s", i, step.mode, err, got, step.want)
 		}
 		t.Logf("step %d, %s config: %s, workers %v -> %v, err %v", i, step.mode, step.want, before, after, err)
-		if step.want == "rejected" && !strings.Contains(err.Error(), fmt.Sprintf("the same children %v still run", before)) {
+		if step.want == "rejected" && !strings.Contains(err.Error(), fmt.Sprintf("no new generation of workers replaced the old ones %v", before)) {
 			t.Errorf("error %q does not name the old workers %v", err, before)
 		}
 	}
@@ -109,7 +109,7 @@ func TestChildrenVerifierNeedsChildren(t *testing.T) {
 	c := NewChildrenVerifier(ChildrenOptions{Timeout: 200 * time.Millisecond})
 	c.Before(t.Context())
 	err := c.After(t.Context(), Delivery{At: time.Now(), Targets: []signaler.Target{{PID: h.PID(), Name: "app"}}})
-	if err == nil || !strings.Contains(err.Error(), "had no children before SIGHUP") || signaler.Reason(err) != "error" {
+	if !errors.Is(err, ErrChildrenUnfit) || !strings.Contains(err.Error(), "had no children before SIGHUP") || signaler.Reason(err) != "error" {
 		t.Fatalf("After = %v; want an error saying the target has no children", err)
 	}
 }

@@ -3,6 +3,7 @@ package testenv
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -44,8 +45,10 @@ type Process struct {
 func Spawn(t testing.TB, name string, cmd *exec.Cmd) *Process {
 	t.Helper()
 	p := &Process{Name: name, Cmd: cmd, out: &tailBuffer{max: maxOutput}, done: make(chan struct{})}
-	cmd.Stdout = p.out
-	cmd.Stderr = p.out
+	// A writer the caller set (a log file the test reads) gets the output
+	// too.
+	cmd.Stdout = teeTo(p.out, cmd.Stdout)
+	cmd.Stderr = teeTo(p.out, cmd.Stderr)
 	// Pdeathsig: if the test binary dies without running its cleanups (a
 	// -timeout panic), its direct children die with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -67,6 +70,13 @@ func Spawn(t testing.TB, name string, cmd *exec.Cmd) *Process {
 		}
 	})
 	return p
+}
+
+func teeTo(out *tailBuffer, also io.Writer) io.Writer {
+	if also == nil {
+		return out
+	}
+	return io.MultiWriter(out, also)
 }
 
 // PID returns the process ID.
