@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pollreload/pollreload/signaler"
+	"github.com/pollreload/pollreload/verify"
 )
 
 // checkTargets is the target part of `pollreload check`: each target with
@@ -47,11 +48,11 @@ func checkTargets(ctx context.Context, cfg Config, comp components, stdout io.Wr
 }
 
 // checkVerifyURL scrapes RELOAD_VERIFY_URL once and shows the metric found.
-func checkVerifyURL(ctx context.Context, mv *signaler.MetricVerifier, stdout io.Writer) []string {
+func checkVerifyURL(ctx context.Context, mv *verify.MetricVerifier, stdout io.Writer) []string {
 	fmt.Fprintf(stdout, "  verify: RELOAD_VERIFY_URL %s\n", mv.URL())
 	p, err := mv.Probe(ctx)
 	switch {
-	case errors.Is(err, signaler.ErrNoVerifyMetric):
+	case errors.Is(err, verify.ErrNoVerifyMetric):
 		fmt.Fprintf(stdout, "    answered, but: %v\n", err)
 		return []string{err.Error()}
 	case err != nil:
@@ -80,7 +81,7 @@ func checkChildren(cfg Config, comp components, stdout io.Writer) []string {
 	if err != nil {
 		return nil // reported above
 	}
-	cv := signaler.NewChildrenVerifier(signaler.ChildrenOptions{Timeout: cfg.ReloadTimeout})
+	cv := verify.NewChildrenVerifier(verify.ChildrenOptions{Timeout: cfg.ReloadTimeout})
 	var problems []string
 	for _, c := range cands {
 		if !c.Selected {

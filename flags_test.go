@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -282,10 +283,10 @@ func TestFlagsWinOverEnvironment(t *testing.T) {
 	}
 }
 
-// TestHelpAndREADMEListEveryFlag keeps --help, the README and the flag
-// table in agreement.
-func TestHelpAndREADMEListEveryFlag(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
+// TestHelpAndDocsListEveryFlag keeps --help, the configuration page and the
+// flag table in agreement.
+func TestHelpAndDocsListEveryFlag(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("docs", "configuration.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,12 +296,12 @@ func TestHelpAndREADMEListEveryFlag(t *testing.T) {
 			t.Errorf("--help does not list --%s", f.name)
 		}
 		if !strings.Contains(string(readme), "`--"+f.name) {
-			t.Errorf("README does not list --%s", f.name)
+			t.Errorf("docs/configuration.md does not list --%s", f.name)
 		}
 	}
 	for _, v := range variables() {
 		if !strings.Contains(string(readme), "| `"+v+"` |") {
-			t.Errorf("README's table does not list %s", v)
+			t.Errorf("docs/configuration.md's table does not list %s", v)
 		}
 	}
 }

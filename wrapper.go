@@ -104,7 +104,7 @@ func runWrapper(ctx context.Context, cfg Config, logger *slog.Logger, comp compo
 	defer stopLoop()
 	loopDone := make(chan error, 1)
 	opts := comp.loop
-	opts.Targets = []poller.Target{{Name: c.Label(), Reloader: verifiedProcess(cfg, c, comp.verification, logger)}}
+	opts.Targets = []poller.Target{{Name: c.Label(), Reloader: c, Verifier: processVerifier(cfg, comp.verification.newMetric())}}
 	go func() { loopDone <- serve(loopCtx, cfg, logger, opts, ln) }()
 
 	forward := func(s os.Signal) {

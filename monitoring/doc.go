@@ -9,7 +9,7 @@
 //	go test -race -v ./monitoring/
 //
 // runs `promtool check rules` and `promtool test rules`, checks that every
-// alert has a runbook section in the README and that the chart's copies match,
+// alert has a runbook section in docs/operations.md and that the chart's copies match,
 // and then starts a real Prometheus scraping a real pollreload that reloads a
 // target and meets read errors: every dashboard query and every alert
 // expression must parse and return data there, so a misspelt metric or label

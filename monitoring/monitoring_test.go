@@ -201,15 +201,15 @@ func TestAlertRules(t *testing.T) {
 }
 
 // TestAlertsDocumented requires a severity, a summary, a description and a
-// runbook_url on every alert, the runbook_url pointing at a README section
+// runbook_url on every alert, the runbook_url pointing at a section of docs/operations.md
 // that says what the alert means, how to check and how to fix it.
 func TestAlertsDocumented(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	readme, err := os.ReadFile(filepath.Join("..", "docs", "operations.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	sections := markdownSections(string(readme))
-	const base = "https://github.com/pollreload/pollreload/blob/main/README.md#"
+	const base = "https://github.com/pollreload/pollreload/blob/main/docs/operations.md#"
 	for _, r := range loadRules(t) {
 		if !regexp.MustCompile(`^Pollreload[A-Za-z]+$`).MatchString(r.Alert) {
 			t.Errorf("alert %q: want a CamelCase name starting with Pollreload", r.Alert)
@@ -230,12 +230,12 @@ func TestAlertsDocumented(t *testing.T) {
 		}
 		body, ok := sections[anchor]
 		if !ok {
-			t.Errorf("alert %s: runbook_url anchor #%s names no README heading", r.Alert, anchor)
+			t.Errorf("alert %s: runbook_url anchor #%s names no heading of docs/operations.md", r.Alert, anchor)
 			continue
 		}
 		for _, part := range []string{"**Meaning.**", "**Check.**", "**Fix.**"} {
 			if !strings.Contains(body, part) {
-				t.Errorf("README section #%s lacks %s", anchor, part)
+				t.Errorf("docs/operations.md section #%s lacks %s", anchor, part)
 			}
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/pollreload/pollreload/hasher"
 	"github.com/pollreload/pollreload/metrics"
 	"github.com/pollreload/pollreload/signaler"
+	"github.com/pollreload/pollreload/verify"
 )
 
 // This file is the loop itself: it wires the scanner, the tracker
@@ -79,9 +80,6 @@ func New(opts Options) (*Loop, error) {
 		t := &targets[i]
 		if t.Reloader == nil {
 			return nil, fmt.Errorf("poller: target %d has no reloader", i)
-		}
-		if t.Verifier == nil {
-			t.Verifier, _ = t.Reloader.(Verifier)
 		}
 		topts.Targets = append(topts.Targets, TargetOptions{Verify: t.Verifier != nil})
 	}
@@ -353,8 +351,14 @@ func (l *Loop) attempt(ctx context.Context, a Attempt) {
 		err = ctx.Err()
 	case a.Step == Verify:
 		out = a.Delivered
-		err = t.Verifier.Verify(ctx, a.Delivered, a.DeliveredAt)
+		if len(a.Delivered.Signalled) > 0 { // up to date only: nothing to confirm
+			err = t.Verifier.After(ctx, verify.Delivery{At: a.SentAt, Targets: a.Delivered.Signalled})
+		}
 	default:
+		if t.Verifier != nil {
+			t.Verifier.Before(ctx)
+		}
+		a.SentAt = time.Now()
 		if pr, ok := t.Reloader.(signaler.PartialReloader); ok {
 			out, err = pr.ReloadExcept(ctx, a.ChangedAt, a.Done)
 		} else {

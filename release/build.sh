@@ -23,7 +23,7 @@
 # Every artifact is byte-reproducible: the same commit built with the same
 # tools (Go, buildah, helm, cyclonedx-gomod, GNU tar and gzip, the CA bundle
 # the build stage copies) gives the same bytes, in any directory, at any time.
-# What makes it so is listed under "Reproducible builds" in the README; the
+# What makes it so is listed under "Reproducible builds" in docs/install.md; the
 # times written anywhere are the commit's (SOURCE_DATE_EPOCH).
 #
 # The images are built from the Dockerfile, whose build stage runs on this
