@@ -51,13 +51,6 @@ fi
 command -v helm >/dev/null || go install helm.sh/helm/v3/cmd/helm@v3.16.3
 command -v cyclonedx-gomod >/dev/null ||
 	go install github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0
-cosign_version=$(sed -n 's/^cosign_version=//p' release/sign.sh)
-if [[ $(cosign version 2>/dev/null | awk '$1 == "GitVersion:" { print $2 }') != "$cosign_version" ]]; then
-	log "installing cosign $cosign_version (go install; kept in $(go env GOPATH)/bin for the next run)"
-	t=$(date +%s)
-	go install -trimpath -ldflags "-s -w" "github.com/sigstore/cosign/v2/cmd/cosign@$cosign_version"
-	echo "cosign build: $(($(date +%s) - t)) s"
-fi
 
 work=$(mktemp -d)
 registry_pid=
@@ -337,6 +330,15 @@ helm pull "oci://$reg/charts/pollreload" --version "$version" --plain-http -d "$
 	fail "helm pull of the pushed chart failed"
 cmp -s "$pkg" "$work/pulled/pollreload-$version.tgz" || fail "the chart pulled back differs from the one pushed"
 echo "helm push + helm pull: oci://$reg/charts/pollreload:$version comes back byte-identical"
+
+# cosign, at the version release/sign.sh pins, is built once per machine.
+cosign_version=$(sed -n 's/^cosign_version=//p' release/sign.sh)
+if [[ $(cosign version 2>/dev/null | awk '$1 == "GitVersion:" { print $2 }') != "$cosign_version" ]]; then
+	log "installing cosign $cosign_version (go install; kept in $(go env GOPATH)/bin for the next run)"
+	t=$(date +%s)
+	go install -trimpath -ldflags "-s -w" "github.com/sigstore/cosign/v2/cmd/cosign@$cosign_version"
+	echo "cosign build: $(($(date +%s) - t)) s"
+fi
 
 log "signing: release/sign.sh with a key pair made for this run"
 keys=$work/keys
