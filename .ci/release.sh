@@ -314,7 +314,7 @@ log:
 YML
 docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
 registry_pid=$!
-for _ in $(seq 100); do
+for _ in $(seq 600); do
 	curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
 	sleep 0.1
 done
@@ -363,7 +363,7 @@ expect_ok() {
 	local name=$1
 	shift
 	"$@" >"$work/$name.out" 2>"$work/$name.err" || { cat "$work/$name.err"; fail "$name failed: $*"; }
-	grep -v -e '^WARNING: Skipping tlog verification' -e '^$' "$work/$name.err" | sed 's/^/  /'
+	grep -v -e '^WARNING: Skipping tlog verification' -e '^WARNING: Could not fetch trusted_root.json' -e '^$' "$work/$name.err" | sed 's/^/  /'
 }
 # expect_fail NAME CMD... runs a verification that must fail, and shows why.
 expect_fail() {
@@ -373,7 +373,7 @@ expect_fail() {
 		cat "$work/$name.out" "$work/$name.err"
 		fail "$name passed; it must fail: $*"
 	fi
-	echo "  $name fails as it must: $(grep -v -e '^WARNING: Skipping tlog verification' -e '^$' "$work/$name.err" | tail -1)"
+	echo "  $name fails as it must: $(grep -v -e '^WARNING: Skipping tlog verification' -e '^WARNING: Could not fetch trusted_root.json' -e '^$' "$work/$name.err" | tail -1)"
 }
 echo "cosign verify $reg/pollreload:$version"
 expect_ok verify cosign verify "${verify_opts[@]}" "$reg/pollreload:$version"
@@ -390,10 +390,17 @@ attestation() {
 	echo "cosign verify-attestation --type $1 $reg/pollreload@$index"
 	expect_ok "attestation-$1" cosign verify-attestation "${verify_opts[@]}" --type "$1" "$reg/pollreload@$index"
 	jq -c '.payload | @base64d | fromjson' "$work/attestation-$1.out" >"$work/statement-$1.json"
-	jq -e --arg d "${index#sha256:}" --arg t "$2" --slurpfile want "$3" '
-		.predicateType == $t and ([.subject[].digest.sha256] == [$d]) and .predicate == $want[0]' \
-		"$work/statement-$1.json" >/dev/null ||
-		fail "the $1 attestation is not $3 about $index: $(jq -c '{predicateType, subject}' "$work/statement-$1.json")"
+	# cosign re-encodes a predicate of a type it knows (slsaprovenance1) from
+	# its own structs, which add empty objects (runDetails.metadata); they
+	# are dropped before comparing.
+	local prune='walk(if type == "object" then with_entries(select(.value != {} and .value != null)) else . end)'
+	jq -e --arg d "${index#sha256:}" --arg t "$2" --slurpfile want "$3" "
+		.predicateType == \$t and ([.subject[].digest.sha256] == [\$d])
+		and (.predicate | $prune) == (\$want[0] | $prune)" \
+		"$work/statement-$1.json" >/dev/null || {
+		diff <(jq -S "$prune" "$3") <(jq -S ".predicate | $prune" "$work/statement-$1.json") | head -20
+		fail "the $1 attestation (>) is not $3 (<) about $index: $(jq -c '{predicateType, subject}' "$work/statement-$1.json")"
+	}
 	echo "  statement: predicateType $2, subject $(jq -r '.subject[0].name' "$work/statement-$1.json")@$index, predicate = $(basename "$3") ($(jq -c '.predicate | tostring | length' "$work/statement-$1.json") bytes of JSON)"
 }
 attestation cyclonedx https://cyclonedx.org/bom "$sbom"
@@ -455,7 +462,6 @@ new_manifest = rewrite(manifest, (layer, new_layer))
 new_index = rewrite(index, (manifest, new_manifest))
 top = open(os.path.join(root, "index.json")).read().replace(index, new_index)
 open(os.path.join(root, "index.json"), "w").write(top)
-print(new_index)
 PY
 tampered=$(jq -r '.manifests[0].digest' "$bad/index.json")
 skopeo copy --quiet --all --preserve-digests --dest-tls-verify=false "oci:$bad:$version" "docker://$reg/pollreload:$version"

@@ -96,7 +96,7 @@ host=${repository%%/*}
 tls=true
 [[ $host == 127.0.0.1:* || $host == localhost:* || $host == "[::1]":* ]] && tls=false
 
-index=$(tar -xOf "$archive" ./index.json | jq -r '.manifests[0].digest')
+index=sha256:$(skopeo inspect --raw "oci-archive:$archive:$version" | sha256sum | cut -d' ' -f1)
 echo "== pushing $repository:$version ($index)"
 skopeo copy --quiet --all --preserve-digests --dest-tls-verify="$tls" \
 	"oci-archive:$archive:$version" "docker://$repository:$version"
