@@ -1,6 +1,7 @@
-# pollreload container image, for linux/amd64 and linux/arm64:
+# pollreload container image, for linux/amd64, arm64, arm/v7, ppc64le, s390x
+# and riscv64:
 #
-#   docker buildx build --platform linux/amd64,linux/arm64 .
+#   docker buildx build --platform linux/amd64,linux/arm64,linux/arm/v7,linux/ppc64le,linux/s390x,linux/riscv64 .
 #
 # The build stage always runs on the build machine's platform and
 # cross-compiles for the target (TARGETOS/TARGETARCH), so no emulation is
@@ -25,13 +26,18 @@ ARG COMMIT=unknown
 ARG COMMIT_DATE=unknown
 ARG TARGETOS
 ARG TARGETARCH
+ARG TARGETVARIANT
 # Every flag that decides the binary's bytes is fixed here, and matches
 # release/build.sh: no paths (-trimpath), no VCS stamp (-buildvcs=false, the
-# commit comes in COMMIT), no build ID, the baseline instruction sets.
+# commit comes in COMMIT), no build ID, the baseline instruction sets (each
+# GO<ARCH> variable counts only for its own architecture; linux/arm's comes
+# from the platform's variant, v7 when none is given).
 # The cache mount keeps compiled packages between builds on the same machine;
 # it never ends up in an image.
 RUN --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH GOAMD64=v1 GOARM64=v8.0 \
+    variant=${TARGETVARIANT:-v7}; \
+    CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
+    GOAMD64=v1 GOARM64=v8.0 GOARM=${variant#v} GOPPC64=power8 GORISCV64=rva20u64 \
     go build -trimpath -buildvcs=false \
       -ldflags "-s -w -buildid= -X main.version=${VERSION} -X main.commit=${COMMIT} -X main.commitDate=${COMMIT_DATE}" \
       -o /out/pollreload .

@@ -3,7 +3,7 @@
 # reload targets (nginx, pgbouncer, sshd, gunicorn, mariadb, apache2, haproxy, uwsgi with python3,
 # postgresql 15), Prometheus and promtool, FUSE
 # filesystems (bindfs, sshfs), inotify-tools, xxhash, buildah; for the release
-# check, qemu-user-static (the arm64 binary), skopeo, jq and docker-registry (a
+# check, qemu-user-static (the arm64, arm, ppc64le, s390x and riscv64 binaries), skopeo, jq and docker-registry (a
 # registry on 127.0.0.1 for the install steps); for the node of .ci/cluster.sh,
 # containerd, runc, etcd, the CNI plugins, iptables and openssl. Idempotent.
 set -euo pipefail

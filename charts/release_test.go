@@ -19,7 +19,7 @@ type change struct {
 
 // TestChartMetadata checks what Artifact Hub and users read from Chart.yaml:
 // home, sources, kubeVersion, the licence, the image (the appVersion's tag,
-// both platforms) and the changes, which must be CHANGELOG.md's entry for the
+// the release's six platforms) and the changes, which must be CHANGELOG.md's entry for the
 // appVersion exactly as release/build.sh stamps it.
 func TestChartMetadata(t *testing.T) {
 	var chart struct {
@@ -57,8 +57,9 @@ func TestChartMetadata(t *testing.T) {
 		t.Fatalf("artifacthub.io/images: %v", err)
 	}
 	wantImage := "ghcr.io/pollreload/pollreload:" + chart.AppVersion
-	if len(images) != 1 || images[0].Image != wantImage || !reflect.DeepEqual(images[0].Platforms, []string{"linux/amd64", "linux/arm64"}) {
-		t.Errorf("got artifacthub.io/images %+v; want one image %s for linux/amd64 and linux/arm64", images, wantImage)
+	wantPlatforms := []string{"linux/amd64", "linux/arm64", "linux/arm/v7", "linux/ppc64le", "linux/s390x", "linux/riscv64"}
+	if len(images) != 1 || images[0].Image != wantImage || !reflect.DeepEqual(images[0].Platforms, wantPlatforms) {
+		t.Errorf("got artifacthub.io/images %+v; want one image %s for %v, the platforms release/build.sh builds", images, wantImage, wantPlatforms)
 	}
 
 	var got []change

@@ -4,12 +4,21 @@
 # empty or absent. It writes exactly:
 #
 #   pollreload_VERSION_linux_amd64.tar.gz   static binary, LICENSE, README.md
-#   pollreload_VERSION_linux_arm64.tar.gz   the same, cross-compiled
-#   pollreload_VERSION_image.oci.tar        OCI archive: a manifest list for
-#                                           linux/amd64 and linux/arm64
+#   pollreload_VERSION_linux_arm64.tar.gz   the same, cross-compiled, and so
+#   pollreload_VERSION_linux_armv7.tar.gz   for linux/arm/v7,
+#   pollreload_VERSION_linux_ppc64le.tar.gz linux/ppc64le,
+#   pollreload_VERSION_linux_s390x.tar.gz   linux/s390x
+#   pollreload_VERSION_linux_riscv64.tar.gz and linux/riscv64
+#   pollreload_VERSION_image.oci.tar        OCI archive: one image index (a
+#                                           manifest list) of all six platforms
 #   pollreload-VERSION.tgz                  the Helm chart (helm package)
 #   pollreload_VERSION_sbom.cdx.json        CycloneDX SBOM of the module graph
+#   pollreload_VERSION_provenance.intoto.json  SLSA provenance v1 (an in-toto
+#                                           statement) of all of the above
 #   SHA256SUMS                              over all of the above
+#
+# Nothing here is signed: signatures are not reproducible (ECDSA signs with a
+# random nonce). release/sign.sh signs a built release and publishes it.
 #
 # Every artifact is byte-reproducible: the same commit built with the same
 # tools (Go, buildah, helm, cyclonedx-gomod, GNU tar and gzip, the CA bundle
@@ -21,10 +30,15 @@
 # machine's platform and cross-compiles; the script checks that the binary in
 # each image is byte-identical to the one in the tarball.
 #
+# The platforms are built JOBS at a time (default: the number of CPUs).
+#
 # Needs: go, git, buildah, helm, cyclonedx-gomod (go install
 # github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0), jq, GNU
-# tar, gzip. Environment: PULL (buildah's --pull, default missing; CI, which
-# has no registry, sets never), BUILDAH_ISOLATION (default chroot).
+# tar, gzip; the Go module proxy or a module cache holding release/provenance's
+# modules. Environment: PULL (buildah's --pull, default missing; CI, which has
+# no registry, sets never), BUILDAH_ISOLATION (default chroot), JOBS,
+# BUILDER_ID (the provenance's builder.id: who ran the build; default the
+# script's URL, a CI release names its workflow).
 set -euo pipefail
 
 usage() {
@@ -82,6 +96,7 @@ tag=$$-$RANDOM
 images=()
 manifest=
 ctr=
+ca_bundle=
 cleanup() {
 	if [[ -n $ctr ]]; then
 		buildah umount "$ctr" >/dev/null 2>&1
@@ -110,48 +125,113 @@ deterministic_tar() {
 		--owner=0 --group=0 --numeric-owner -c -- "$@" | gzip -9 -n >"$out"
 }
 
+# The platforms, in the order of the image index. suffix is the tarball's
+# name part (goreleaser's: the variant joins the architecture).
+platforms=(linux/amd64 linux/arm64 linux/arm/v7 linux/ppc64le linux/s390x linux/riscv64)
+suffix() { local p=${1#*/}; echo "linux_${p//\//}"; }
+jobs=${JOBS:-$(nproc)}
+
+# in_parallel FUNC runs FUNC PLATFORM for every platform, each one's output
+# in $work/FUNC-SUFFIX.log, and fails (showing the logs) if any fails. All
+# start at once, and FUNC takes a slot before its heavy work, so that $jobs
+# work at a time.
+in_parallel() {
+	local fn=$1 p pids=() names=() i
+	for p in "${platforms[@]}"; do
+		"$fn" "$p" >"$work/$fn-$(suffix "$p").log" 2>&1 &
+		pids+=($!)
+		names+=("$p")
+	done
+	local failed=
+	for i in "${!pids[@]}"; do
+		if ! wait "${pids[$i]}"; then
+			cat "$work/$fn-$(suffix "${names[$i]}").log" >&2
+			failed+=" ${names[$i]}"
+		fi
+	done
+	[[ -z $failed ]] || { echo "release/build.sh: $fn failed for$failed" >&2; return 1; }
+}
+# A FIFO of $jobs tokens limits how many jobs work at once.
+mkfifo "$work/slots"
+exec 3<>"$work/slots"
+for ((i = 0; i < jobs; i++)); do echo >&3; done
+slot() { read -r -u 3; }
+release_slot() { echo >&3; }
+
+# goenv PLATFORM prints the Go environment that builds PLATFORM: the
+# baseline instruction set of each architecture (a GO<ARCH> variable counts
+# only for its own), the same in the Dockerfile's build stage.
+goenv() {
+	local os arch variant
+	IFS=/ read -r os arch variant <<<"$1"
+	variant=${variant:-v7}
+	echo "CGO_ENABLED=0 GOOS=$os GOARCH=$arch GOAMD64=v1 GOARM64=v8.0 GOARM=${variant#v} GOPPC64=power8 GORISCV64=rva20u64"
+}
+
 # Binaries: static (CGO_ENABLED=0), no paths (-trimpath), no VCS stamp
 # (-buildvcs=false; the commit comes in through -X), no build ID, baseline
 # instruction sets. The Dockerfile's build stage uses the same flags.
 ldflags="-s -w -buildid= -X main.version=$version -X main.commit=$commit -X main.commitDate=$commit_date"
-for arch in amd64 arm64; do
-	name=pollreload_${version}_linux_${arch}
+build_binary() {
+	local name=pollreload_${version}_$(suffix "$1")
+	slot
 	mkdir "$work/$name"
-	(cd "$src" && CGO_ENABLED=0 GOOS=linux GOARCH=$arch GOAMD64=v1 GOARM64=v8.0 \
-		GOFLAGS=-mod=readonly GOTOOLCHAIN=local \
-		go build -trimpath -buildvcs=false -ldflags "$ldflags" -o "$work/$name/pollreload" .)
+	local rc=0
+	# shellcheck disable=SC2046 # goenv's words are separate assignments
+	(cd "$src" && env $(goenv "$1") GOFLAGS=-mod=readonly GOTOOLCHAIN=local \
+		go build -trimpath -buildvcs=false -ldflags "$ldflags" -o "$work/$name/pollreload" .) || rc=$?
+	release_slot
+	((rc == 0)) || return $rc
 	cp "$src/LICENSE" "$src/README.md" "$work/$name/"
 	deterministic_tar "$work/$name" "$outdir/$name.tar.gz" LICENSE README.md pollreload
-	echo "binary linux/$arch: $(sha256sum <"$work/$name/pollreload" | cut -d' ' -f1)"
+}
+in_parallel build_binary
+for p in "${platforms[@]}"; do
+	echo "binary $p: $(sha256sum <"$work/pollreload_${version}_$(suffix "$p")/pollreload" | cut -d' ' -f1)"
 done
 
 # Images: one per platform from the Dockerfile, every layer and the config
-# dated at the commit (--timestamp), then one manifest list of both. buildah
-# before 1.29 does not set BUILDPLATFORM itself, so it is passed.
+# dated at the commit (--timestamp), then one index of all, in the order of
+# $platforms. The build stage runs on this machine's platform and
+# cross-compiles; the final stage is scratch, so no platform needs emulation
+# or a base image. buildah before 1.29 does not set BUILDPLATFORM itself, so
+# it is passed.
 build_platform=linux/$(go env GOHOSTARCH)
 manifest=localhost/pollreload-release:$tag
-buildah manifest create "$manifest" >/dev/null
-for arch in amd64 arm64; do
-	image=localhost/pollreload-release:$tag-$arch
-	images+=("$image")
-	buildah build --quiet --pull="${PULL:-missing}" --platform "linux/$arch" \
+for p in "${platforms[@]}"; do images+=("localhost/pollreload-release:$tag-$(suffix "$p")"); done
+build_image() {
+	slot
+	local rc=0
+	buildah build --quiet --pull="${PULL:-missing}" --platform "$1" \
 		--timestamp "$SOURCE_DATE_EPOCH" \
 		--build-arg "BUILDPLATFORM=$build_platform" \
 		--build-arg "VERSION=$version" --build-arg "COMMIT=$commit" \
 		--build-arg "COMMIT_DATE=$commit_date" --build-arg "CREATED=$commit_date" \
-		-t "$image" "$src" >/dev/null
-	ctr=$(buildah from --pull=never --arch "$arch" "$image")
+		-t "localhost/pollreload-release:$tag-$(suffix "$1")" "$src" || rc=$?
+	release_slot
+	return $rc
+}
+in_parallel build_image
+buildah manifest create "$manifest" >/dev/null
+for p in "${platforms[@]}"; do
+	IFS=/ read -r os arch variant <<<"$p"
+	image=localhost/pollreload-release:$tag-$(suffix "$p")
+	ctr=$(buildah from --pull=never --arch "$arch" ${variant:+--variant "$variant"} "$image")
 	mnt=$(buildah mount "$ctr")
-	if ! cmp -s "$mnt/pollreload" "$work/pollreload_${version}_linux_${arch}/pollreload"; then
-		echo "release/build.sh: the linux/$arch image's /pollreload differs from the tarball's binary;" \
+	if ! cmp -s "$mnt/pollreload" "$work/pollreload_${version}_$(suffix "$p")/pollreload"; then
+		echo "release/build.sh: the $p image's /pollreload differs from the tarball's binary;" \
 			"the Dockerfile's build stage must use the same Go ($(go version)) and flags:" >&2
 		go version -m "$mnt/pollreload" >&2 || true
 		exit 1
 	fi
+	# The CA bundle comes from the build stage's image; the provenance
+	# names it.
+	ca_bundle=$(sha256sum <"$mnt/etc/ssl/certs/ca-certificates.crt" | cut -d' ' -f1)
 	buildah umount "$ctr" >/dev/null
 	buildah rm "$ctr" >/dev/null
 	ctr=
-	buildah manifest add --os linux --arch "$arch" "$manifest" "containers-storage:$image" >/dev/null
+	buildah manifest add --os "$os" --arch "$arch" ${variant:+--variant "$variant"} \
+		"$manifest" "containers-storage:$image" >/dev/null
 done
 archive=$outdir/pollreload_${version}_image.oci.tar
 buildah manifest push --quiet --all --format oci "$manifest" "oci-archive:$archive:$version"
@@ -164,7 +244,7 @@ tar -x -C "$work/oci" -f "$archive"
 		--owner=0 --group=0 --numeric-owner -cf "$archive")
 index_digest=$(jq -r '.manifests[0].digest' "$work/oci/index.json")
 echo "image index: $index_digest"
-jq -r '.manifests[] | "image \(.platform.os)/\(.platform.architecture): \(.digest)"' \
+jq -r '.manifests[] | "image \(.platform.os)/\(.platform.architecture)\(.platform.variant // "" | if . == "" then "" else "/" + . end): \(.digest)"' \
 	"$work/oci/blobs/sha256/${index_digest#sha256:}"
 
 # Chart: version, appVersion, the image tag and the Artifact Hub annotations
@@ -225,8 +305,45 @@ jq --arg v "v$version" --arg t "$commit_date" '
 ' "$work/sbom.json" >"$sbom"
 echo "sbom: $(jq '.components | length' "$sbom") components"
 
-(cd "$outdir" && sha256sum -- pollreload_"${version}"_linux_amd64.tar.gz pollreload_"${version}"_linux_arm64.tar.gz \
-	pollreload_"${version}"_image.oci.tar pollreload-"${version}".tgz pollreload_"${version}"_sbom.cdx.json >SHA256SUMS)
+# Provenance: SLSA v1, as an in-toto statement whose subjects are the files
+# above and the image index, made by release/provenance (the in-toto
+# attestation Go bindings) from what this script did. It holds no time, so it
+# is reproducible too; BUILDER_ID must then be the same.
+source_repo=https://github.com/pollreload/pollreload
+(cd "$src/release/provenance" && GOFLAGS=-mod=readonly GOTOOLCHAIN=local \
+	go build -trimpath -o "$work/provenance" .)
+tool_version() { go version -m "$(command -v "$1")" | awk '$1 == "mod" { print $3 }'; }
+provenance_args=(
+	-source "$src" -repo "$source_repo" -commit "$commit" -version "$version"
+	-builder-id "${BUILDER_ID:-$source_repo/blob/main/release/build.sh}"
+	-build-type "$source_repo/blob/$commit/release/build.sh"
+	-external "command=release/build.sh $version OUTDIR"
+	-internal "SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH"
+	-tool "go=$(go env GOVERSION)"
+	-tool "buildah=$(buildah --version | awk '{ print $3 }')"
+	-tool "helm=$(helm version --template '{{.Version}}')"
+	-tool "cyclonedx-gomod=$(tool_version cyclonedx-gomod)"
+	-tool "tar=$(tar --version | head -1)"
+	-tool "gzip=$(gzip --version | head -1)"
+	-dependency "go https://go.dev/dl/$(go env GOVERSION).$(go env GOHOSTOS)-$(go env GOHOSTARCH).tar.gz -"
+	-dependency "build-stage-ca-certificates.crt - sha256:$ca_bundle"
+	-subject-digest "pollreload_${version}_image.oci.tar/index=$index_digest"
+)
+for p in "${platforms[@]}"; do
+	provenance_args+=(-platform "$p" -internal "goBuild=$p: $(goenv "$p") GOFLAGS=-mod=readonly go build -trimpath -buildvcs=false -ldflags \"$ldflags\" -o pollreload .")
+	provenance_args+=(-internal "imageBuild=$p: buildah build --platform $p --timestamp $SOURCE_DATE_EPOCH --build-arg BUILDPLATFORM=$build_platform --build-arg VERSION=$version --build-arg COMMIT=$commit --build-arg COMMIT_DATE=$commit_date --build-arg CREATED=$commit_date .")
+done
+while read -r platform digest; do
+	provenance_args+=(-subject-digest "pollreload_${version}_image.oci.tar/$platform=$digest")
+done < <(jq -r '.manifests[] | "\(.platform.os)/\(.platform.architecture)\(.platform.variant // "" | if . == "" then "" else "/" + . end) \(.digest)"' \
+	"$work/oci/blobs/sha256/${index_digest#sha256:}")
+provenance=pollreload_${version}_provenance.intoto.json
+(cd "$outdir" && "$work/provenance" "${provenance_args[@]}" -- $(ls | LC_ALL=C sort) >"$work/$provenance")
+mv "$work/$provenance" "$outdir/"
+echo "provenance: $(jq '.subject | length' "$outdir/$provenance") subjects, $(jq '.predicate.buildDefinition.resolvedDependencies | length' "$outdir/$provenance") resolved dependencies"
+
+(cd "$outdir" && sha256sum -- $(ls | LC_ALL=C sort) >"$work/SHA256SUMS")
+mv "$work/SHA256SUMS" "$outdir/"
 mv "$outdir"/* "$final/"
 echo "== $final"
 (cd "$final" && for f in *; do printf '%10d  %s\n' "$(stat -c %s "$f")" "$f"; done)

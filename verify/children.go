@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,8 +19,18 @@ import (
 // ErrChildrenUnfit is wrapped by the error of a ChildrenVerifier whose
 // target cannot be judged by its children: it has none, or they are not
 // workers a reload replaces. It is a setup error: the fix is another
-// RELOAD_VERIFY, which the error names.
-var ErrChildrenUnfit = errors.New("the target's children say nothing about its reload")
+// RELOAD_VERIFY, which the error names. At start and in `check` it is
+// refused; for a target found later, a delivery it verifies counts
+// unverified (errors.Is(err, signaler.ErrUnverified) holds), which is not
+// retried: waiting would not give the children a verdict to show.
+var ErrChildrenUnfit error = childrenUnfitError{}
+
+type childrenUnfitError struct{}
+
+func (childrenUnfitError) Error() string { return "the target's children say nothing about its reload" }
+
+// Is makes a ChildrenVerifier's setup error count as unverified.
+func (childrenUnfitError) Is(target error) bool { return target == signaler.ErrUnverified }
 
 // notWorkers names the executables whose children are not workers a reload
 // replaces, with what to use instead.

@@ -101,7 +101,8 @@ func TestChildrenVerifier(t *testing.T) {
 }
 
 // TestChildrenVerifierNeedsChildren: a target without workers cannot be
-// verified this way, and the error says what the option is for.
+// verified this way: the error says what the option is for, and the
+// delivery counts unverified (not retried).
 func TestChildrenVerifierNeedsChildren(t *testing.T) {
 	// A lone process has at most a short-lived sleep child; use one with
 	// none at all: a shell blocked in the read builtin.
@@ -109,7 +110,7 @@ func TestChildrenVerifierNeedsChildren(t *testing.T) {
 	c := NewChildrenVerifier(ChildrenOptions{Timeout: 200 * time.Millisecond})
 	c.Before(t.Context())
 	err := c.After(t.Context(), Delivery{At: time.Now(), Targets: []signaler.Target{{PID: h.PID(), Name: "app"}}})
-	if !errors.Is(err, ErrChildrenUnfit) || !strings.Contains(err.Error(), "had no children before SIGHUP") || signaler.Reason(err) != "error" {
+	if !errors.Is(err, ErrChildrenUnfit) || !strings.Contains(err.Error(), "had no children before SIGHUP") || signaler.Reason(err) != "unverified" {
 		t.Fatalf("After = %v; want an error saying the target has no children", err)
 	}
 }
