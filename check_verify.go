@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pollreload/pollreload/signaler"
+	"github.com/pollreload/pollreload/verify"
 )
 
 // checkTargets is the target part of `pollreload check`: each target with
@@ -34,6 +36,7 @@ func checkTargets(ctx context.Context, cfg Config, comp components, stdout io.Wr
 			problems = append(problems, checkVerifyURL(ctx, v.metric, stdout)...)
 		}
 	}
+	problems = append(problems, checkCommand(ctx, comp.check, stdout)...)
 	for i, raw := range urls {
 		fmt.Fprintf(stdout, "Reload target: URL %s\n", signaler.TargetLabel(raw))
 		problems = append(problems, checkURL(ctx, cfg, raw, stdout)...)
@@ -47,11 +50,11 @@ func checkTargets(ctx context.Context, cfg Config, comp components, stdout io.Wr
 }
 
 // checkVerifyURL scrapes RELOAD_VERIFY_URL once and shows the metric found.
-func checkVerifyURL(ctx context.Context, mv *signaler.MetricVerifier, stdout io.Writer) []string {
+func checkVerifyURL(ctx context.Context, mv *verify.MetricVerifier, stdout io.Writer) []string {
 	fmt.Fprintf(stdout, "  verify: RELOAD_VERIFY_URL %s\n", mv.URL())
 	p, err := mv.Probe(ctx)
 	switch {
-	case errors.Is(err, signaler.ErrNoVerifyMetric):
+	case errors.Is(err, verify.ErrNoVerifyMetric):
 		fmt.Fprintf(stdout, "    answered, but: %v\n", err)
 		return []string{err.Error()}
 	case err != nil:
@@ -80,7 +83,7 @@ func checkChildren(cfg Config, comp components, stdout io.Writer) []string {
 	if err != nil {
 		return nil // reported above
 	}
-	cv := signaler.NewChildrenVerifier(signaler.ChildrenOptions{Timeout: cfg.ReloadTimeout})
+	cv := verify.NewChildrenVerifier(verify.ChildrenOptions{Timeout: cfg.ReloadTimeout})
 	var problems []string
 	for _, c := range cands {
 		if !c.Selected {
@@ -96,4 +99,46 @@ func checkChildren(cfg Config, comp components, stdout io.Writer) []string {
 		}
 	}
 	return problems
+}
+
+// checkCommand runs the check before the delivery once, on the content as
+// it is now, and shows its exit code and output.
+func checkCommand(ctx context.Context, c *verify.Command, stdout io.Writer) []string {
+	if c == nil {
+		return nil
+	}
+	how := "run directly, split into words: " + quoteWords(c.Argv())
+	if c.Shell() {
+		how = "run with /bin/sh -c"
+	}
+	fmt.Fprintf(stdout, "Check before the delivery: %s (%s; timeout %s)\n", c, how, c.Timeout())
+	r := c.Run(ctx)
+	switch {
+	case r.Err != nil:
+		fmt.Fprintf(stdout, "  no verdict: %v\n", r.Err)
+	default:
+		fmt.Fprintf(stdout, "  exit code %d after %s\n", r.ExitCode, r.Took.Round(time.Millisecond))
+	}
+	for _, line := range r.FirstLines() {
+		fmt.Fprintf(stdout, "  | %s\n", line)
+	}
+	switch err := c.Verdict(r); {
+	case err == nil:
+		fmt.Fprintln(stdout, "  passes on the current content: a change that passes too is delivered")
+		return nil
+	case r.Err != nil:
+		return []string{fmt.Sprintf("the check before the delivery gives no verdict (%v): every change would wait for it, and nothing would be delivered", r.Err)}
+	default:
+		return []string{fmt.Sprintf("the check before the delivery fails on the current content (exit code %d): a change is delivered only once it passes", r.ExitCode)}
+	}
+}
+
+// quoteWords shows argv one word per quoted string, so the splitting can be
+// seen; URLs in it are masked.
+func quoteWords(argv []string) string {
+	out := make([]string, len(argv))
+	for i, w := range argv {
+		out[i] = strconv.Quote(signaler.Excerpt([]byte(w), nil))
+	}
+	return "[" + strings.Join(out, " ") + "]"
 }

@@ -54,6 +54,9 @@ type Config struct {
 	ReloadVerifyURL       string        `envconfig:"RELOAD_VERIFY_URL" desc:"the app's Prometheus metrics URL: a reload counts once its *_config_last_reload_success_timestamp_seconds moves, and is rejected when *_config_last_reload_successful reads 0"`
 	ReloadVerifyMetric    string        `envconfig:"RELOAD_VERIFY_METRIC" desc:"name of the *_last_reload_successful or *_last_reload_success_timestamp_seconds gauge at RELOAD_VERIFY_URL (default: found by the _config_ suffix)"`
 	ReloadVerify          string        `envconfig:"RELOAD_VERIFY" desc:"children: a master/worker server (nginx, haproxy -W, gunicorn) must replace its workers within RELOAD_TIMEOUT, or the reload counts as rejected"`
+	ReloadCheckCommand    string        `envconfig:"RELOAD_CHECK_COMMAND" desc:"command run once new content is stable and before any target is signalled or called, such as nginx -t -c /etc/nginx/nginx.conf: exit 0 delivers, another exit status rejects the content (nothing is sent until it changes); split into words without a shell (see RELOAD_CHECK_SHELL)"`
+	ReloadCheckShell      bool          `envconfig:"RELOAD_CHECK_SHELL" default:"false" desc:"run RELOAD_CHECK_COMMAND with /bin/sh -c, for pipes, variables and other shell syntax (needs /bin/sh in the image)"`
+	ReloadCheckTimeout    time.Duration `envconfig:"RELOAD_CHECK_TIMEOUT" default:"30s" desc:"how long RELOAD_CHECK_COMMAND may run (1ms to 1h); past it its process group is killed, nothing is delivered and the check is retried with backoff"`
 	BearerTokenFile       string        `envconfig:"RELOAD_BEARER_TOKEN_FILE" desc:"file with a bearer token for RELOAD_URL and RELOAD_VERIFY_URL, re-read on every request"`
 	BasicAuthUsername     string        `envconfig:"RELOAD_BASIC_AUTH_USERNAME" desc:"basic auth user for RELOAD_URL and RELOAD_VERIFY_URL (with RELOAD_BASIC_AUTH_PASSWORD_FILE)"`
 	BasicAuthPasswordFile string        `envconfig:"RELOAD_BASIC_AUTH_PASSWORD_FILE" desc:"file with the basic auth password, re-read on every request"`
@@ -84,6 +87,9 @@ type Config struct {
 	ignored []string
 	// notes are the drop-in flags accepted without effect, for one log line.
 	notes []string
+	// environ is the environment the configuration was read from: the
+	// check command's, less pollreload's own variables (checkEnv).
+	environ []string
 }
 
 // reloadSignal is RELOAD_SIGNAL, parsed once.
@@ -176,6 +182,7 @@ func (c Config) configErr(v, value, want string) *ConfigError {
 // envconfig reads.
 func loadConfig(environ []string, flags []flagSetting) (Config, error) {
 	var c Config
+	c.environ = environ
 	ignored, err := unknownVariables(environ)
 	if err != nil {
 		return c, err

@@ -5,8 +5,10 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/pollreload/pollreload/signaler"
+	"github.com/pollreload/pollreload/verify"
 )
 
 // This file holds the settings of reload targets, verification and
@@ -60,6 +62,9 @@ func (c Config) validateVerify(wrapper bool) error {
 	default:
 		return c.configErr("RELOAD_VERIFY", c.ReloadVerify, "want children, or leave it empty (the signalled process must only stay alive)")
 	}
+	if err := c.validateCheck(); err != nil {
+		return err
+	}
 	if c.ReloadURL == "" && c.ReloadVerifyURL == "" {
 		for v, set := range map[string]bool{
 			"RELOAD_BEARER_TOKEN_FILE": c.BearerTokenFile != "", "RELOAD_BASIC_AUTH_USERNAME": c.BasicAuthUsername != "",
@@ -75,6 +80,64 @@ func (c Config) validateVerify(wrapper bool) error {
 		return err
 	}
 	return c.clientOptions().Validate()
+}
+
+// maxCheckTimeout bounds RELOAD_CHECK_TIMEOUT.
+const maxCheckTimeout = time.Hour
+
+// validateCheck checks RELOAD_CHECK_*: the command must split into words
+// (or a shell must exist to run it), and the timeout be sane.
+func (c Config) validateCheck() error {
+	_, timeoutGiven := c.given["RELOAD_CHECK_TIMEOUT"]
+	if (timeoutGiven || c.ReloadCheckCommand != "") && (c.ReloadCheckTimeout <= 0 || c.ReloadCheckTimeout > maxCheckTimeout) {
+		return c.configErr("RELOAD_CHECK_TIMEOUT", c.ReloadCheckTimeout.String(), "want a Go duration above 0 and at most 1h, such as 30s")
+	}
+	if c.ReloadCheckCommand == "" {
+		if _, given := c.given["RELOAD_CHECK_COMMAND"]; given {
+			return c.configErr("RELOAD_CHECK_COMMAND", "", "want a command such as nginx -t -c /etc/nginx/nginx.conf, or unset it")
+		}
+		if c.ReloadCheckShell {
+			return fmt.Errorf("%s is set but %s is not: set the command to run, or unset it", c.name("RELOAD_CHECK_SHELL"), c.name("RELOAD_CHECK_COMMAND"))
+		}
+		return nil
+	}
+	if _, err := c.checkCommand(nil); err != nil {
+		return c.configErr("RELOAD_CHECK_COMMAND", signaler.Excerpt([]byte(c.ReloadCheckCommand), nil), err.Error())
+	}
+	return nil
+}
+
+// checkCommand returns RELOAD_CHECK_COMMAND's Command, nil when it is not
+// set. env is the command's environment (see checkEnv).
+func (c Config) checkCommand(env []string) (*verify.Command, error) {
+	if c.ReloadCheckCommand == "" {
+		return nil, nil
+	}
+	return verify.NewCommand(verify.CommandOptions{
+		Line: c.ReloadCheckCommand, Shell: c.ReloadCheckShell, Timeout: c.ReloadCheckTimeout,
+		Env: env, Name: c.name("RELOAD_CHECK_COMMAND"),
+	})
+}
+
+// checkEnv is the environment of the check command: pollreload's own,
+// without any variable pollreload reads (NAME and POLLRELOAD_NAME: they
+// may hold secrets, such as RELOAD_HEADERS and the URLs' credentials, and
+// the application's own tools have no use for them) and without any other
+// POLLRELOAD_ variable.
+func checkEnv(environ []string) []string {
+	ours := map[string]bool{}
+	for _, v := range variables() {
+		ours[v] = true
+	}
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if ours[name] || strings.HasPrefix(name, envPrefix+"_") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 // reloadURLs returns the entries of RELOAD_URL.

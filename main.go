@@ -22,6 +22,7 @@ import (
 	"github.com/pollreload/pollreload/metrics"
 	"github.com/pollreload/pollreload/poller"
 	"github.com/pollreload/pollreload/signaler"
+	"github.com/pollreload/pollreload/verify"
 )
 
 // Set at build time with -ldflags "-X main.version=... -X main.commit=...
@@ -173,6 +174,9 @@ type components struct {
 	targets []target
 	// verification holds the HTTP client and RELOAD_VERIFY_URL's verifier.
 	verification verification
+	// check is RELOAD_CHECK_COMMAND, nil when it is not set; every target,
+	// the wrapped child too, runs it before a delivery.
+	check *verify.Command
 	// loop has everything but Metrics, which serve adds, and, in wrapper
 	// mode, the Reloader.
 	loop poller.Options
@@ -192,7 +196,11 @@ func newComponents(cfg Config, logger *slog.Logger) (components, error) {
 	if err != nil {
 		return components{}, err
 	}
-	targets, process, err := newTargets(cfg, v, logger)
+	check, err := cfg.checkCommand(checkEnv(cfg.environ))
+	if err != nil {
+		return components{}, &exitError{code: 2, err: err}
+	}
+	targets, process, err := newTargets(cfg, v, check, logger)
 	if err != nil {
 		return components{}, err
 	}
@@ -201,6 +209,7 @@ func newComponents(cfg Config, logger *slog.Logger) (components, error) {
 		process:      process,
 		targets:      targets,
 		verification: v,
+		check:        check,
 		loop: poller.Options{
 			Roots:         cfg.ConfigDir,
 			Interval:      cfg.PollInterval,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pollreload/pollreload/poller"
 	"github.com/pollreload/pollreload/signaler"
+	"github.com/pollreload/pollreload/verify"
 )
 
 // This file turns the configuration into reload targets: the process (by
@@ -19,13 +20,34 @@ import (
 type target struct {
 	label    string // the bounded metric label: process name or URL host and path
 	reloader signaler.Reloader
-	metric   *signaler.MetricVerifier // nil unless RELOAD_VERIFY_URL verifies this target
+	verifier verify.Verifier        // nil: a delivery counts at once
+	metric   *verify.MetricVerifier // nil unless RELOAD_VERIFY_URL verifies this target
+	// check runs before every delivery of new content (RELOAD_CHECK_COMMAND);
+	// one Command for all targets, so it runs once per content.
+	check *verify.Command
 }
 
 // verification is what RELOAD_VERIFY* ask for, shared by all targets.
 type verification struct {
-	client *http.Client
-	metric *signaler.MetricVerifier
+	client     *http.Client
+	metricOpts verify.MetricOptions
+	// metric probes RELOAD_VERIFY_URL at start and in check; each target
+	// it verifies gets a verifier of its own (newMetric), as a verifier
+	// keeps what it read before its target's delivery.
+	metric *verify.MetricVerifier
+}
+
+// newMetric returns a MetricVerifier for one target, nil without
+// RELOAD_VERIFY_URL. The options were checked by newVerification.
+func (v verification) newMetric() *verify.MetricVerifier {
+	if v.metric == nil {
+		return nil
+	}
+	m, err := verify.NewMetricVerifier(v.metricOpts)
+	if err != nil {
+		panic("pollreload: RELOAD_VERIFY_URL checked once, refused now: " + err.Error())
+	}
+	return m
 }
 
 // newVerification builds the HTTP client (reading the credential files once
@@ -41,9 +63,10 @@ func newVerification(cfg Config) (verification, error) {
 	}
 	v.client = client
 	if cfg.ReloadVerifyURL != "" {
-		v.metric, err = signaler.NewMetricVerifier(signaler.MetricOptions{
+		v.metricOpts = verify.MetricOptions{
 			URL: cfg.ReloadVerifyURL, Metric: cfg.ReloadVerifyMetric, Client: client, Timeout: cfg.ReloadTimeout,
-		})
+		}
+		v.metric, err = verify.NewMetricVerifier(v.metricOpts)
 		if err != nil {
 			return v, &exitError{code: 2, err: err}
 		}
@@ -53,8 +76,9 @@ func newVerification(cfg Config) (verification, error) {
 
 // newTargets returns the targets of a daemon: the process first (it is the
 // application RELOAD_VERIFY_URL reports on), then each RELOAD_URL. Without
-// a process, RELOAD_VERIFY_URL verifies the first URL.
-func newTargets(cfg Config, v verification, logger *slog.Logger) ([]target, *signaler.Process, error) {
+// a process, RELOAD_VERIFY_URL verifies the first URL. check, when not
+// nil, runs before every delivery to any of them.
+func newTargets(cfg Config, v verification, check *verify.Command, logger *slog.Logger) ([]target, *signaler.Process, error) {
 	var out []target
 	var process *signaler.Process
 	if len(cfg.ProcessName) > 0 || cfg.PIDFile != "" {
@@ -70,7 +94,9 @@ func newTargets(cfg Config, v verification, logger *slog.Logger) ([]target, *sig
 			return nil, nil, err
 		}
 		process = p
-		out = append(out, target{label: p.Label(), reloader: verifiedProcess(cfg, p, v, logger), metric: v.metric})
+		t := target{label: p.Label(), reloader: p, metric: v.newMetric(), check: check}
+		t.verifier = processVerifier(cfg, t.metric)
+		out = append(out, t)
 	}
 	for _, raw := range cfg.reloadURLs() {
 		h, err := signaler.NewHTTP(signaler.HTTPOptions{
@@ -80,27 +106,29 @@ func newTargets(cfg Config, v verification, logger *slog.Logger) ([]target, *sig
 		if err != nil {
 			return nil, nil, err
 		}
-		t := target{label: h.Label(), reloader: h}
+		t := target{label: h.Label(), reloader: h, check: check}
 		if len(out) == 0 && v.metric != nil {
-			t.reloader, t.metric = signaler.Verified(h, logger, v.metric), v.metric
+			t.metric = v.newMetric()
+			t.verifier = t.metric
 		}
 		out = append(out, t)
 	}
 	return out, process, nil
 }
 
-// verifiedProcess wraps a signal target (a process or the wrapped child) in
-// its verifiers: alive always, then children and metrics when asked for.
-func verifiedProcess(cfg Config, r signaler.Reloader, v verification, logger *slog.Logger) signaler.Reloader {
+// processVerifier returns the verification of a signal target (a process
+// or the wrapped child): alive always, then children and metrics (metric,
+// when not nil) when asked for.
+func processVerifier(cfg Config, metric *verify.MetricVerifier) verify.Verifier {
 	sig := cfg.ReloadSignal.Signal()
-	vs := []signaler.Verifier{signaler.NewAliveVerifier(signaler.AliveOptions{Signal: sig})}
+	vs := []verify.Verifier{verify.NewAliveVerifier(verify.AliveOptions{Signal: sig})}
 	if strings.EqualFold(strings.TrimSpace(cfg.ReloadVerify), verifyChildren) {
-		vs = append(vs, signaler.NewChildrenVerifier(signaler.ChildrenOptions{Timeout: cfg.ReloadTimeout, Signal: sig}))
+		vs = append(vs, verify.NewChildrenVerifier(verify.ChildrenOptions{Timeout: cfg.ReloadTimeout, Signal: sig}))
 	}
-	if v.metric != nil {
-		vs = append(vs, v.metric)
+	if metric != nil {
+		vs = append(vs, metric)
 	}
-	return signaler.Verified(r, logger, vs...)
+	return verify.All(vs...)
 }
 
 // probeVerifyURL looks at RELOAD_VERIFY_URL once at start: an answer without
@@ -114,7 +142,7 @@ func probeVerifyURL(ctx context.Context, cfg Config, v verification, logger *slo
 	defer cancel()
 	p, err := v.metric.Probe(ctx)
 	switch {
-	case errors.Is(err, signaler.ErrNoVerifyMetric):
+	case errors.Is(err, verify.ErrNoVerifyMetric):
 		return &exitError{code: 2, err: err}
 	case err != nil:
 		logger.Warn("RELOAD_VERIFY_URL does not answer yet; reloads are verified once it does", "url", v.metric.URL(), "err", err)
@@ -129,7 +157,10 @@ func probeVerifyURL(ctx context.Context, cfg Config, v verification, logger *slo
 func loopTargets(ts []target) []poller.Target {
 	out := make([]poller.Target, len(ts))
 	for i, t := range ts {
-		out[i] = poller.Target{Name: t.label, Reloader: t.reloader}
+		out[i] = poller.Target{Name: t.label, Reloader: t.reloader, Verifier: t.verifier}
+		if t.check != nil {
+			out[i].Precheck = t.check
+		}
 	}
 	return out
 }

@@ -104,7 +104,10 @@ func runWrapper(ctx context.Context, cfg Config, logger *slog.Logger, comp compo
 	defer stopLoop()
 	loopDone := make(chan error, 1)
 	opts := comp.loop
-	opts.Targets = []poller.Target{{Name: c.Label(), Reloader: verifiedProcess(cfg, c, comp.verification, logger)}}
+	opts.Targets = []poller.Target{{Name: c.Label(), Reloader: c, Verifier: processVerifier(cfg, comp.verification.newMetric())}}
+	if comp.check != nil {
+		opts.Targets[0].Precheck = comp.check // the app's own tools are beside it
+	}
 	go func() { loopDone <- serve(loopCtx, cfg, logger, opts, ln) }()
 
 	forward := func(s os.Signal) {

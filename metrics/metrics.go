@@ -85,7 +85,7 @@ func New(reg prometheus.Registerer, build BuildInfo) *Metrics {
 	}, []string{"result"})
 	reloads := f.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "reloads_total",
-		Help: "Reload attempts, one per target and attempt, by result (success, up_to_date, no_target, not_catching, permission, error, rejected, target_died) and target (process name, or URL host and path).",
+		Help: "Reload attempts, one per target and attempt, by result (success, up_to_date, no_target, not_catching, permission, error, rejected, target_died, check_error) and target (process name, or URL host and path).",
 	}, []string{"result", "target"})
 	m := &Metrics{
 		scanErrorsVec: f.NewCounterVec(prometheus.CounterOpts{

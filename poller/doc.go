@@ -12,14 +12,14 @@
 //     swapped while its reload was being delivered.
 //   - target.go is each target's delivery state machine: pending, who of its
 //     processes were told already, retry and backoff, the verification step
-//     (Verifier), and rejected content that waits for the next change.
+//     (verify.Verifier), and rejected content that waits for the next change.
 //   - schedule.go decides when the next scan runs: the interval, stretched
 //     while scans are slow, error backoff, jitter and a random first phase.
 //   - health.go answers /healthz and /readyz from scans only; a delivery in
 //     flight never makes pollreload unhealthy.
 //   - digest.go names content in logs by a keyed MAC, never by its digest.
 //   - options.go is what a caller passes: roots, targets (a Reloader and an
-//     optional Verifier each), intervals.
+//     optional verify.Verifier each), intervals.
 //   - loop.go wires them: one goroutine owns the state and runs the scans;
 //     every delivery or verification runs on a goroutine of its own.
 //   - report.go is what the loop counts and logs about decisions and

@@ -15,6 +15,7 @@ import (
 	"github.com/pollreload/pollreload/hasher"
 	"github.com/pollreload/pollreload/metrics"
 	"github.com/pollreload/pollreload/signaler"
+	"github.com/pollreload/pollreload/verify"
 )
 
 // This file is the loop itself: it wires the scanner, the tracker
@@ -47,6 +48,8 @@ type Loop struct {
 
 	watchdog *time.Timer
 	watchGen atomic.Uint64
+
+	checks prechecks // the checks before the delivery, shared by the targets
 }
 
 // result is an attempt's answer, sent from its goroutine to the loop.
@@ -80,9 +83,6 @@ func New(opts Options) (*Loop, error) {
 		if t.Reloader == nil {
 			return nil, fmt.Errorf("poller: target %d has no reloader", i)
 		}
-		if t.Verifier == nil {
-			t.Verifier, _ = t.Reloader.(Verifier)
-		}
 		topts.Targets = append(topts.Targets, TargetOptions{Verify: t.Verifier != nil})
 	}
 	l := &Loop{
@@ -97,6 +97,7 @@ func New(opts Options) (*Loop, error) {
 		snaps:   make([]*hasher.Snapshot, 0, len(opts.Roots)),
 		results: make(chan result, len(targets)),
 		logged:  map[string]bool{},
+		checks:  prechecks{log: logger(opts.Logger)},
 	}
 	if l.m == nil {
 		l.m = metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
@@ -353,8 +354,20 @@ func (l *Loop) attempt(ctx context.Context, a Attempt) {
 		err = ctx.Err()
 	case a.Step == Verify:
 		out = a.Delivered
-		err = t.Verifier.Verify(ctx, a.Delivered, a.DeliveredAt)
+		if len(a.Delivered.Signalled) > 0 { // up to date only: nothing to confirm
+			err = t.Verifier.After(ctx, verify.Delivery{At: a.SentAt, Targets: a.Delivered.Signalled})
+		}
 	default:
+		if t.Precheck != nil {
+			if err = l.checks.run(ctx, t.Precheck, a.Content.Digest); err != nil {
+				err = &precheckError{err}
+				break // nothing is delivered
+			}
+		}
+		if t.Verifier != nil {
+			t.Verifier.Before(ctx)
+		}
+		a.SentAt = time.Now()
 		if pr, ok := t.Reloader.(signaler.PartialReloader); ok {
 			out, err = pr.ReloadExcept(ctx, a.ChangedAt, a.Done)
 		} else {

@@ -8,38 +8,15 @@ import (
 	"github.com/pollreload/pollreload/hasher"
 	"github.com/pollreload/pollreload/metrics"
 	"github.com/pollreload/pollreload/signaler"
+	"github.com/pollreload/pollreload/verify"
 )
 
 // This file is what a caller gives the loop: the scanner, the targets with
-// their reloaders and optional verifiers, and the options.
+// their reloaders and optional verifiers (verify.Verifier), and the options.
 
 // Scanner takes one snapshot of a root. *hasher.Hasher is the Scanner.
 type Scanner interface {
 	Scan(ctx context.Context, root string) (*hasher.Snapshot, error)
-}
-
-// Verifier checks, after a delivery, that the target took the new
-// configuration: the signalled process is still alive, the application's
-// own metrics say it reloaded, its workers were replaced. A target with a
-// Verifier counts a reload as delivered only once Verify returns nil.
-//
-// Verify gets what the delivery did (out: the processes signalled, the
-// endpoint called) and when it ended. Its error decides what follows:
-//
-//   - nil: success; the target holds the change.
-//   - an error wrapping signaler.ErrRejected: result "rejected"; the
-//     application refused the content, so it is not delivered again until
-//     the content changes. /healthz stays green.
-//   - an error wrapping signaler.ErrTargetDied: result "target_died"; the
-//     change stays pending and is delivered again with backoff (a restarted
-//     process that read the new files at start is up to date).
-//   - any other error is transient (the metrics endpoint did not answer):
-//     Verify is called again with backoff, without delivering again.
-//
-// Verify should bound its own wait (RELOAD_TIMEOUT) and honour ctx. It runs
-// on its own goroutine, never at the same time for one target.
-type Verifier interface {
-	Verify(ctx context.Context, out signaler.Outcome, deliveredAt time.Time) error
 }
 
 // Target is one destination of reloads, with its own pending, retry and
@@ -50,9 +27,32 @@ type Target struct {
 	// Reloader delivers the reload. A signaler.PartialReloader is told
 	// which processes already got the current change.
 	Reloader signaler.Reloader
-	// Verifier, if not nil, checks every delivery. When nil and Reloader
-	// implements Verifier, the Reloader is used.
-	Verifier Verifier
+	// Verifier, if not nil, confirms every delivery: the loop calls its
+	// Before right before each delivery and its After once a delivery
+	// reached at least one process or endpoint, again with backoff while
+	// After's verdict is unknown. After's error decides what follows:
+	//
+	//   - nil: success; the target holds the change.
+	//   - an error wrapping signaler.ErrRejected: result "rejected"; the
+	//     application refused the content, so it is not delivered again
+	//     until the content changes. /healthz stays green.
+	//   - an error wrapping signaler.ErrTargetDied: result "target_died";
+	//     the change stays pending and is delivered again with backoff (a
+	//     restarted process that read the new files at start is up to
+	//     date).
+	//   - any other error is transient (the metrics endpoint did not
+	//     answer): After is called again with backoff, without delivering
+	//     again.
+	//
+	// A nil Verifier: a delivery that succeeded counts at once.
+	Verifier verify.Verifier
+	// Precheck, if not nil, tests new content before any delivery of it
+	// (RELOAD_CHECK_COMMAND): nil delivers; a rejection counts "rejected"
+	// and nothing is sent until the content changes; any other error
+	// counts its own result (signaler.ResultCheckError) and is retried
+	// with backoff. Targets that share one Precheck share its run: it runs
+	// once per content, by the first of them whose delivery is due.
+	Precheck verify.Precheck
 }
 
 // Options configure a Loop.

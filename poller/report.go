@@ -119,6 +119,10 @@ func (l *Loop) finish(r result) {
 // debug line while it repeats.
 func (l *Loop) logFailure(rep Report, target slog.Attr, err error, args ...any) {
 	err = l.advise(err)
+	if rep.Result == signaler.ResultRejected && fromPrecheck(err) {
+		l.log.Warn("the check before the delivery refused the new configuration; nothing was sent, and nothing is until the content changes", append(args, target, "err", err)...)
+		return
+	}
 	if rep.Result == signaler.ResultRejected {
 		l.log.Warn("the application rejected the new configuration; not retried until the content changes", append(args, target, "err", err)...)
 		return

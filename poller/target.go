@@ -24,7 +24,7 @@ type Step uint8
 const (
 	// Deliver sends the reload (signaler.Reloader.Reload).
 	Deliver Step = iota
-	// Verify checks a delivered reload took effect (Verifier.Verify).
+	// Verify checks a delivered reload took effect (verify.Verifier's After).
 	Verify
 )
 
@@ -47,6 +47,10 @@ type Attempt struct {
 	// Delivered is, for Verify, what the delivery did and when it ended.
 	Delivered   signaler.Outcome
 	DeliveredAt time.Time
+	// SentAt is when the delivery started, right after the verifier's
+	// Before: what the verifier compares the application's own reload time
+	// with.
+	SentAt time.Time
 }
 
 // Report says what Tracker.Finish made of an attempt.

@@ -48,12 +48,9 @@
 //   - verdict.go holds the application's verdicts: RejectedError (it
 //     refused the configuration: a non-2xx answer other than 429, 502, 503
 //     and 504, carrying a bounded, redacted excerpt) and TargetDiedError.
-//   - verify.go runs Verifiers after a delivery (Verified): AliveVerifier
-//     (the signalled process still runs after a grace) and ChildrenVerifier
-//     (a master/worker server replaced its workers); verify_metric.go is
-//     MetricVerifier, which reads the app's own
-//     *_config_last_reload_success_timestamp_seconds and
-//     *_config_last_reload_successful.
+//     Package verify, which confirms a delivery after it (alive, children,
+//     the app's own metrics), returns the same errors; export.go gives it
+//     the few /proc facts and the excerpt it needs.
 //   - label.go names targets for the bounded `target` metric label.
 //   - result.go is the result vocabulary shared with poller and metrics.
 //   - child.go is wrapper mode: start the child in its own process group

@@ -32,6 +32,10 @@ const (
 	ResultRejected
 	// ResultTargetDied: the target was signalled and then died.
 	ResultTargetDied
+	// ResultCheckError: the check before the delivery
+	// (RELOAD_CHECK_COMMAND) gave no verdict: it could not start or ran
+	// past its timeout. Nothing was delivered; retried with backoff.
+	ResultCheckError
 
 	numResults
 )
@@ -45,6 +49,7 @@ var resultNames = [numResults]string{
 	ResultError:       "error",
 	ResultRejected:    "rejected",
 	ResultTargetDied:  "target_died",
+	ResultCheckError:  "check_error",
 }
 
 // String returns the metric label value, such as "no_target".
@@ -91,6 +96,11 @@ var ErrRejected = errors.New("the application rejected the new configuration")
 // signalled. ResultOf maps it to ResultTargetDied.
 var ErrTargetDied = errors.New("the target died after the reload")
 
+// ErrCheckFailed is wrapped by errors that say the check before the
+// delivery gave no verdict (verify.CheckError). ResultOf maps it to
+// ResultCheckError.
+var ErrCheckFailed = errors.New("the check command gave no verdict")
+
 // ResultOf maps a Reload (or verification) error to its Result. A nil error
 // is ResultSuccess.
 func ResultOf(err error) Result {
@@ -102,6 +112,8 @@ func ResultOf(err error) Result {
 		return ResultRejected
 	case errors.Is(err, ErrTargetDied):
 		return ResultTargetDied
+	case errors.Is(err, ErrCheckFailed):
+		return ResultCheckError
 	case errors.As(err, &perm):
 		return ResultPermission
 	case errors.Is(err, ErrNotCatching):

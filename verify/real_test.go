@@ -1,4 +1,4 @@
-package signaler
+package verify
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pollreload/pollreload/internal/testenv"
+	"github.com/pollreload/pollreload/signaler"
 )
 
 // These tests verify reloads of real servers from Debian's packages:
@@ -91,7 +92,7 @@ func TestVerifyPrometheusBySIGHUP(t *testing.T) {
 	conf, addr, prom := startPrometheus(t, "first")
 	pidFile := filepath.Join(t.TempDir(), "prometheus.pid")
 	writeFile(t, pidFile, strconv.Itoa(prom.PID()))
-	p, err := NewProcess(ProcessOptions{PIDFile: pidFile})
+	p, err := signaler.NewProcess(signaler.ProcessOptions{PIDFile: pidFile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +104,7 @@ func TestVerifyPrometheusBySIGHUP(t *testing.T) {
 	if err != nil || probe.Timestamp != "prometheus_config_last_reload_success_timestamp_seconds" || probe.Successful != "prometheus_config_last_reload_successful" {
 		t.Fatalf("Probe = %+v, %v; want Prometheus' two reload metrics", probe, err)
 	}
-	r := Verified(p, nil, NewAliveVerifier(AliveOptions{}), mv)
+	v := All(NewAliveVerifier(AliveOptions{}), mv)
 	steps := []struct {
 		name, config, want, wantJob string
 	}{
@@ -113,8 +114,8 @@ func TestVerifyPrometheusBySIGHUP(t *testing.T) {
 	}
 	for _, s := range steps {
 		writeFile(t, conf, s.config)
-		_, err := ReloadAndVerify(t.Context(), r, time.Now())
-		if got := Reason(err); got != s.want {
+		_, err := Deliver(t.Context(), p, v, time.Now())
+		if got := signaler.Reason(err); got != s.want {
 			t.Fatalf("%s: Reload = %v (%s); want %s", s.name, err, got, s.want)
 		}
 		if jobs := promJobs(t, addr); !strings.Contains(jobs, s.wantJob) {
@@ -124,7 +125,7 @@ func TestVerifyPrometheusBySIGHUP(t *testing.T) {
 			t.Fatalf("%s: Prometheus exited", s.name)
 		}
 		_, ok := mustProbe(t, mv)
-		t.Logf("%s: %s (err: %v); prometheus_config_last_reload_successful=%v; running config has %q", s.name, Reason(err), err, ok, s.wantJob)
+		t.Logf("%s: %s (err: %v); prometheus_config_last_reload_successful=%v; running config has %q", s.name, signaler.Reason(err), err, ok, s.wantJob)
 	}
 }
 
@@ -141,17 +142,18 @@ func mustProbe(t *testing.T, mv *MetricVerifier) (MetricProbe, float64) {
 }
 
 // TestVerifyPrometheusByLifecycleAPI reloads through POST /-/reload, which
-// Prometheus answers 500 for a configuration it refuses.
+// Prometheus answers 500 for a configuration it refuses: the delivery
+// itself carries the verdict, as a *signaler.RejectedError.
 func TestVerifyPrometheusByLifecycleAPI(t *testing.T) {
 	conf, addr, _ := startPrometheus(t, "first")
-	h, err := NewHTTP(HTTPOptions{URL: "http://" + addr + "/-/reload"})
+	h, err := signaler.NewHTTP(signaler.HTTPOptions{URL: "http://" + addr + "/-/reload"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	writeFile(t, conf, "scrape_configs:\n  - job_name: [broken\n")
 	_, err = h.Reload(t.Context(), time.Now())
-	if Reason(err) != "rejected" || !strings.Contains(err.Error(), "status 500") || !strings.Contains(err.Error(), "yaml") {
-		t.Fatalf("Reload of invalid YAML = %v (%s); want rejected, status 500 with the YAML error", err, Reason(err))
+	if signaler.Reason(err) != "rejected" || !strings.Contains(err.Error(), "status 500") || !strings.Contains(err.Error(), "yaml") {
+		t.Fatalf("Reload of invalid YAML = %v (%s); want rejected, status 500 with the YAML error", err, signaler.Reason(err))
 	}
 	t.Logf("invalid YAML: %v", err)
 	writeFile(t, conf, fmt.Sprintf(promVerifyConfig, "second"))
@@ -215,11 +217,11 @@ func TestVerifyNginxChildren(t *testing.T) {
 	})
 	pidFile := filepath.Join(work, "master.pid")
 	writeFile(t, pidFile, strconv.Itoa(master.PID()))
-	p, err := NewProcess(ProcessOptions{PIDFile: pidFile})
+	p, err := signaler.NewProcess(signaler.ProcessOptions{PIDFile: pidFile})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := Verified(p, nil, NewAliveVerifier(AliveOptions{}), cv)
+	v := All(NewAliveVerifier(AliveOptions{}), cv)
 	steps := []struct {
 		name, body, extra, want, serves string
 	}{
@@ -235,12 +237,12 @@ func TestVerifyNginxChildren(t *testing.T) {
 			}
 		}
 		before, _ := cv.Children(master.PID())
-		_, err := ReloadAndVerify(t.Context(), r, time.Now())
-		if got := Reason(err); got != s.want {
+		_, err := Deliver(t.Context(), p, v, time.Now())
+		if got := signaler.Reason(err); got != s.want {
 			t.Fatalf("%s: Reload = %v (%s); want %s", s.name, err, got, s.want)
 		}
 		waitServes(s.serves)
 		after, _ := cv.Children(master.PID())
-		t.Logf("%s: %s (err: %v); workers %v -> %v; serves %q", s.name, Reason(err), err, before, after, s.serves)
+		t.Logf("%s: %s (err: %v); workers %v -> %v; serves %q", s.name, signaler.Reason(err), err, before, after, s.serves)
 	}
 }

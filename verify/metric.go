@@ -1,4 +1,4 @@
-package signaler
+package verify
 
 import (
 	"bufio"
@@ -12,11 +12,14 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/pollreload/pollreload/signaler"
 )
 
 // This file verifies a reload through the application's own Prometheus
@@ -62,7 +65,7 @@ type MetricOptions struct {
 	// Client sends the scrapes; nil means NewHTTPClient(Auth).
 	Client *http.Client
 	// Auth configures the client when Client is nil.
-	Auth ClientOptions
+	Auth signaler.ClientOptions
 	// Timeout bounds the wait for the app's verdict (RELOAD_TIMEOUT); zero
 	// means 5s.
 	Timeout time.Duration
@@ -82,6 +85,11 @@ type MetricVerifier struct {
 	client   *http.Client
 	timeout  time.Duration
 	interval time.Duration
+
+	mu        sync.Mutex // Before and After run on the loop's goroutines
+	before    reading
+	beforeErr error
+	prepared  bool
 }
 
 // NewMetricVerifier checks the options; it sends no request (see Probe).
@@ -91,7 +99,7 @@ func NewMetricVerifier(opts MetricOptions) (*MetricVerifier, error) {
 		// url.Parse quotes the whole input, credentials included.
 		return nil, errors.New("invalid RELOAD_VERIFY_URL: not a URL; want an absolute http:// or https:// URL of the application's metrics, such as http://127.0.0.1:9090/metrics")
 	}
-	redacted := redactParsed(u)
+	redacted := signaler.RedactURL(opts.URL)
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("invalid RELOAD_VERIFY_URL=%q: want an absolute http:// or https:// URL of the application's metrics, such as http://127.0.0.1:9090/metrics", redacted)
 	}
@@ -101,7 +109,7 @@ func NewMetricVerifier(opts MetricOptions) (*MetricVerifier, error) {
 	}
 	client := opts.Client
 	if client == nil {
-		if client, err = NewHTTPClient(opts.Auth); err != nil {
+		if client, err = signaler.NewHTTPClient(opts.Auth); err != nil {
 			return nil, err
 		}
 	}
@@ -158,19 +166,29 @@ type reading struct {
 	hasTS, hasOK   bool
 }
 
-// Prepare reads the metrics before the delivery, as the baseline a success
-// must move past. An unreachable URL leaves no baseline; the check then
+// Before reads the metrics before the delivery, as the baseline a success
+// must move past. An unreachable URL leaves no baseline; After then
 // compares with the delivery time.
-func (m *MetricVerifier) Prepare(ctx context.Context) Check {
+func (m *MetricVerifier) Before(ctx context.Context) {
 	pctx, cancel := context.WithTimeout(ctx, m.timeout)
 	before, berr := m.scrape(pctx)
 	cancel()
-	return func(ctx context.Context, d Delivery) error {
-		if berr != nil && errors.Is(berr, ErrNoVerifyMetric) {
-			return berr
-		}
-		return m.wait(ctx, d, before, berr == nil)
+	m.mu.Lock()
+	m.before, m.beforeErr, m.prepared = before, berr, true
+	m.mu.Unlock()
+}
+
+// After scrapes until the success timestamp moves past the baseline (nil),
+// the success gauge shows a refusal (*signaler.RejectedError) or the
+// timeout passes (an error: the verdict is unknown).
+func (m *MetricVerifier) After(ctx context.Context, d Delivery) error {
+	m.mu.Lock()
+	before, berr, prepared := m.before, m.beforeErr, m.prepared
+	m.mu.Unlock()
+	if berr != nil && errors.Is(berr, ErrNoVerifyMetric) {
+		return berr
 	}
+	return m.wait(ctx, d, before, prepared && berr == nil)
 }
 
 func (m *MetricVerifier) wait(ctx context.Context, d Delivery, before reading, haveBefore bool) error {
@@ -215,7 +233,7 @@ func (m *MetricVerifier) wait(ctx context.Context, d Delivery, before reading, h
 }
 
 func (m *MetricVerifier) rejected(r reading) error {
-	return &RejectedError{Target: m.redacted,
+	return &signaler.RejectedError{Target: m.redacted,
 		Answer: fmt.Sprintf("%s = 0 after the reload (%s = %s): the application kept its old configuration; its log says why",
 			r.okName, r.tsName, formatUnix(r.ts, r.hasTS))}
 }
@@ -260,8 +278,8 @@ func (m *MetricVerifier) scrape(ctx context.Context) (reading, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 8*answerLen))
-		answer := excerpt(b, nil)
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 8*512))
+		answer := signaler.Excerpt(b, nil)
 		if answer != "" {
 			answer = ": " + answer
 		}

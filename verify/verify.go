@@ -1,154 +1,101 @@
-package signaler
+package verify
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/pollreload/pollreload/signaler"
 )
 
-// This file verifies a delivered reload: a reload counts as a success only
-// once the application shows it accepted it. Three verifiers exist, each in
-// its own type: AliveVerifier (the signalled process survived the signal),
-// MetricVerifier (the app's own *_config_last_reload_* metrics, in
-// verify_metric.go) and ChildrenVerifier (a master/worker server replaced
-// its workers).
+// This file holds the interface (see doc.go), All, which runs several
+// verifiers as one, and the two verifiers that read /proc: AliveVerifier
+// (the signalled process survived the signal) and ChildrenVerifier (a
+// master/worker server replaced its workers). MetricVerifier is in
+// metric.go.
 
-// Delivery is one reload that reached its targets, as a Check sees it.
+// Delivery is one reload that reached its targets, as After sees it.
 type Delivery struct {
-	// At is when the signal or request was sent.
+	// At is when the delivery started: right after Before returned.
 	At time.Time
 	// Targets are the targets that were sent it (Outcome.Signalled).
-	Targets []Target
+	Targets []signaler.Target
 }
 
-// Verifier confirms that the application accepted a delivered reload.
+// Verifier confirms that the application accepted a delivered reload. The
+// poll loop calls Before right before each delivery to the target and,
+// once the delivery succeeded, After; while After's verdict is unknown it
+// calls After again with backoff, without delivering again. The two are
+// never called at the same time for one target, and a Verifier belongs to
+// one target: what Before records is for that target's next After.
 type Verifier interface {
-	// Prepare runs right before a delivery and returns the check for it,
-	// since what a check compares with (the app's metrics, a server's
-	// workers) must be read before the signal.
-	Prepare(ctx context.Context) Check
+	// Before records what After compares with (the app's metrics, a
+	// server's workers). It must return promptly and must not fail the
+	// delivery: a reading that can be slow is bounded, and a missing one is
+	// for After to report.
+	Before(ctx context.Context)
+	// After returns nil once the application accepted the delivery, an
+	// error wrapping signaler.ErrRejected (a *signaler.RejectedError) when
+	// it refused it, one wrapping signaler.ErrTargetDied when the target is
+	// gone, and any other error when the verdict is unknown. It bounds its
+	// own wait (RELOAD_TIMEOUT) and honours ctx.
+	After(ctx context.Context, d Delivery) error
 }
 
-// Check confirms one delivery. It returns nil once the application accepted
-// it, a *RejectedError when it refused it, a *TargetDiedError when the
-// target is gone, and any other error when the verdict is unknown (the
-// verification endpoint is down, nothing happened within the timeout): the
-// caller retries those like a failed delivery.
-type Check func(ctx context.Context, d Delivery) error
-
-// Verified returns a Reloader that delivers through r and records, right
-// before each delivery, what the verifiers compare with; its Verify method
-// then runs every verifier's check in order and succeeds only when all do.
-// The poll loop calls Verify after a delivery that succeeded (it finds the
-// method on the Reloader), and again with backoff while the verdict is
-// unknown. With no verifiers it returns r itself.
-func Verified(r Reloader, logger *slog.Logger, vs ...Verifier) Reloader {
-	if len(vs) == 0 {
-		return r
-	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	v := &verified{r: r, vs: vs, log: logger}
-	if p, ok := r.(PartialReloader); ok {
-		return &verifiedPartial{verified: v, p: p}
-	}
-	return v
-}
-
-type verified struct {
-	r   Reloader
-	vs  []Verifier
-	log *slog.Logger
-
-	mu     sync.Mutex // deliveries and verifications run on goroutines of their own
-	checks []Check    // for the last delivery
-	at     time.Time  // when it started
-}
-
-// verifiedPartial keeps a PartialReloader's ReloadExcept.
-type verifiedPartial struct {
-	*verified
-	p PartialReloader
-}
-
-var (
-	_ Reloader        = (*verified)(nil)
-	_ PartialReloader = (*verifiedPartial)(nil)
-)
-
-// Reload prepares the checks and delivers.
-func (v *verified) Reload(ctx context.Context, changedAt time.Time) (Outcome, error) {
-	v.prepare(ctx)
-	return v.r.Reload(ctx, changedAt)
-}
-
-// ReloadExcept prepares the checks and delivers to the targets not in done.
-func (v *verifiedPartial) ReloadExcept(ctx context.Context, changedAt time.Time, done []Target) (Outcome, error) {
-	v.prepare(ctx)
-	return v.p.ReloadExcept(ctx, changedAt, done)
-}
-
-func (v *verified) prepare(ctx context.Context) {
-	checks := make([]Check, len(v.vs))
-	for i, vf := range v.vs {
-		checks[i] = vf.Prepare(ctx)
-	}
-	v.mu.Lock()
-	v.checks, v.at = checks, time.Now()
-	v.mu.Unlock()
-}
-
-// Verify runs the checks of the last delivery on what it reached (out).
-// Targets that were up to date need none: they read the new configuration
-// at start. It returns nil or the first check's error: a *RejectedError, a
-// *TargetDiedError, or another error when the verdict is unknown.
-func (v *verified) Verify(ctx context.Context, out Outcome, _ time.Time) error {
-	v.mu.Lock()
-	checks, at := v.checks, v.at
-	v.mu.Unlock()
-	if len(out.Signalled) == 0 {
+// All returns a Verifier that runs vs in order: Before calls each one's
+// Before, After succeeds only when every After does and returns the first
+// error. Nil entries are skipped; with none left, All returns nil.
+func All(vs ...Verifier) Verifier {
+	vs = slices.DeleteFunc(slices.Clone(vs), func(v Verifier) bool { return v == nil })
+	switch len(vs) {
+	case 0:
 		return nil
+	case 1:
+		return vs[0]
 	}
-	if checks == nil {
-		return errors.New("verify: no delivery to verify")
+	return all(vs)
+}
+
+type all []Verifier
+
+func (a all) Before(ctx context.Context) {
+	for _, v := range a {
+		v.Before(ctx)
 	}
-	d := Delivery{At: at, Targets: out.Signalled}
-	for _, check := range checks {
-		if err := check(ctx, d); err != nil {
+}
+
+func (a all) After(ctx context.Context, d Delivery) error {
+	for _, v := range a {
+		if err := v.After(ctx, d); err != nil {
 			return err
 		}
 	}
-	v.log.Debug("reload verified", "targets", targetNameList(out.Signalled), "took", time.Since(at).Round(time.Millisecond))
 	return nil
 }
 
-// ReloadAndVerify delivers through r and, when r verifies (see Verified)
-// and the delivery succeeded, verifies it at once: what the poll loop does
-// in two steps, for callers without one.
-func ReloadAndVerify(ctx context.Context, r Reloader, changedAt time.Time) (Outcome, error) {
+// Unwrap returns the verifiers All combined, for callers that describe them.
+func (a all) Unwrap() []Verifier { return a }
+
+// Deliver runs one delivery through r with v's hooks around it, as the poll
+// loop does in two steps: Before, the delivery, and After on what it
+// reached when it succeeded (no After when no process was signalled). For
+// callers without a loop, such as tests and examples; v may be nil.
+func Deliver(ctx context.Context, r signaler.Reloader, v Verifier, changedAt time.Time) (signaler.Outcome, error) {
+	if v != nil {
+		v.Before(ctx)
+	}
+	at := time.Now()
 	out, err := r.Reload(ctx, changedAt)
-	if err != nil {
+	if err != nil || v == nil || len(out.Signalled) == 0 {
 		return out, err
 	}
-	if v, ok := r.(interface {
-		Verify(context.Context, Outcome, time.Time) error
-	}); ok {
-		err = v.Verify(ctx, out, time.Now())
-	}
-	return out, err
+	return out, v.After(ctx, Delivery{At: at, Targets: out.Signalled})
 }
-
-// Unwrap returns the reloader that delivers, so a caller can reach its
-// Inspect or Label methods.
-func (v *verified) Unwrap() Reloader { return v.r }
 
 // AliveOptions configures an AliveVerifier.
 type AliveOptions struct {
@@ -179,16 +126,15 @@ func NewAliveVerifier(opts AliveOptions) *AliveVerifier {
 	if a.sig == 0 {
 		a.sig = syscall.SIGHUP
 	}
-	if a.procDir == "" {
-		a.procDir = "/proc"
-	}
 	return a
 }
 
-// Prepare returns the check; it needs nothing from before the signal.
-func (a *AliveVerifier) Prepare(context.Context) Check { return a.check }
+// Before does nothing: the check needs nothing from before the signal.
+func (a *AliveVerifier) Before(context.Context) {}
 
-func (a *AliveVerifier) check(ctx context.Context, d Delivery) error {
+// After waits for the grace after the delivery and checks every signalled
+// process still runs.
+func (a *AliveVerifier) After(ctx context.Context, d Delivery) error {
 	if err := sleepUntil(ctx, d.At.Add(a.grace)); err != nil {
 		return err
 	}
@@ -204,13 +150,13 @@ func (a *AliveVerifier) check(ctx context.Context, d Delivery) error {
 }
 
 // same returns a *TargetDiedError unless t still runs as the same process.
-func (a *AliveVerifier) same(t Target) error {
-	st, err := readStat(a.procDir, t.PID)
+func (a *AliveVerifier) same(t signaler.Target) error {
+	st, err := signaler.ReadProcStat(a.procDir, t.PID)
 	switch {
-	case err != nil && isGone(err),
+	case err != nil && signaler.IsGone(err),
 		err == nil && (st.State == 'Z' || st.State == 'X'),
 		err == nil && t.StartTicks != 0 && st.StartTicks != t.StartTicks:
-		return &TargetDiedError{PID: t.PID, Name: t.Name, Signal: a.sig, After: a.grace}
+		return &signaler.TargetDiedError{PID: t.PID, Name: t.Name, Signal: a.sig, After: a.grace}
 	case err != nil:
 		return fmt.Errorf("verify pid %d (%s) is alive: %w", t.PID, t.Name, err)
 	}
@@ -240,6 +186,11 @@ type ChildrenVerifier struct {
 	interval time.Duration
 	sig      syscall.Signal
 	procDir  string
+
+	mu        sync.Mutex // Before and After run on the loop's goroutines
+	before    map[int][]procEntry
+	beforeErr error
+	prepared  bool
 }
 
 // NewChildrenVerifier returns a ChildrenVerifier.
@@ -254,9 +205,6 @@ func NewChildrenVerifier(opts ChildrenOptions) *ChildrenVerifier {
 	if c.sig == 0 {
 		c.sig = syscall.SIGHUP
 	}
-	if c.procDir == "" {
-		c.procDir = "/proc"
-	}
 	return c
 }
 
@@ -267,39 +215,51 @@ type procEntry struct {
 	start uint64
 }
 
-// Prepare snapshots the process table: the signal's targets are not known
-// yet, so every process's parent is recorded.
-func (c *ChildrenVerifier) Prepare(context.Context) Check {
+// Before snapshots the process table: the signal's targets are not known
+// yet, so every process's parent is recorded. It reads /proc only.
+func (c *ChildrenVerifier) Before(context.Context) {
 	before, err := c.table()
-	return func(ctx context.Context, d Delivery) error {
-		if err != nil {
-			return fmt.Errorf("verify children: %w", err)
-		}
-		for _, t := range d.Targets {
-			if t.PID <= 0 {
-				continue
-			}
-			if err := c.wait(ctx, d, t, before[t.PID]); err != nil {
-				return err
-			}
-		}
-		return nil
+	c.mu.Lock()
+	c.before, c.beforeErr, c.prepared = before, err, true
+	c.mu.Unlock()
+}
+
+// After watches each signalled process's children until one that was not
+// there at Before appears, or the timeout passes.
+func (c *ChildrenVerifier) After(ctx context.Context, d Delivery) error {
+	c.mu.Lock()
+	before, err, prepared := c.before, c.beforeErr, c.prepared
+	c.mu.Unlock()
+	switch {
+	case !prepared:
+		return fmt.Errorf("verify children: no snapshot of the workers before the delivery")
+	case err != nil:
+		return fmt.Errorf("verify children: %w", err)
 	}
+	for _, t := range d.Targets {
+		if t.PID <= 0 {
+			continue
+		}
+		if err := c.wait(ctx, d, t, before[t.PID]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // wait watches t's children until one that was not in old appears (the
 // reload was accepted) or the timeout passes.
-func (c *ChildrenVerifier) wait(ctx context.Context, d Delivery, t Target, old []procEntry) error {
+func (c *ChildrenVerifier) wait(ctx context.Context, d Delivery, t signaler.Target, old []procEntry) error {
 	if len(old) == 0 {
 		return fmt.Errorf("verify children: pid %d (%s) had no children before %s, so there are no workers to see replaced; RELOAD_VERIFY=children is for master/worker servers such as nginx, haproxy -W or gunicorn",
-			t.PID, t.Name, signalName(c.sig))
+			t.PID, t.Name, signaler.SignalName(c.sig))
 	}
 	alive := NewAliveVerifier(AliveOptions{Signal: c.sig, ProcDir: c.procDir})
 	deadline := d.At.Add(c.timeout)
 	var now []procEntry
 	for {
 		if err := alive.same(t); err != nil {
-			died := err.(*TargetDiedError)
+			died := err.(*signaler.TargetDiedError)
 			died.After = time.Since(d.At)
 			return died
 		}
@@ -321,23 +281,23 @@ func (c *ChildrenVerifier) wait(ctx context.Context, d Delivery, t Target, old [
 		}
 	}
 	if slices.Equal(now, old) {
-		return &RejectedError{Target: fmt.Sprintf("pid %d (%s)", t.PID, t.Name),
+		return &signaler.RejectedError{Target: fmt.Sprintf("pid %d (%s)", t.PID, t.Name),
 			Answer: fmt.Sprintf("the same children %s still run %s after %s and none replaced them: the server kept its old configuration (check its log; nginx -t, haproxy -c or gunicorn --check-config tell why)",
-				pidList(now), c.timeout, signalName(c.sig))}
+				pidList(now), c.timeout, signaler.SignalName(c.sig))}
 	}
 	return fmt.Errorf("verify children: pid %d (%s) went from children %s to %s within %s of %s, with none new: cannot tell whether it reloaded",
-		t.PID, t.Name, pidList(old), pidList(now), c.timeout, signalName(c.sig))
+		t.PID, t.Name, pidList(old), pidList(now), c.timeout, signaler.SignalName(c.sig))
 }
 
 // table maps each PID to its live children, sorted by PID.
 func (c *ChildrenVerifier) table() (map[int][]procEntry, error) {
-	pids, err := listPIDs(c.procDir)
+	pids, err := signaler.ListPIDs(c.procDir)
 	if err != nil {
 		return nil, err
 	}
 	kids := map[int][]procEntry{}
 	for _, pid := range pids {
-		st, err := readStat(c.procDir, pid)
+		st, err := signaler.ReadProcStat(c.procDir, pid)
 		if err != nil || st.State == 'Z' || st.State == 'X' {
 			continue // gone meanwhile, or a zombie on its way out
 		}
@@ -368,17 +328,6 @@ func pidList(es []procEntry) string {
 		s[i] = strconv.Itoa(e.pid)
 	}
 	return "[" + strings.Join(s, " ") + "]"
-}
-
-func targetNameList(ts []Target) []string {
-	out := make([]string, len(ts))
-	for i, t := range ts {
-		out[i] = t.Name
-		if t.PID > 0 {
-			out[i] = fmt.Sprintf("%s (pid %d)", t.Name, t.PID)
-		}
-	}
-	return out
 }
 
 // sleepUntil waits until t or until ctx ends.

@@ -1,4 +1,4 @@
-package signaler
+package verify
 
 import (
 	"errors"
@@ -8,32 +8,16 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-)
 
-// startShell runs script under /bin/sh through a symlink with a unique name
-// and writes its PID to a PID file, which it returns with the process.
-func startShell(t *testing.T, script string) (pidFile string, h *helper) {
-	t.Helper()
-	dir := t.TempDir()
-	sh := linkAs(t, dir, uniqueName(t, "sh"), "/bin/sh")
-	out := filepath.Join(dir, "out")
-	h = startHelper(t, helperOpts{path: sh, args: []string{"-c", script, "sh", out}})
-	waitLine(t, out, "ready", 1)
-	pidFile = filepath.Join(dir, "app.pid")
-	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(h.pid())+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return pidFile, h
-}
+	"github.com/pollreload/pollreload/signaler"
+)
 
 // TestAliveVerifier signals two real processes: one that handles SIGHUP and
 // one whose handler exits, as an app crashing on a bad config does.
@@ -48,27 +32,26 @@ func TestAliveVerifier(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pidFile, h := startShell(t, tt.script)
-			p, err := NewProcess(ProcessOptions{PIDFile: pidFile})
+			h := startShell(t, tt.script)
+			p, err := signaler.NewProcess(signaler.ProcessOptions{PIDFile: h.pidFile(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := Verified(p, nil, NewAliveVerifier(AliveOptions{Grace: 300 * time.Millisecond}))
-			out, err := ReloadAndVerify(t.Context(), r, time.Now())
-			var died *TargetDiedError
+			out, err := Deliver(t.Context(), p, NewAliveVerifier(AliveOptions{Grace: 300 * time.Millisecond}), time.Now())
+			var died *signaler.TargetDiedError
 			switch {
 			case !tt.wantDied && err != nil:
 				t.Fatalf("Reload: %v", err)
 			case tt.wantDied && !errors.As(err, &died):
-				t.Fatalf("Reload = %v; want a *TargetDiedError", err)
+				t.Fatalf("Reload = %v; want a *signaler.TargetDiedError", err)
 			case tt.wantDied:
-				if died.PID != h.pid() || Reason(err) != "target_died" || !strings.Contains(err.Error(), fmt.Sprintf("pid %d (", h.pid())) || !strings.Contains(err.Error(), "of SIGHUP") {
-					t.Errorf("error %q (reason %s); want pid %d, its name and SIGHUP, reason target_died", err, Reason(err), h.pid())
+				if died.PID != h.PID() || signaler.Reason(err) != "target_died" || !strings.Contains(err.Error(), fmt.Sprintf("pid %d (", h.PID())) || !strings.Contains(err.Error(), "of SIGHUP") {
+					t.Errorf("error %q (reason %s); want pid %d, its name and SIGHUP, reason target_died", err, signaler.Reason(err), h.PID())
 				}
 				t.Logf("died: %v", err)
 			}
-			if len(out.Signalled) != 1 || out.Signalled[0].PID != h.pid() {
-				t.Errorf("Signalled = %+v; want pid %d", out.Signalled, h.pid())
+			if len(out.Signalled) != 1 || out.Signalled[0].PID != h.PID() {
+				t.Errorf("Signalled = %+v; want pid %d", out.Signalled, h.PID())
 			}
 		})
 	}
@@ -84,28 +67,16 @@ echo ready > "$1"
 while :; do wait; done`
 
 func TestChildrenVerifier(t *testing.T) {
-	dir := t.TempDir()
-	mode := filepath.Join(dir, "mode")
-	sh := linkAs(t, dir, uniqueName(t, "master"), "/bin/sh")
-	out := filepath.Join(dir, "out")
-	h := startHelper(t, helperOpts{path: sh, args: []string{"-c", masterScript, "sh", out, mode}})
-	waitLine(t, out, "ready", 1)
-	t.Cleanup(func() { // before startHelper's SIGKILL: the master takes its worker along
-		_ = h.cmd.Process.Signal(syscall.SIGTERM)
-		_ = h.cmd.Wait()
-	})
-	pidFile := filepath.Join(dir, "pid")
-	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(h.pid())), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p, err := NewProcess(ProcessOptions{PIDFile: pidFile})
+	mode := filepath.Join(t.TempDir(), "mode")
+	h := startShell(t, masterScript, mode)
+	t.Cleanup(h.stop) // before Spawn's SIGKILL: the master takes its worker along
+	p, err := signaler.NewProcess(signaler.ProcessOptions{PIDFile: h.pidFile(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cv := NewChildrenVerifier(ChildrenOptions{Timeout: time.Second})
-	r := Verified(p, nil, cv)
 	workers := func() []int {
-		w, err := cv.Children(h.pid())
+		w, err := cv.Children(h.PID())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,9 +87,9 @@ func TestChildrenVerifier(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := workers()
-		_, err := ReloadAndVerify(t.Context(), r, time.Now())
+		_, err := Deliver(t.Context(), p, cv, time.Now())
 		after := workers()
-		if got := Reason(err); got != step.want {
+		if got := signaler.Reason(err); got != step.want {
 			t.Fatalf("step %d (%s config): Reload = %v (%s); want %s", i, step.mode, err, got, step.want)
 		}
 		t.Logf("step %d, %s config: %s, workers %v -> %v, err %v", i, step.mode, step.want, before, after, err)
@@ -131,15 +102,14 @@ func TestChildrenVerifier(t *testing.T) {
 // TestChildrenVerifierNeedsChildren: a target without workers cannot be
 // verified this way, and the error says what the option is for.
 func TestChildrenVerifierNeedsChildren(t *testing.T) {
-	// A lone process has at most a short-lived sleep child; use a process
-	// with none at all: the test binary's own helper in catch mode.
-	h := startHelper(t, helperOpts{path: testBinary(t), mode: "catch"})
-	waitLine(t, h.out, "ready", 1)
+	// A lone process has at most a short-lived sleep child; use one with
+	// none at all: a shell blocked in the read builtin.
+	h := startShell(t, `trap 'echo hup >> "$1"' HUP; echo ready > "$1"; read x`)
 	c := NewChildrenVerifier(ChildrenOptions{Timeout: 200 * time.Millisecond})
-	check := c.Prepare(t.Context())
-	err := check(t.Context(), Delivery{At: time.Now(), Targets: []Target{{PID: h.pid(), Name: "app"}}})
-	if err == nil || !strings.Contains(err.Error(), "had no children before SIGHUP") || Reason(err) != "error" {
-		t.Fatalf("check = %v; want an error saying the target has no children", err)
+	c.Before(t.Context())
+	err := c.After(t.Context(), Delivery{At: time.Now(), Targets: []signaler.Target{{PID: h.PID(), Name: "app"}}})
+	if err == nil || !strings.Contains(err.Error(), "had no children before SIGHUP") || signaler.Reason(err) != "error" {
+		t.Fatalf("After = %v; want an error saying the target has no children", err)
 	}
 }
 
@@ -227,7 +197,7 @@ func (a *fakeApp) write(t *testing.T, content string) {
 // against an app that reports them only through its metrics.
 func TestMetricVerifier(t *testing.T) {
 	app := newFakeApp(t, "fakeapp")
-	h, err := NewHTTP(HTTPOptions{URL: app.url + "/-/reload"})
+	h, err := signaler.NewHTTP(signaler.HTTPOptions{URL: app.url + "/-/reload"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +212,6 @@ func TestMetricVerifier(t *testing.T) {
 	if probe.Timestamp != "fakeapp_config_last_reload_success_timestamp_seconds" || probe.Successful != "fakeapp_config_last_reload_successful" || !probe.OK {
 		t.Fatalf("Probe = %+v; want both fakeapp metrics, OK", probe)
 	}
-	r := Verified(h, nil, mv)
 	steps := []struct {
 		config, want, wantErr string
 	}{
@@ -254,18 +223,18 @@ func TestMetricVerifier(t *testing.T) {
 	}
 	for i, s := range steps {
 		app.write(t, s.config)
-		_, err := ReloadAndVerify(t.Context(), r, time.Now())
-		if got := Reason(err); got != s.want || s.wantErr != "" && !strings.Contains(err.Error(), s.wantErr) {
+		_, err := Deliver(t.Context(), h, mv, time.Now())
+		if got := signaler.Reason(err); got != s.want || s.wantErr != "" && !strings.Contains(err.Error(), s.wantErr) {
 			t.Fatalf("step %d (%s): Reload = %v (%s); want %s %q", i, s.config, err, got, s.want, s.wantErr)
 		}
-		t.Logf("step %d (%s): %s %v", i, s.config, Reason(err), err)
+		t.Logf("step %d (%s): %s %v", i, s.config, signaler.Reason(err), err)
 	}
 	// A reload the app never acts on is not a verdict: an error to retry.
 	app.mu.Lock()
 	app.updates = false
 	app.mu.Unlock()
-	_, err = ReloadAndVerify(t.Context(), r, time.Now())
-	if err == nil || Reason(err) != "error" || !strings.Contains(err.Error(), "did not move past") {
+	_, err = Deliver(t.Context(), h, mv, time.Now())
+	if err == nil || signaler.Reason(err) != "error" || !strings.Contains(err.Error(), "did not move past") {
 		t.Fatalf("lost reload: Reload = %v; want a retried error saying the timestamp did not move", err)
 	}
 	app.mu.Lock()
@@ -305,7 +274,7 @@ func TestMetricVerifierFormats(t *testing.T) {
 			if err != nil || p.Timestamp != "x_config_last_reload_success_timestamp_seconds" {
 				t.Fatalf("Probe = %+v, %v; want the x metric", p, err)
 			}
-			// No baseline (Prepare not run): the sample is after the delivery.
+			// No baseline (Before not run): the sample is after the delivery.
 			if err := mv.wait(t.Context(), Delivery{At: time.Now()}, reading{}, false); err != nil {
 				t.Errorf("wait: %v; want success, the timestamp is after the delivery", err)
 			}
@@ -388,31 +357,12 @@ func TestMetricVerifierURLDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check := mv.Prepare(t.Context())
-	err = check(t.Context(), Delivery{At: time.Now()})
-	if err == nil || Reason(err) != "error" || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), "xxxxx:xxxxx@") {
-		t.Fatalf("check = %v; want a retried connection error naming the redacted URL", err)
+	mv.Before(t.Context())
+	err = mv.After(t.Context(), Delivery{At: time.Now()})
+	if err == nil || signaler.Reason(err) != "error" || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), "xxxxx:xxxxx@") {
+		t.Fatalf("After = %v; want a retried connection error naming the redacted URL", err)
 	}
 	if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "tok-secret") {
 		t.Errorf("error %q reveals a secret", err)
-	}
-}
-
-func TestExcerpt(t *testing.T) {
-	long := strings.Repeat("é", answerLen) // 2 bytes each: the cut must not split one
-	tests := []struct {
-		in      string
-		secrets []string
-		want    string
-	}{
-		{"line 1\n\tline 2\x00\x1b[31m", nil, "line 1 line 2[31m"},
-		{"see https://tok@example.com/x?key=abc&q=1", nil, "see https://xxxxx@example.com/x?key=xxxxx&q=xxxxx"},
-		{"auth=hunter22", []string{"hunter22"}, "auth=xxxxx"},
-		{long, nil, strings.Repeat("é", answerLen/2) + "..."},
-	}
-	for _, tt := range tests {
-		if got := excerpt([]byte(tt.in), tt.secrets); got != tt.want {
-			t.Errorf("excerpt(%.40q) = %.80q; want %.80q", tt.in, got, tt.want)
-		}
 	}
 }
