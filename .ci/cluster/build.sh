@@ -8,7 +8,8 @@
 install_missing containerd=/usr/bin/containerd runc=/usr/sbin/runc etcd-server=/usr/bin/etcd \
 	containernetworking-plugins=/usr/lib/cni/bridge iptables=/usr/sbin/iptables \
 	iproute2=/usr/sbin/ip openssl=/usr/bin/openssl buildah=/usr/bin/buildah \
-	busybox-static=/bin/busybox nginx-light=/usr/sbin/nginx curl=/usr/bin/curl jq=/usr/bin/jq
+	busybox-static=/bin/busybox nginx-light=/usr/sbin/nginx curl=/usr/bin/curl jq=/usr/bin/jq \
+	prometheus=/usr/bin/prometheus
 install_helm
 
 mkdir -p "$cache"
