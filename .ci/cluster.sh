@@ -20,6 +20,10 @@
 #   5. wrapper mode as a container's PID 1: app reloaded, orphan reaped.
 #   6. pollreload check: OK in a good pod, the fix named without
 #      shareProcessNamespace and with a sidecar UID that differs from the app's.
+#   7. the chart's wrapper mode in a "restricted" namespace: an init container
+#      copies pollreload into an emptyDir, nginx runs as its child, `nginx -t`
+#      (RELOAD_CHECK_COMMAND) refuses a bad ConfigMap before any signal, and
+#      PollreloadReloadFailing's expression is true in a Prometheus scraping it.
 # Then everything is torn down (on every exit, by trap) and what is left on
 # the machine is printed: nothing.
 #
@@ -32,6 +36,7 @@
 #   .ci/cluster/bringup.sh    certificates, control plane, network, kubelet
 #   .ci/cluster/checks.sh     what the scenarios check with; `scenario`
 #   .ci/cluster/scenarios.sh  the scenarios, one function each
+#   .ci/cluster/wrapped.sh    scenario 7 and the Prometheus it queries
 #
 # The Kubernetes binaries are cached by version and build inputs in
 # /var/cache/pollreload-cluster (CLUSTER_CACHE), so only the first run builds
@@ -41,7 +46,7 @@
 #
 # Needs: root, Go at /usr/local/go; installs containerd, runc, etcd-server,
 # containernetworking-plugins, iptables, iproute2, openssl, buildah,
-# busybox-static, nginx-light and curl when missing, and helm like
+# busybox-static, nginx-light, curl, jq and prometheus when missing, and helm like
 # .ci/chart.sh does.
 set -euo pipefail
 
@@ -77,8 +82,10 @@ t_start=$(date +%s.%N)
 . .ci/cluster/bringup.sh
 . .ci/cluster/checks.sh
 . .ci/cluster/scenarios.sh
+. .ci/cluster/wrapped.sh
 
 start_scenario_pods
+start_prometheus
 
 scenario "1 helm install, restricted" s1_helm
 scenario "2 configmap reload (chart)" s2_configmap
@@ -86,6 +93,7 @@ scenario "3 secret reload" s3_secret
 scenario "4 native sidecar" s4_native
 scenario "5 wrapper as PID 1" s5_wrapper
 scenario "6 pollreload check" s6_check
+scenario "7 wrapper in a pod, nginx -t" s7_wrapped
 
 rss=()
 total_kb=0
@@ -101,7 +109,7 @@ if [[ -n ${CLUSTER_HOLD:-} ]]; then
 	sleep "$CLUSTER_HOLD"
 fi
 if ((${#failed[@]} > 0)); then
-	echo "cluster: ${#failed[@]} of 6 scenarios failed: ${failed[*]}"
+	echo "cluster: ${#failed[@]} of 7 scenarios failed: ${failed[*]}"
 	exit 1
 fi
 echo "cluster: all scenarios passed"
