@@ -43,7 +43,7 @@ echo "rendered objects: $total across ${#values[@]} values sets"
 echo "== chart tests (charts/go.mod)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-(cd charts && go vet ./... && go test -race -count=1 -v ./...) >"$log" 2>&1 || {
+(cd charts && go vet ./... && go test -race -count=1 -timeout 20m -v ./...) >"$log" 2>&1 || {
 	cat "$log"
 	exit 1
 }
