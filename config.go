@@ -564,6 +564,8 @@ Usage:
   pollreload -- CMD ARGS...  start CMD as a child and reload it on change (wrapper)
   pollreload check [FLAGS]   scan once, list the targets, and say what would fail
   pollreload hash PATH...    print the content digest and files of each PATH
+  pollreload copy DEST       copy this binary to DEST and run the copy (the init
+                             container of wrapper mode in a pod)
   pollreload --version       print version, commit and Go version
   pollreload --help          print this help
 

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 )
 
@@ -31,9 +30,10 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if len(args) > 0 {
 		switch args[0] {
 		case "--version", "version":
-			fmt.Fprintf(stdout, "pollreload %s (commit %s, %s, %s %s/%s)\n",
-				version, commit, commitDate, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintln(stdout, versionLine())
 			return nil
+		case "copy":
+			return runCopy(ctx, args[1:], stdout)
 		case "hash":
 			return runHash(ctx, args[1:], environ, stdout, stderr)
 		case "check":

@@ -17,15 +17,11 @@ export PATH=$PATH:$(go env GOPATH)/bin:/usr/sbin
 export REQUIRE_TOOLS=1
 start=$(date +%s)
 
-if ! command -v helm >/dev/null; then
-	echo "== installing helm"
-	go install helm.sh/helm/v3/cmd/helm@v3.16.3
-fi
+. .ci/lib.sh
+install_helm
 echo "helm: $(helm version --template '{{.Version}}')"
 if ! command -v nginx >/dev/null; then
-	echo "== installing nginx-light"
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null
+	install_missing nginx-light=/usr/sbin/nginx
 	# Debian starts the service; the test runs its own nginx.
 	service nginx stop >/dev/null 2>&1 || true
 fi
@@ -47,7 +43,7 @@ echo "rendered objects: $total across ${#values[@]} values sets"
 echo "== chart tests (charts/go.mod)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-(cd charts && go vet ./... && go test -race -count=1 -v ./...) >"$log" 2>&1 || {
+(cd charts && go vet ./... && go test -race -count=1 -timeout 20m -v ./...) >"$log" 2>&1 || {
 	cat "$log"
 	exit 1
 }

@@ -29,7 +29,7 @@ image=${IMAGE:-localhost/pollreload:ci}
 limit_bytes=$((16 * 1000 * 1000))
 start=$(date +%s)
 
-log() { printf '== %s\n' "$*"; }
+. .ci/lib.sh
 
 # fail prints pollreload's log, if there is one yet, and the reason, and exits.
 fail() {
@@ -41,17 +41,6 @@ fail() {
 	exit 1
 }
 
-# install_missing installs the Debian packages whose marker file is absent.
-install_missing() {
-	local missing=() pair
-	for pair in "$@"; do
-		[[ -e ${pair#*=} ]] || missing+=("${pair%%=*}")
-	done
-	((${#missing[@]} == 0)) && return
-	log "installing ${missing[*]}"
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-}
 install_missing buildah=/usr/bin/buildah busybox-static=/bin/busybox \
 	ca-certificates=/etc/ssl/certs/ca-certificates.crt python3=/usr/bin/python3 \
 	skopeo=/usr/bin/skopeo

@@ -29,26 +29,20 @@ export PATH=/usr/local/go/bin:$PATH
 export PATH=$PATH:$(go env GOPATH)/bin:/usr/sbin
 start=$(date +%s)
 
-log() { printf '== %s\n' "$*"; }
+. .ci/lib.sh
 fail() {
 	echo "release.sh: $*" >&2
 	exit 1
 }
 
-missing=()
-for pair in buildah=/usr/bin/buildah busybox-static=/bin/busybox skopeo=/usr/bin/skopeo jq=/usr/bin/jq \
+had_registry=false
+[[ -e /usr/bin/docker-registry ]] && had_registry=true
+install_missing buildah=/usr/bin/buildah busybox-static=/bin/busybox skopeo=/usr/bin/skopeo jq=/usr/bin/jq \
 	qemu-user-static=/usr/bin/qemu-aarch64-static xxhash=/usr/bin/xxhsum python3=/usr/bin/python3 \
-	docker-registry=/usr/bin/docker-registry ca-certificates=/etc/ssl/certs/ca-certificates.crt; do
-	[[ -e ${pair#*=} ]] || missing+=("${pair%%=*}")
-done
-if ((${#missing[@]} > 0)); then
-	log "installing ${missing[*]}"
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-	# Debian starts the registry it installs; this script runs its own.
-	systemctl stop docker-registry 2>/dev/null || service docker-registry stop 2>/dev/null || true
-fi
-command -v helm >/dev/null || go install helm.sh/helm/v3/cmd/helm@v3.16.3
+	docker-registry=/usr/bin/docker-registry ca-certificates=/etc/ssl/certs/ca-certificates.crt
+# Debian starts the registry it installs; this script runs its own.
+$had_registry || systemctl stop docker-registry 2>/dev/null || service docker-registry stop 2>/dev/null || true
+install_helm
 command -v cyclonedx-gomod >/dev/null ||
 	go install github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0
 

@@ -35,6 +35,10 @@ func TestChartRendersValidObjects(t *testing.T) {
 		{"native sidecar, no metrics", []string{"--set", "sidecar.native=true", "-f", "pollreload/ci/no-metrics-values.yaml"}},
 		{"native sidecar, monitors", []string{"--set", "sidecar.native=true", "-f", "pollreload/ci/monitors-values.yaml"}},
 		{"rules and dashboard", []string{"--set", "prometheusRule.enabled=true", "--set", "grafanaDashboard.enabled=true"}},
+		{"wrapper", wrapperArgs},
+		{"wrapper, no metrics", append([]string{"--set", "sidecar.metrics.enabled=false"}, wrapperArgs...)},
+		{"wrapper, monitors", append([]string{"-f", "pollreload/ci/monitors-values.yaml"}, wrapperArgs...)},
+		{"native by mode", []string{"--set", "sidecar.mode=native"}},
 	}...)
 
 	objects, pods := 0, 0

@@ -18,7 +18,8 @@ import (
 // the chart, its ci values, the including test chart and the examples render.
 // Exit code 2 means the daemon rejects the configuration (a bad signal name,
 // method, duration, log format...); 0 or 1 means it accepted it and went on
-// to look for the target, which does not exist here.
+// to look for the target, which does not exist here. A wrapped container's
+// environment runs `pollreload -- true` instead.
 func TestDaemonAcceptsRenderedEnv(t *testing.T) {
 	bin := buildDaemon(t)
 
@@ -32,6 +33,8 @@ func TestDaemonAcceptsRenderedEnv(t *testing.T) {
 	sources["including chart"] = render(t, including)
 	sources["chart native"] = render(t, chartDir, "--set", "sidecar.native=true")
 	sources["including chart native"] = render(t, including, "--set", "pollreload.sidecar.native=true")
+	sources["chart wrapper"] = render(t, chartDir, wrapperArgs...)
+	sources["including chart wrapper"] = render(t, including, "--set", "pollreload.sidecar.mode=wrapper")
 	examples, err := filepath.Glob(filepath.Join("..", "examples", "*.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +80,21 @@ func TestDaemonAcceptsRenderedEnv(t *testing.T) {
 
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer cancel()
+				if wrappedCommand(sidecar) != nil {
+					// Wrapper mode: pollreload with a child that exits at
+					// once passes the child's status 0 on; a configuration
+					// it refuses exits 2 before the child starts.
+					env["METRICS_ADDR"] = "127.0.0.1:0"
+					cmd := exec.CommandContext(ctx, bin, "--", "true")
+					cmd.Env = []string{"PATH=/usr/bin:/bin"}
+					for k, v := range env {
+						cmd.Env = append(cmd.Env, k+"="+v)
+					}
+					if out, err := cmd.CombinedOutput(); err != nil {
+						t.Errorf("pollreload -- true with the wrapped container's environment: %v\nenv: %v\n%s", err, cmd.Env, out)
+					}
+					return
+				}
 				cmd := exec.CommandContext(ctx, bin, "check")
 				cmd.Env = []string{"PATH=/usr/bin:/bin"}
 				for k, v := range env {

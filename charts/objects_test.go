@@ -156,8 +156,15 @@ func isDaemonEnv(name string) bool {
 	switch name {
 	case "CONFIG_DIR", "PROCESS_NAME", "PID_FILE", "RELOAD_SIGNAL", "RELOAD_TARGETS",
 		"RELOAD_FORCE", "RELOAD_URL", "RELOAD_METHOD", "RELOAD_TIMEOUT", "RELOAD_ON_START",
-		"POLL_INTERVAL", "SETTLE_TIME", "METRICS_ADDR", "LOG_FORMAT", "LOG_LEVEL",
-		"MAX_FILES", "MAX_FILE_SIZE", "MAX_DEPTH", "MAX_TOTAL_SIZE", "INCLUDE", "EXCLUDE", "HEALTH_MISSED_SCANS",
+		"RELOAD_VERIFY_URL", "RELOAD_VERIFY_METRIC", "RELOAD_VERIFY", "RELOAD_VERIFY_COMMAND",
+		"RELOAD_VERIFY_SHELL", "RELOAD_VERIFY_LOG", "RELOAD_VERIFY_LOG_SUCCESS", "RELOAD_VERIFY_LOG_FAILURE",
+		"RELOAD_CHECK_COMMAND", "RELOAD_CHECK_SHELL", "RELOAD_CHECK_TIMEOUT",
+		"RELOAD_APP", "RELOAD_APP_STATUS", "RELOAD_APP_DSN_FILE",
+		"RELOAD_BEARER_TOKEN_FILE", "RELOAD_BASIC_AUTH_USERNAME", "RELOAD_BASIC_AUTH_PASSWORD_FILE",
+		"RELOAD_CA_FILE", "RELOAD_CERT_FILE", "RELOAD_KEY_FILE", "RELOAD_HEADERS",
+		"POLL_INTERVAL", "SETTLE_TIME", "METRICS_ADDR", "LOG_FORMAT", "LOG_LEVEL", "VERBOSE",
+		"MAX_FILES", "MAX_FILE_SIZE", "MAX_DEPTH", "MAX_TOTAL_SIZE", "INCLUDE", "EXCLUDE",
+		"VERIFY_INTERVAL", "HEALTH_MISSED_SCANS",
 		"GOMEMLIMIT": // read by the Go runtime
 		return true
 	}
@@ -311,6 +318,9 @@ func wiringProblems(spec *corev1.PodSpec) []string {
 			problems = append(problems, fmt.Sprintf("sidecar %s watches %s but mounts no whole volume there (a subPath mount never updates)", sidecar.Name, dir))
 		}
 	}
+	if argv := wrappedCommand(sidecar); argv != nil {
+		return append(problems, wrapperProblems(spec, sidecar, argv)...)
+	}
 	if env["RELOAD_URL"] != "" {
 		return problems
 	}
@@ -327,6 +337,78 @@ func wiringProblems(spec *corev1.PodSpec) []string {
 	}
 	if !sameUID {
 		problems = append(problems, fmt.Sprintf("sidecar %s runs as UID %d, which no other container runs as: its signals would fail with EPERM", sidecar.Name, uid))
+	}
+	return problems
+}
+
+// wrappedCommand returns the command of a container that runs pollreload
+// as its init (`<dir>/pollreload -- CMD...`), or nil.
+func wrappedCommand(c *corev1.Container) []string {
+	if len(c.Command) >= 3 && path.Base(c.Command[0]) == "pollreload" && c.Command[1] == "--" {
+		return c.Command
+	}
+	return nil
+}
+
+// wrapperProblems finds what would leave a wrapped application without its
+// pollreload, or running without reloads while it looks healthy: the binary
+// on no emptyDir, no init container that copies it there, the copy mounted
+// writable, probes that are not pollreload's, and a shared PID namespace
+// nobody needs.
+func wrapperProblems(spec *corev1.PodSpec, app *corev1.Container, argv []string) []string {
+	var problems []string
+	dir := path.Dir(argv[0])
+	var mount *corev1.VolumeMount
+	for i := range app.VolumeMounts {
+		if path.Clean(app.VolumeMounts[i].MountPath) == dir {
+			mount = &app.VolumeMounts[i]
+		}
+	}
+	if mount == nil {
+		return append(problems, fmt.Sprintf("container %s runs %s, but mounts no volume at %s", app.Name, argv[0], dir))
+	}
+	if !mount.ReadOnly {
+		problems = append(problems, fmt.Sprintf("container %s mounts the copy of pollreload writable: the application could replace it", app.Name))
+	}
+	emptyDir := false
+	for _, v := range spec.Volumes {
+		if v.Name == mount.Name && v.EmptyDir != nil {
+			emptyDir = true
+		}
+	}
+	if !emptyDir {
+		problems = append(problems, fmt.Sprintf("container %s: volume %q holding pollreload is not an emptyDir", app.Name, mount.Name))
+	}
+	copied := false
+	for _, c := range spec.InitContainers {
+		if c.RestartPolicy != nil || len(c.Args) != 2 || c.Args[0] != "copy" || path.Clean(c.Args[1]) == "" {
+			continue
+		}
+		for _, m := range c.VolumeMounts {
+			if m.Name == mount.Name && !m.ReadOnly && path.Clean(m.MountPath) == path.Clean(c.Args[1]) {
+				copied = true
+			}
+		}
+	}
+	if !copied {
+		problems = append(problems, fmt.Sprintf("container %s runs %s, but no init container runs `pollreload copy` into volume %q", app.Name, argv[0], mount.Name))
+	}
+	env := envOf(app)
+	if env["METRICS_ADDR"] != "" {
+		for kind, probe := range map[string]*corev1.Probe{"liveness": app.LivenessProbe, "readiness": app.ReadinessProbe} {
+			want := map[string]string{"liveness": "/healthz", "readiness": "/readyz"}[kind]
+			if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Path != want {
+				problems = append(problems, fmt.Sprintf("container %s is wrapped by pollreload but has no %s probe on %s", app.Name, kind, want))
+			}
+		}
+	}
+	for _, name := range []string{"PROCESS_NAME", "PID_FILE", "RELOAD_URL"} {
+		if _, ok := env[name]; ok {
+			problems = append(problems, fmt.Sprintf("container %s is wrapped by pollreload but sets %s, which wrapper mode refuses", app.Name, name))
+		}
+	}
+	if spec.ShareProcessNamespace != nil && *spec.ShareProcessNamespace {
+		problems = append(problems, "the pod shares its PID namespace, which wrapper mode does not need")
 	}
 	return problems
 }
