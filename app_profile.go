@@ -77,7 +77,7 @@ func newAppTarget(cfg Config, p *verify.Profile, detected bool, cmdline func() (
 		if args, err := cmdline(); err == nil {
 			if argv := p.CheckCommand(args, exec.LookPath); argv != nil {
 				c, err := verify.NewCommand(verify.CommandOptions{
-					Line: shellJoin(argv), Timeout: cfg.ReloadCheckTimeout, Env: append(checkEnv(cfg.environ), p.CheckEnv()...),
+					Line: shellJoin(argv), Timeout: cfg.ReloadCheckTimeout, Env: checkEnv(cfg.environ),
 					Name: "the " + p.Name + " profile's check",
 				})
 				if err == nil {

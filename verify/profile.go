@@ -278,17 +278,6 @@ func (p Profile) CheckCommand(args []string, lookPath func(string) (string, erro
 	return nil
 }
 
-// CheckEnv is what the profile's check command needs in its environment
-// beside pollreload's: gunicorn --check-config imports the configuration
-// file, and Python would write its bytecode (__pycache__) into the watched
-// directory, a change of its own that would be checked and delivered again.
-func (p Profile) CheckEnv() []string {
-	if p.Name == "gunicorn" {
-		return []string{"PYTHONDONTWRITEBYTECODE=1"}
-	}
-	return nil
-}
-
 // SourceOptions holds the user's settings a profile's verification may
 // use instead of what the command line says.
 type SourceOptions struct {
