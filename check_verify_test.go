@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -231,20 +230,5 @@ func waitUntil(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 20s")
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// TestCheckEnvKeepsPythonBytecodeOut: the check command's environment
-// says PYTHONDONTWRITEBYTECODE=1 (gunicorn --check-config would write
-// __pycache__ into the watched directory), unless the user set it, and
-// still drops pollreload's own variables.
-func TestCheckEnvKeepsPythonBytecodeOut(t *testing.T) {
-	got := checkEnv([]string{"PATH=/bin", "RELOAD_HEADERS=Authorization: x", "POLLRELOAD_X=1"})
-	if !slices.Equal(got, []string{"PATH=/bin", "PYTHONDONTWRITEBYTECODE=1"}) {
-		t.Errorf("checkEnv = %q; want PATH and PYTHONDONTWRITEBYTECODE=1 only", got)
-	}
-	got = checkEnv([]string{"PYTHONDONTWRITEBYTECODE=", "PATH=/bin"})
-	if !slices.Equal(got, []string{"PYTHONDONTWRITEBYTECODE=", "PATH=/bin"}) {
-		t.Errorf("checkEnv = %q; want the user's PYTHONDONTWRITEBYTECODE kept as given", got)
 	}
 }

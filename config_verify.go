@@ -131,28 +131,19 @@ func (c Config) checkCommand(env []string) (*verify.Command, error) {
 // without any variable pollreload reads (NAME and POLLRELOAD_NAME: they
 // may hold secrets, such as RELOAD_HEADERS and the URLs' credentials, and
 // the application's own tools have no use for them) and without any other
-// POLLRELOAD_ variable. It adds PYTHONDONTWRITEBYTECODE=1 unless the
-// environment sets it: a check that imports a Python configuration file
-// (gunicorn --check-config) would otherwise write its bytecode into the
-// watched directory's __pycache__, a change of its own that would be
-// checked and delivered again.
+// POLLRELOAD_ variable.
 func checkEnv(environ []string) []string {
 	ours := map[string]bool{}
 	for _, v := range variables() {
 		ours[v] = true
 	}
 	var out []string
-	bytecode := false
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
 		if ours[name] || strings.HasPrefix(name, envPrefix+"_") {
 			continue
 		}
-		bytecode = bytecode || name == "PYTHONDONTWRITEBYTECODE"
 		out = append(out, kv)
-	}
-	if !bytecode {
-		out = append(out, "PYTHONDONTWRITEBYTECODE=1")
 	}
 	return out
 }

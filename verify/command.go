@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -150,6 +151,7 @@ func NewCommand(opts CommandOptions) (*Command, error) {
 	if c.env == nil {
 		c.env = []string{}
 	}
+	c.env = withoutBytecode(c.env)
 	if strings.TrimSpace(opts.Line) == "" {
 		return nil, errors.New("it is empty")
 	}
@@ -349,4 +351,18 @@ func (c *Command) Describe() string {
 		how = "with /bin/sh -c"
 	}
 	return fmt.Sprintf("%s %q, run %s before every delivery, within %s: exit 0 delivers, another status rejects", c.name, c.shown, how, c.timeout)
+}
+
+// withoutBytecode adds PYTHONDONTWRITEBYTECODE=1 to env unless it is set: a
+// check must not write into the tree it checks, and Python writes a
+// __pycache__ beside a configuration it loads (gunicorn --check-config
+// does, next to gunicorn.conf.py), which the next scan would see as a new
+// change to check and deliver.
+func withoutBytecode(env []string) []string {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "PYTHONDONTWRITEBYTECODE=") {
+			return env
+		}
+	}
+	return append(slices.Clip(env), "PYTHONDONTWRITEBYTECODE=1")
 }

@@ -168,3 +168,35 @@ func TestNewCommandShell(t *testing.T) {
 		t.Errorf("Check with an empty environment = %v; want rejected (HOME unset)", err)
 	}
 }
+
+// TestCommandWritesNoBytecode: a Python check (as gunicorn --check-config
+// is) run by pollreload leaves no __pycache__ beside the module it loads,
+// which the next scan would take for a change; a value the user set wins.
+func TestCommandWritesNoBytecode(t *testing.T) {
+	python := testenv.RequireTool(t, "python3", "python3")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "conf.py"), []byte("workers = 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	line := python + " -c 'import sys; sys.path.insert(0, \"" + dir + "\"); import conf'"
+	c, err := NewCommand(CommandOptions{Line: line, Env: []string{"PATH=/usr/bin:/bin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Run(t.Context()); r.Err != nil || r.ExitCode != 0 {
+		t.Fatalf("Run = %+v", r)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "__pycache__")); !os.IsNotExist(err) {
+		t.Fatalf("the check left %s/__pycache__ (stat: %v); want none", dir, err)
+	}
+	c, err = NewCommand(CommandOptions{Line: line, Env: []string{"PATH=/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE="}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Run(t.Context()); r.Err != nil || r.ExitCode != 0 {
+		t.Fatalf("Run = %+v", r)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "__pycache__")); err != nil {
+		t.Fatalf("with PYTHONDONTWRITEBYTECODE set empty by the user, Python should write its cache as usual: %v", err)
+	}
+}
