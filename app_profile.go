@@ -32,16 +32,18 @@ type appTarget struct {
 }
 
 // chooseProfile returns the profile RELOAD_APP names or, without it, the
-// one of the running target's executable (exe, argv0); nil when neither.
-func chooseProfile(cfg Config, exe, argv0 string) (*verify.Profile, bool) {
+// one of the running target's executable or command line (exe, args: a
+// script its interpreter runs, such as gunicorn, is recognised by the
+// script); nil when neither.
+func chooseProfile(cfg Config, exe string, args []string) (*verify.Profile, bool) {
 	if cfg.App != "" {
 		p, _ := verify.LookupProfile(cfg.App) // Validate checked it
 		return &p, false
 	}
-	if exe == "" && argv0 == "" {
+	if exe == "" && len(args) == 0 {
 		return nil, false
 	}
-	p, ok := verify.DetectProfile(exe, argv0)
+	p, ok := verify.DetectProfile(exe, args)
 	if !ok {
 		return nil, false
 	}
@@ -129,19 +131,24 @@ func processCmdline(p *signaler.Process) func() ([]string, error) {
 	}
 }
 
-// firstCandidate returns the executable and argv[0] of the first selected
-// process, for recognising the application; empty when none runs.
-func firstCandidate(p *signaler.Process) (exe, argv0 string) {
+// firstCandidate returns the executable and command line of the first
+// selected process, for recognising the application; empty when none
+// runs.
+func firstCandidate(p *signaler.Process) (exe string, args []string) {
 	cands, err := p.Inspect()
 	if err != nil {
-		return "", ""
+		return "", nil
 	}
 	for _, c := range cands {
 		if c.Selected {
-			return c.Exe, c.Argv0
+			args, err := verify.ReadCmdline("", c.PID)
+			if err != nil && c.Argv0 != "" {
+				args = []string{c.Argv0}
+			}
+			return c.Exe, args
 		}
 	}
-	return "", ""
+	return "", nil
 }
 
 // describe logs (or, for check, returns) what the profile does for the

@@ -89,8 +89,8 @@ func newTargets(cfg Config, v verification, check *verify.Command, logger *slog.
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		exe, argv0 := firstCandidate(p)
-		prof, detected := chooseProfile(cfg, exe, argv0)
+		exe, args := firstCandidate(p)
+		prof, detected := chooseProfile(cfg, exe, args)
 		if sig := profileSignal(cfg, prof); sig != cfg.ReloadSignal.Signal() {
 			// The profile's signal (haproxy USR2, apache USR1).
 			cfg.ReloadSignal = reloadSignal(sig)

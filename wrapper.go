@@ -85,7 +85,7 @@ func runWrapper(ctx context.Context, cfg Config, logger *slog.Logger, comp compo
 
 	// The child's application profile: RELOAD_APP, or its executable.
 	exe, _ := exec.LookPath(argv[0])
-	prof, detected := chooseProfile(cfg, exe, argv[0])
+	prof, detected := chooseProfile(cfg, exe, argv)
 	app, err := newAppTarget(cfg, prof, detected, wrapperCmdline(argv))
 	if err != nil {
 		if ln != nil {

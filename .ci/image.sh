@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # .ci/image.sh builds the project's Dockerfile with buildah, checks the image
-# (size under 16 MB, non-root user) and runs it: --version, a configuration
+# (size under 20 MB, non-root user) and runs it: --version, a configuration
 # error, then a short watch of two mounted directories (one laid out like a
 # kubelet ConfigMap volume, one plain) whose changes must each end in exactly
 # one HTTP reload request to a listener on the host.
@@ -24,9 +24,10 @@ cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 
 image=${IMAGE:-localhost/pollreload:ci}
-# 16 MB: the authenticated HTTP client (prometheus/common config: oauth2, jwt,
-# x/net) took the image from 10 to 13.3 MB; the limit catches the next jump.
-limit_bytes=$((16 * 1000 * 1000))
+# 20 MB: the authenticated HTTP client (prometheus/common config: oauth2, jwt,
+# x/net) took the image from 10 to 13.3 MB, and the PostgreSQL driver (pgx, for
+# the postgresql profile's verdict) to 17.8 MB; the limit catches the next jump.
+limit_bytes=$((20 * 1000 * 1000))
 start=$(date +%s)
 
 . .ci/lib.sh
@@ -91,7 +92,7 @@ ctr=$(buildah from --pull=never "$image")
 containers+=("$ctr")
 size=$(du -sb "$(buildah mount "$ctr")" | cut -f1)
 buildah umount "$ctr" >/dev/null
-echo "image size: $size bytes (limit 16 MB)"
+echo "image size: $size bytes (limit 20 MB)"
 ((size <= limit_bytes)) || fail "image is $size bytes, over the $limit_bytes byte limit"
 
 user=$(buildah inspect --type image --format '{{.OCIv1.Config.User}}' "$image")

@@ -128,13 +128,7 @@ func TestAppVerdicts(t *testing.T) {
 
 func runAppCase(t *testing.T, c appCase, withSettings bool) {
 	app := c.start(t)
-	env := map[string]string{
-		"CONFIG_DIR":     app.ConfDir,
-		"PID_FILE":       app.PIDFile,
-		"POLL_INTERVAL":  "100ms",
-		"SETTLE_TIME":    "200ms",
-		"RELOAD_TIMEOUT": "10s",
-	}
+	env := targetOnlyEnv(app.ConfDir, app.PIDFile)
 	if withSettings {
 		for k, v := range c.settings(app, t.TempDir()) {
 			env[k] = v

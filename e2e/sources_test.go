@@ -52,14 +52,26 @@ func (s steps) invalid(t *testing.T, checked bool, signalled int) {
 	t.Helper()
 	waitMetric(t, s.pr, "pollreload_reloads_total", map[string]string{"result": "rejected"}, 1)
 	waitMetric(t, s.pr, "pollreload_last_reload_successful", nil, 0)
-	waitScans(t, s.pr, 10)
-	if got := reloadsBy(t, s.pr, "rejected"); got != 1 {
-		t.Errorf("rejected = %v ten scans later; want 1: a refused config is not tried again until it changes", got)
-	}
+	s.counted(t, "rejected", 1)
 	if checked {
 		if got := s.signals(); got != signalled {
 			t.Errorf("the application logged %d signals after the check refused the config; want none", got-signalled)
 		}
+	}
+}
+
+// counted checks, ten scans later, that result is still counted n times
+// (a reload is counted once, and a refused config is not tried again
+// until it changes) and that success is not counted more than it was.
+func (s steps) counted(t *testing.T, result string, n float64) {
+	t.Helper()
+	success := reloadsBy(t, s.pr, "success")
+	waitScans(t, s.pr, 10)
+	if got := reloadsBy(t, s.pr, result); got != n {
+		t.Errorf("%s = %v ten scans later; want %v: one change is counted once", result, got, n)
+	}
+	if got := reloadsBy(t, s.pr, "success"); got != success {
+		t.Errorf("success = %v ten scans later; want still %v", got, success)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -95,10 +96,19 @@ func LookupProfile(name string) (Profile, bool) {
 	return Profile{}, false
 }
 
-// DetectProfile returns the profile of a process whose executable (or
-// argv[0]) has one of the applications' names.
-func DetectProfile(exe, argv0 string) (Profile, bool) {
-	for _, name := range []string{filepath.Base(exe), filepath.Base(argv0)} {
+// DetectProfile returns the profile of a process whose executable, or
+// whose command line (/proc/PID/cmdline, as AppArgs reads it: the script an
+// interpreter runs, the command line a title quotes), has one of the
+// applications' names.
+func DetectProfile(exe string, args []string) (Profile, bool) {
+	names := []string{filepath.Base(exe)}
+	if len(args) > 0 {
+		names = append(names, filepath.Base(args[0]))
+		if own, _ := appArgs(args); len(own) > 0 {
+			names = append(names, filepath.Base(own[0]))
+		}
+	}
+	for _, name := range names {
 		name = strings.TrimSuffix(strings.Fields(name + " ")[0], ":") // "postgres: checkpointer"
 		for _, p := range profiles {
 			for _, e := range p.executables {
@@ -109,6 +119,77 @@ func DetectProfile(exe, argv0 string) (Profile, bool) {
 		}
 	}
 	return Profile{}, false
+}
+
+// interpreter matches the executables that run an application's script:
+// gunicorn is "/usr/bin/python3 /usr/bin/gunicorn ..." in /proc/PID/cmdline.
+var interpreter = regexp.MustCompile(`^python[0-9.]*$`)
+
+// AppArgs returns the command line the application was started with, from
+// the one its process shows (/proc/PID/cmdline). They differ in two cases:
+//   - a script run by its interpreter ("/usr/bin/python3 /usr/bin/gunicorn
+//     -c gunicorn.conf.py app:app"): the script and its arguments;
+//   - a title the application wrote over its arguments, as one string
+//     ("nginx: master process nginx -c /etc/nginx/nginx.conf", "sshd:
+//     /usr/sbin/sshd -D -f /etc/ssh/sshd_config [listener] 0 of 10-100
+//     startups"): the words of the command line it quotes. An argument
+//     that held spaces cannot be told from two words then.
+func AppArgs(args []string) []string {
+	out, _ := appArgs(args)
+	return out
+}
+
+// appArgs is AppArgs, and whether args was a title.
+func appArgs(args []string) ([]string, bool) {
+	if len(args) == 1 && strings.Contains(args[0], " ") {
+		if _, err := os.Stat(args[0]); err != nil { // not a path with a space
+			s := args[0]
+			if name, rest, ok := strings.Cut(s, ": "); ok && !strings.Contains(name, " ") {
+				s = rest // "nginx: ", "sshd: "
+			}
+			s = strings.TrimPrefix(s, "master process ") // nginx
+			if i := strings.Index(s, " ["); i >= 0 {
+				s = s[:i] // sshd's " [listener] 0 of 10-100 startups"
+			}
+			return strings.Fields(s), true
+		}
+	}
+	if len(args) > 1 && interpreter.MatchString(filepath.Base(args[0])) {
+		for i := 1; i < len(args); i++ {
+			if !strings.HasPrefix(args[i], "-") { // the script, after the interpreter's options
+				return args[i:], false
+			}
+			if args[i] == "-m" || args[i] == "-c" { // a module or a program text: no script
+				break
+			}
+		}
+	}
+	return args, false
+}
+
+// ownArgs is AppArgs for this profile: from nginx's title, -g's value is
+// every word up to the next flag ("-g daemon off;").
+func (p Profile) ownArgs(args []string) []string {
+	out, titled := appArgs(args)
+	if !titled || p.Name != "nginx" {
+		return out
+	}
+	var grouped []string
+	for i := 0; i < len(out); i++ {
+		grouped = append(grouped, out[i])
+		if out[i] != "-g" {
+			continue
+		}
+		j := i + 1
+		for j < len(out) && !strings.HasPrefix(out[j], "-") {
+			j++
+		}
+		if j > i+1 {
+			grouped = append(grouped, strings.Join(out[i+1:j], " "))
+		}
+		i = j - 1
+	}
+	return grouped
 }
 
 // ReadCmdline returns /proc/PID/cmdline as arguments.
@@ -150,6 +231,7 @@ func flagValue(args []string, names ...string) (string, bool) {
 // process with args runs with, or nil when the profile has none or its
 // binary is not beside pollreload. lookPath finds a binary (exec.LookPath).
 func (p Profile) CheckCommand(args []string, lookPath func(string) (string, error)) []string {
+	args = p.ownArgs(args)
 	if len(args) == 0 {
 		return nil
 	}
@@ -174,7 +256,7 @@ func (p Profile) CheckCommand(args []string, lookPath func(string) (string, erro
 	}
 	switch p.Name {
 	case "nginx":
-		return append([]string{bin, "-t", "-q"}, keep("-c", "-p", "-g")...)
+		return append([]string{bin, "-t", "-q"}, keep("-c", "-p", "-e", "-g")...)
 	case "apache":
 		return append([]string{bin, "-t"}, keep("-d", "-f")...)
 	case "sshd":
@@ -219,7 +301,7 @@ var ErrNoEvidence = errors.New("no evidence of the application's verdict")
 // line does not name it and the options do not either), it returns an
 // error wrapping ErrNoEvidence that names the setting.
 func (p Profile) Source(args []string, opts SourceOptions) (Verifier, string, error) {
-	rest := args
+	rest := p.ownArgs(args)
 	if len(rest) > 0 {
 		rest = rest[1:]
 	}

@@ -34,16 +34,25 @@ func TestLookupProfileAliases(t *testing.T) {
 }
 
 func TestDetectProfile(t *testing.T) {
-	for _, c := range []struct{ exe, argv0, want string }{
-		{"/usr/bin/uwsgi-core", "uwsgi", "uwsgi"},
-		{"/usr/lib/postgresql/15/bin/postgres", "/usr/lib/postgresql/15/bin/postgres", "postgresql"},
-		{"", "postgres: checkpointer", "postgresql"},
-		{"/usr/sbin/apache2", "apache2", "apache"},
-		{"/usr/bin/python3.11", "/usr/bin/python3", ""},
+	for _, c := range []struct {
+		exe  string
+		args []string
+		want string
+	}{
+		{"/usr/bin/uwsgi-core", []string{"uwsgi"}, "uwsgi"},
+		{"/usr/lib/postgresql/15/bin/postgres", []string{"/usr/lib/postgresql/15/bin/postgres"}, "postgresql"},
+		{"", []string{"postgres: checkpointer"}, "postgresql"},
+		{"/usr/sbin/apache2", []string{"apache2"}, "apache"},
+		// gunicorn is a script: python3 runs it, and its path says what it is.
+		{"/usr/bin/python3.11", []string{"/usr/bin/python3", "/usr/bin/gunicorn", "-c", "g.conf.py", "app:app"}, "gunicorn"},
+		{"/usr/bin/python3.11", []string{"/usr/bin/python3", "-u", "/usr/bin/gunicorn", "app:app"}, "gunicorn"},
+		{"/usr/bin/python3.11", []string{"/usr/bin/python3", "/srv/app.py"}, ""},
+		{"/usr/bin/python3.11", []string{"/usr/bin/python3", "-m", "http.server"}, ""},
+		{"/usr/bin/python3.11", nil, ""},
 	} {
-		p, ok := DetectProfile(c.exe, c.argv0)
+		p, ok := DetectProfile(c.exe, c.args)
 		if p.Name != c.want || ok != (c.want != "") {
-			t.Errorf("DetectProfile(%q, %q) = %q, %v; want %q", c.exe, c.argv0, p.Name, ok, c.want)
+			t.Errorf("DetectProfile(%q, %q) = %q, %v; want %q", c.exe, c.args, p.Name, ok, c.want)
 		}
 	}
 }
@@ -63,6 +72,13 @@ func TestCheckCommandFromCmdline(t *testing.T) {
 		{"uwsgi", []string{bin, "--ini", "x.ini"}, nil},
 		{"haproxy", []string{"haproxy", "-f", "/etc/h.cfg"}, nil}, // not on PATH
 		{"nginx", []string{"/nonexistent/nginx"}, nil},
+		// Titles written over the arguments: the command line they quote.
+		{"nginx", []string{"nginx: master process " + bin + " -p /w -e /w/error.log -c /w/c/nginx.conf -g daemon off; pid /w/n.pid;"},
+			[]string{bin, "-t", "-q", "-c", "/w/c/nginx.conf", "-p", "/w", "-e", "/w/error.log", "-g", "daemon off; pid /w/n.pid;"}},
+		{"sshd", []string{"sshd: " + bin + " -D -e -f /w/sshd_config [listener] 0 of 10-100 startups"}, []string{bin, "-t", "-f", "/w/sshd_config"}},
+		// A script: its interpreter is not the binary to check with.
+		{"gunicorn", []string{"/usr/bin/python3", bin, "-c", "/w/g.conf.py", "--chdir", "/srv", "app:app"},
+			[]string{bin, "--check-config", "-c", "/w/g.conf.py", "--chdir", "/srv", "app:app"}},
 	} {
 		p, _ := LookupProfile(c.app)
 		if got := p.CheckCommand(c.args, look); !slices.Equal(got, c.want) {

@@ -66,7 +66,12 @@ func StartGunicorn(t testing.TB, greeting string) *Gunicorn {
 		t.Fatal(err)
 	}
 	g.Write(t, greeting, "")
-	g.Proc = Spawn(t, "gunicorn", exec.Command(bin, g.Args()...))
+	cmd := exec.Command(bin, g.Args()...)
+	// Without it gunicorn writes gunicorn.conf.py's bytecode into Dir's
+	// __pycache__ on each reload, a change pollreload would see (users
+	// set it, or EXCLUDE=**/__pycache__/**; docs/verification.md says so).
+	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
+	g.Proc = Spawn(t, "gunicorn", cmd)
 	g.WaitServes(t, greeting)
 	return g
 }
