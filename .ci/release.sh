@@ -287,7 +287,7 @@ for p in "${platforms[@]}"; do
 	IFS=/ read -r os arch _ <<<"$p"
 	(cd "$work/clone1" && GOOS=$os GOARCH=$arch CGO_ENABLED=0 go list -deps -f '{{with .Module}}{{if not .Main}}{{.Path}} {{.Version}}{{end}}{{end}}' .)
 done | grep . | LC_ALL=C sort -u >"$work/want-modules"
-jq -r '.predicate.buildDefinition.resolvedDependencies[] | select(.uri | startswith("pkg:golang/")) | "\(.name) \(.uri | sub(".*@"; "")) \(.digest.dirHash)"' "$prov" |
+jq -r '.predicate.buildDefinition.resolvedDependencies[] | select(.uri // "" | startswith("pkg:golang/")) | "\(.name) \(.uri | sub(".*@"; "")) \(.digest.dirHash)"' "$prov" |
 	python3 -c '
 import base64, sys
 for line in sys.stdin:
