@@ -213,8 +213,13 @@ got=$(jq -r "[.manifests[].platform | $plat] | join(\" \")" "$(blob "$index")")
 for p in "${platforms[@]}"; do
 	manifest=$(jq -r --arg p "$p" ".manifests[] | select(.platform | $plat == \$p) | .digest" "$(blob "$index")")
 	config=$(blob "$(jq -r .config.digest "$(blob "$manifest")")")
+	# The index's descriptor carries the variant (checked above); a config
+	# may omit it (buildah 1.28 does for linux/arm/v7 in a multi-platform
+	# build), so the config must match os/architecture, and the variant
+	# when it has one.
 	jq -e --arg p "$p" --arg v "$version" --arg c "$commit" --arg d "$commit_date" "
-		$plat == \$p and .created == \$d and .config.User == \"65532:65532\"
+		(\"\\(.os)/\\(.architecture)\") == (\$p | split(\"/\")[0:2] | join(\"/\"))
+		and (.variant == null or $plat == \$p) and .created == \$d and .config.User == \"65532:65532\"
 		and .config.Labels[\"org.opencontainers.image.version\"] == \$v
 		and .config.Labels[\"org.opencontainers.image.revision\"] == \$c
 		and .config.Labels[\"org.opencontainers.image.created\"] == \$d
@@ -282,7 +287,7 @@ for p in "${platforms[@]}"; do
 	IFS=/ read -r os arch _ <<<"$p"
 	(cd "$work/clone1" && GOOS=$os GOARCH=$arch CGO_ENABLED=0 go list -deps -f '{{with .Module}}{{if not .Main}}{{.Path}} {{.Version}}{{end}}{{end}}' .)
 done | grep . | LC_ALL=C sort -u >"$work/want-modules"
-jq -r '.predicate.buildDefinition.resolvedDependencies[] | select(.uri | startswith("pkg:golang/")) | "\(.name) \(.uri | sub(".*@"; "")) \(.digest.dirHash)"' "$prov" |
+jq -r '.predicate.buildDefinition.resolvedDependencies[] | select(.uri // "" | startswith("pkg:golang/")) | "\(.name) \(.uri | sub(".*@"; "")) \(.digest.dirHash)"' "$prov" |
 	python3 -c '
 import base64, sys
 for line in sys.stdin:

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -390,7 +391,7 @@ func (s *scan) symlink(fd int, name string) error {
 	s.work += int64(components(rel) + components(string(buf)))
 	fi, err := root.Stat(rel)
 	if err != nil {
-		s.linkFailed(rel, err)
+		s.linkFailed(root, rel, err)
 		return nil
 	}
 	switch {
@@ -447,7 +448,7 @@ func (s *scan) followDirLink(l dirLink) error {
 	s.work += int64(components(l.rel))
 	d, err := root.Open(l.rel)
 	if err != nil {
-		s.linkFailed(l.rel, err)
+		s.linkFailed(root, l.rel, err)
 		return nil
 	}
 	defer d.Close()
@@ -456,11 +457,22 @@ func (s *scan) followDirLink(l dirLink) error {
 	return s.descend(int(d.Fd()), -1, l.rel, l.depth)
 }
 
-// linkFailed reports a link os.Root could not resolve.
-func (s *scan) linkFailed(rel string, err error) {
+// linkFailed reports a link os.Root could not resolve. A link that is
+// skipped (a loop, an escape, a dangling link) drops out of the snapshot; a
+// failure carries its last state, as a file that cannot be read does.
+func (s *scan) linkFailed(root *os.Root, rel string, err error) {
 	var errno syscall.Errno
 	switch {
 	case errors.Is(err, syscall.ELOOP):
+		// os.Root answers ELOOP both for a loop and for a link in the
+		// chain it could not read (its readlink error is dropped): a
+		// failing FUSE READLINK or a link replaced under it would drop
+		// the link from the snapshot and so change the digest. Only a
+		// chain that really goes round is a loop.
+		if cerr := confirmLoop(root, rel); cerr != nil {
+			s.fail(rel, true, cerr)
+			return
+		}
 		s.skip(rel, "loop")
 	case !errors.As(err, &errno):
 		// os.Root reports an escape as a plain error, not an errno.
@@ -470,6 +482,42 @@ func (s *scan) linkFailed(rel string, err error) {
 	default:
 		s.fail(rel, true, err)
 	}
+}
+
+// errLinkMoved: a link that os.Root found in a loop resolves when followed
+// again; it changed during the scan.
+var errLinkMoved = errors.New("symlink changed while it was being resolved")
+
+// confirmLoop follows the link rel one link at a time, as os.Root does, and
+// returns nil if the chain goes on past os.Root's limit (a loop), or the
+// error that stopped it: a link that cannot be read (os.Root reports that as
+// ELOOP too), or errLinkMoved when the chain now ends.
+func confirmLoop(root *os.Root, rel string) error {
+	// os.Root follows at most 8 links; a few more leave no doubt.
+	for range 16 {
+		fi, err := root.Lstat(rel)
+		switch {
+		case errors.Is(err, syscall.ELOOP):
+			// A loop in the directories leading to it.
+			return nil
+		case err != nil:
+			return err
+		case fi.Mode()&fs.ModeSymlink == 0:
+			return errLinkMoved
+		}
+		target, err := root.Readlink(rel)
+		if err != nil {
+			return err
+		}
+		if filepath.IsAbs(target) {
+			return errLinkMoved
+		}
+		rel = filepath.Join(filepath.Dir(rel), target)
+		if rel == ".." || strings.HasPrefix(rel, "../") {
+			return errLinkMoved
+		}
+	}
+	return nil
 }
 
 // components counts the elements of a slash-separated path.
