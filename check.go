@@ -35,7 +35,7 @@ func runCheck(ctx context.Context, cfg Config, comp components, stdout io.Writer
 		if err != nil {
 			// The line names p already: the error's own "scan p: " is not
 			// repeated.
-			cause := strings.TrimPrefix(advise(cfg, err).Error(), "scan "+p+": ")
+			cause := strings.TrimPrefix(cfg.explain(err), "scan "+p+": ")
 			fmt.Fprintf(stdout, "  %s: cannot scan: %s\n", p, cause)
 			if hasher.ErrorKind(err) == "limit" { // the advice says how to raise it
 				problems = append(problems, fmt.Sprintf("%s cannot be scanned: %s", p, cause))
@@ -49,7 +49,7 @@ func runCheck(ctx context.Context, cfg Config, comp components, stdout io.Writer
 			fmt.Fprintf(stdout, "    skipped (%s): %s\n", sk.Reason, displayName(sk.Path))
 		}
 		for _, e := range s.Errors {
-			fmt.Fprintf(stdout, "    unreadable (%s): %s: %v\n", e.Kind, displayName(e.Path), advise(cfg, e.Err))
+			fmt.Fprintf(stdout, "    unreadable (%s): %s: %v\n", e.Kind, displayName(e.Path), cfg.explain(e.Err))
 			problems = append(problems, fmt.Sprintf("%s/%s is unreadable by uid %d: changes to it are not seen", p, e.Path, os.Getuid()))
 		}
 	}
@@ -74,9 +74,8 @@ func checkProcesses(cfg Config, comp components, stdout io.Writer) []string {
 	sig := cfg.ReloadSignal.Signal()
 	cands, err := p.Inspect()
 	if err != nil {
-		err = advise(cfg, err)
-		fmt.Fprintf(stdout, "  none: %v\n", err)
-		return []string{err.Error()}
+		fmt.Fprintf(stdout, "  none: %s\n", cfg.explain(err))
+		return []string{cfg.explain(err)}
 	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	// ARGV0 and EXE come after the short columns: argv[0] may hold spaces
@@ -86,17 +85,17 @@ func checkProcesses(cfg Config, comp components, stdout io.Writer) []string {
 	selected := 0
 	for _, c := range cands {
 		allowed := "yes"
-		killErr := advise(cfg, c.KillErr)
-		if killErr != nil {
-			allowed = "no: " + killErr.Error()
+		killErr := cfg.explain(c.KillErr)
+		if killErr != "" {
+			allowed = "no: " + killErr
 		}
 		fmt.Fprintf(tw, "  %d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", c.PID, displayName(c.Name), c.UID, yesNo(c.Selected), yesNo(c.Catches), column(c.Argv0), column(c.Exe), allowed)
 		if !c.Selected {
 			continue
 		}
 		selected++
-		if killErr != nil {
-			problems = append(problems, killErr.Error())
+		if killErr != "" {
+			problems = append(problems, killErr)
 		}
 		if !c.Catches && !cfg.ReloadForce {
 			problems = append(problems, fmt.Sprintf("PID %d (%s) does not catch %s, whose default action would end it: reloads wait until it installs a handler (set RELOAD_FORCE=true only if you are sure)", c.PID, c.Name, unix.SignalName(sig)))

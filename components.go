@@ -46,7 +46,6 @@ func newComponents(cfg Config, logger *slog.Logger) (components, error) {
 		Include:      cfg.Include,
 		Exclude:      cfg.Exclude,
 		VerifyAfter:  cfg.VerifyInterval,
-		Advise:       func(err error) error { return advise(cfg, err) },
 	})
 	v, err := newVerification(cfg)
 	if err != nil {
@@ -76,15 +75,15 @@ func newComponents(cfg Config, logger *slog.Logger) (components, error) {
 			Scanner:       h,
 			Targets:       loopTargets(targets),
 			Logger:        logger,
-			Advise:        func(err error) error { return advise(cfg, err) },
 		},
 	}, nil
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: slog.Level(logLevels[cfg.LogLevel])}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(fixHandler{Handler: h, fix: cfg.fix})
 }

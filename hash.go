@@ -36,7 +36,7 @@ func runHash(ctx context.Context, paths, environ []string, stdout, stderr io.Wri
 	for _, p := range paths {
 		s, err := h.Scan(ctx, p)
 		if err != nil {
-			return advise(cfg, err) // it names p
+			return cfg.explained(err) // it names p
 		}
 		fmt.Fprintf(stdout, "%016x  %s  (%s, %s, %s)\n", s.Digest, displayName(p), s.Kind, count(len(s.Files), "file"), count(int(s.Bytes), "byte"))
 		for _, name := range sortedNames(s.Files) {
@@ -51,7 +51,7 @@ func runHash(ctx context.Context, paths, environ []string, stdout, stderr io.Wri
 		}
 		for _, e := range s.Errors {
 			failed = true
-			fmt.Fprintf(stdout, "  error (%s)  %s: %v\n", e.Kind, displayName(e.Path), advise(cfg, e.Err))
+			fmt.Fprintf(stdout, "  error (%s)  %s: %v\n", e.Kind, displayName(e.Path), cfg.explain(e.Err))
 		}
 	}
 	if failed {

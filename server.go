@@ -47,7 +47,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, opts poller.Opt
 	var srv *http.Server
 	var wg sync.WaitGroup
 	if ln != nil {
-		srv = newMetricsServer(metrics.Handler(reg, loop))
+		srv = newMetricsServer(metrics.Handler(reg, fixedHealth{health: loop, cfg: cfg}))
 		logger.Info("serving metrics", "addr", ln.Addr().String())
 		wg.Add(1)
 		go func() {

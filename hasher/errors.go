@@ -42,7 +42,7 @@ var errFileTooLarge = ErrFileTooLarge
 
 // FileTooLargeError reports a file larger than Options.MaxFileSize, which
 // was not hashed. The caller, who knows how the limit was configured, adds
-// how to raise it (Options.Advise).
+// how to raise it where the error is shown.
 type FileTooLargeError struct {
 	Max int64 // Options.MaxFileSize
 	// Size is the size stat reported. Grew is set when stat said the file

@@ -17,27 +17,24 @@ import (
 	"github.com/pollreload/pollreload/signaler"
 )
 
-// TestAdviseNoTarget: the libraries say what they found; the main package
-// adds the variable as the user spelt it and the pod-spec fix, keeping the
-// error chain.
-func TestAdviseNoTarget(t *testing.T) {
+// TestFixNoTarget: the libraries say what they found; the main package
+// adds, where the error is shown, the variable as the user spelt it and
+// the pod-spec fix.
+func TestFixNoTarget(t *testing.T) {
 	p, err := signaler.NewProcess(signaler.ProcessOptions{Names: []string{"no-such-app-zz"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = p.Reload(context.Background(), time.Now())
 	cfg := Config{given: map[string]string{"PROCESS_NAME": "POLLRELOAD_PROCESS_NAME"}}
-	got := advise(cfg, err)
-	want := "no matching process: no process in /proc is named POLLRELOAD_PROCESS_NAME=no-such-app-zz (by comm, argv[0] or executable); if the app runs in another container of the pod, set shareProcessNamespace: true in the pod spec"
-	if got.Error() != want {
-		t.Errorf("advise = %q; want %q", got, want)
-	}
-	if !errors.Is(got, signaler.ErrNoTarget) || signaler.ResultOf(got) != signaler.ResultNoTarget {
-		t.Errorf("advise lost the chain: %v", got)
+	got := cfg.explain(err)
+	want := "no matching process: no process in /proc is named no-such-app-zz (by comm, argv[0] or executable) (POLLRELOAD_PROCESS_NAME=no-such-app-zz; if the app runs in another container of the pod, set shareProcessNamespace: true in the pod spec)"
+	if got != want {
+		t.Errorf("explain = %q; want %q", got, want)
 	}
 }
 
-func TestAdviseTooManyFiles(t *testing.T) {
+func TestFixTooManyFiles(t *testing.T) {
 	dir := t.TempDir()
 	for _, n := range []string{"a", "b", "c"} {
 		if err := os.WriteFile(filepath.Join(dir, n), []byte(n), 0o644); err != nil {
@@ -45,74 +42,115 @@ func TestAdviseTooManyFiles(t *testing.T) {
 		}
 	}
 	_, err := hasher.New(hasher.Options{MaxFiles: 2}).Scan(context.Background(), dir)
-	got := advise(Config{}, err)
+	got := Config{}.explain(err)
 	want := "scan " + dir + ": more than 2 regular files (MAX_FILES=2; raise it or narrow INCLUDE/EXCLUDE)"
-	if got.Error() != want {
-		t.Errorf("advise = %q; want %q", got, want)
+	if got != want {
+		t.Errorf("explain = %q; want %q", got, want)
 	}
-	if !errors.Is(got, hasher.ErrTooManyFiles) || strings.Count(got.Error(), "scan ") != 1 {
-		t.Errorf("advise = %q: want the chain kept and the prefix once", got)
+	if e := (Config{}).explained(err); !errors.Is(e, hasher.ErrTooManyFiles) || e.Error() != want {
+		t.Errorf("explained = %q: want the chain kept and the text %q", e, want)
 	}
 }
 
-// TestAdviseTexts pins, for each structured error of the libraries, the
-// full text a user reads: the library's facts, then the variable as given
-// and the fix.
-func TestAdviseTexts(t *testing.T) {
+// TestFixTexts pins, for each structured error of the libraries, the fix
+// a user reads beside it: the variable as given, or the pod-spec field,
+// and what to do. The error's own text (the library's facts) is left as
+// it is; explain prints the fix after it.
+func TestFixTexts(t *testing.T) {
 	given := Config{given: map[string]string{
 		"RELOAD_FORCE": "POLLRELOAD_RELOAD_FORCE", "PID_FILE": "POLLRELOAD_PID_FILE", "MAX_FILE_SIZE": "POLLRELOAD_MAX_FILE_SIZE",
 	}}
 	perm := &signaler.PermissionError{PID: 5, Name: "app", Signal: syscall.SIGHUP, UID: 1, TargetUID: 2, Err: syscall.EPERM}
+	const permFix = "set the sidecar's securityContext runAsUser to 2 (the app's UID), or add the CAP_KILL capability"
 	tests := []struct {
 		name string
 		cfg  Config
 		err  error
-		want string
+		fix  string
 	}{
-		{"permission, target uid known", Config{}, perm,
-			"send SIGHUP to pid 5 (app): operation not permitted: pollreload runs as uid 1 but the process runs as uid 2; set the sidecar's securityContext runAsUser to 2 (the app's UID), or add the CAP_KILL capability"},
+		{"permission, target uid known", Config{}, perm, permFix},
 		{"permission, target uid unknown", Config{}, &signaler.PermissionError{PID: 5, Name: "app", Signal: syscall.SIGHUP, UID: 1, TargetUID: -1, Err: syscall.EPERM},
-			"send SIGHUP to pid 5 (app): operation not permitted: pollreload runs as uid 1 but the process runs as an unknown uid; set the sidecar's securityContext runAsUser to the app's UID, or add the CAP_KILL capability"},
+			"set the sidecar's securityContext runAsUser to the app's UID, or add the CAP_KILL capability"},
 		{"no handler", Config{}, &signaler.NotCatchingError{PID: 7, Name: "nginx", Signal: syscall.SIGHUP, Action: "terminate"},
-			"target does not catch the reload signal: pid 7 (nginx) has no SIGHUP handler yet and the default action would terminate it; the reload stays pending until it installs one (RELOAD_FORCE=true sends anyway)"},
+			"the reload stays pending until it installs one; RELOAD_FORCE=true sends anyway"},
 		{"no handler, stops", given, &signaler.NotCatchingError{PID: 7, Name: "app", Signal: syscall.SIGTSTP, Action: "stop"},
-			"target does not catch the reload signal: pid 7 (app) has no SIGTSTP handler yet and the default action would stop it; the reload stays pending until it installs one (POLLRELOAD_RELOAD_FORCE=true sends anyway)"},
+			"the reload stays pending until it installs one; POLLRELOAD_RELOAD_FORCE=true sends anyway"},
 		{"ignored", Config{}, &signaler.NotCatchingError{PID: 7, Name: "app", Signal: syscall.SIGUSR1, Ignored: true},
-			"target does not catch the reload signal: pid 7 (app) ignores SIGUSR1, so it would not reload; the reload stays pending (RELOAD_FORCE=true sends anyway)"},
+			"the reload stays pending; RELOAD_FORCE=true sends anyway"},
 		{"PID file", given, &signaler.PIDFileError{Path: "/run/app.pid", Err: fmt.Errorf("%w: it does not exist yet", signaler.ErrNoTarget)},
-			"POLLRELOAD_PID_FILE /run/app.pid: no matching process: it does not exist yet"},
+			"POLLRELOAD_PID_FILE=/run/app.pid"},
+		{"only PID 1", Config{}, &signaler.NoTargetError{Names: []string{"app"}, ProcDir: "/proc", PID1: true},
+			"PROCESS_NAME=app; run the app under pollreload's wrapper mode (pollreload -- CMD) or in its own container with shareProcessNamespace: true in the pod spec"},
 		{"file too large", given, &hasher.FileTooLargeError{Max: 1024, Size: 2000},
-			"2000 bytes, over the size limit of 1024 (POLLRELOAD_MAX_FILE_SIZE=1024; raise it or leave the file out with EXCLUDE)"},
+			"POLLRELOAD_MAX_FILE_SIZE=1024; raise it or leave the file out with EXCLUDE"},
 		{"file grew", Config{}, &hasher.FileTooLargeError{Max: 1024, Size: 0, Grew: true},
-			"more than 1024 bytes read, stat said 0: over the size limit (MAX_FILE_SIZE=1024; raise it or leave the file out with EXCLUDE)"},
-		{"wrapped: the prefix stays, once", Config{}, fmt.Errorf("check child: %w", perm),
-			"check child: send SIGHUP to pid 5 (app): operation not permitted: pollreload runs as uid 1 but the process runs as uid 2; set the sidecar's securityContext runAsUser to 2 (the app's UID), or add the CAP_KILL capability"},
-		{"joined: each gets its own", Config{}, errors.Join(perm, &signaler.NotCatchingError{PID: 8, Name: "app", Signal: syscall.SIGHUP, Action: "terminate"}),
-			"send SIGHUP to pid 5 (app): operation not permitted: pollreload runs as uid 1 but the process runs as uid 2; set the sidecar's securityContext runAsUser to 2 (the app's UID), or add the CAP_KILL capability\n" +
-				"target does not catch the reload signal: pid 8 (app) has no SIGHUP handler yet and the default action would terminate it; the reload stays pending until it installs one (RELOAD_FORCE=true sends anyway)"},
+			"MAX_FILE_SIZE=1024; raise it or leave the file out with EXCLUDE"},
+		{"too deep", Config{}, &hasher.TooDeepError{Max: 3}, "MAX_DEPTH=3; raise it or leave the directory out with EXCLUDE"},
+		{"total", Config{}, &hasher.TotalTooLargeError{Max: 10}, "MAX_TOTAL_SIZE=10; raise it or narrow INCLUDE/EXCLUDE"},
+		{"wrapped", Config{}, fmt.Errorf("check child: %w", perm), permFix},
+		{"joined: each fix once, in order", Config{}, errors.Join(perm, &signaler.NotCatchingError{PID: 8, Name: "app", Signal: syscall.SIGHUP, Action: "terminate"}, perm),
+			permFix + "; the reload stays pending until it installs one; RELOAD_FORCE=true sends anyway"},
+		{"several %w", Config{}, fmt.Errorf("a: %w, b: %w", errors.New("plain"), &hasher.TooDeepError{Max: 3}),
+			"MAX_DEPTH=3; raise it or leave the directory out with EXCLUDE"},
+		{"nothing to add", Config{}, errors.New("plain"), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := advise(tt.cfg, tt.err)
-			if got.Error() != tt.want {
-				t.Errorf("advise:\ngot  %s\nwant %s", got, tt.want)
+			if got := tt.cfg.fix(tt.err); got != tt.fix {
+				t.Errorf("fix:\ngot  %s\nwant %s", got, tt.fix)
 			}
-			if !errors.Is(got, tt.err) || signaler.ResultOf(got) != signaler.ResultOf(tt.err) || hasher.ErrorKind(got) != hasher.ErrorKind(tt.err) {
-				t.Errorf("advise lost the chain of %v", tt.err)
+			want := tt.err.Error()
+			if tt.fix != "" {
+				want += " (" + tt.fix + ")"
 			}
-			if again := advise(tt.cfg, got); again.Error() != tt.want {
-				t.Errorf("advise applied twice = %q; want it unchanged", again)
+			if got := tt.cfg.explain(tt.err); got != want {
+				t.Errorf("explain:\ngot  %s\nwant %s", got, want)
+			}
+			if e := tt.cfg.explained(tt.err); !errors.Is(e, tt.err) || e.Error() != want {
+				t.Errorf("explained = %q: want %q with the chain kept", e, want)
 			}
 		})
 	}
-	if err := errors.New("plain"); advise(Config{}, err) != err {
-		t.Error("advise changed an error it has nothing to add to")
+}
+
+// TestFixHandler: the log handler adds a fix attribute to a record whose
+// err has one, in text and JSON, through With and groups, and leaves
+// other records alone.
+func TestFixHandler(t *testing.T) {
+	cfg := Config{given: map[string]string{"MAX_DEPTH": "POLLRELOAD_MAX_DEPTH"}, LogLevel: "info"}
+	err := fmt.Errorf("scan /d: %w", &hasher.TooDeepError{Max: 3})
+	for _, format := range []string{"text", "json"} {
+		t.Run(format, func(t *testing.T) {
+			cfg.LogFormat = format
+			var b strings.Builder
+			logger := newLogger(cfg, &b)
+			logger.Warn("cannot scan", "err", err)
+			logger.With("dir", "/d").WithGroup("g").Warn("again", "err", err)
+			logger.Warn("plain", "err", errors.New("plain"))
+			logger.Info("no error", "n", 1)
+			lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+			if len(lines) != 4 {
+				t.Fatalf("log:\n%s\nwant 4 lines", b.String())
+			}
+			want := `fix="POLLRELOAD_MAX_DEPTH=3; raise it or leave the directory out with EXCLUDE"`
+			if format == "json" {
+				want = `"fix":"POLLRELOAD_MAX_DEPTH=3; raise it or leave the directory out with EXCLUDE"`
+			}
+			for i, l := range lines {
+				if has := strings.Contains(l, want); has != (i < 2) {
+					t.Errorf("line %d: %s\nholds %s: %v; want %v", i, l, want, has, i < 2)
+				}
+				if strings.Contains(l, "fix") && i >= 2 {
+					t.Errorf("line %d has a fix: %s", i, l)
+				}
+			}
+		})
 	}
 }
 
-// TestHashAdvisesFileTooLarge: a file over MAX_FILE_SIZE is named with the
-// variable in hash's output and in the hasher's own log line.
-func TestHashAdvisesFileTooLarge(t *testing.T) {
+// TestHashFixesFileTooLarge: a file over MAX_FILE_SIZE is named with the
+// variable in hash's output and in the fix of the hasher's own log line.
+func TestHashFixesFileTooLarge(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "big"), make([]byte, 2000), 0o644); err != nil {
 		t.Fatal(err)
@@ -123,19 +161,19 @@ func TestHashAdvisesFileTooLarge(t *testing.T) {
 	if err == nil {
 		t.Fatalf("hash of a tree with a file over the limit succeeded:\n%s", out.String())
 	}
-	want := "2000 bytes, over the size limit of 1024 (POLLRELOAD_MAX_FILE_SIZE=1024; raise it or leave the file out with EXCLUDE)"
-	if line := "  error (limit)  big: " + want + "\n"; !strings.Contains(out.String(), line) {
+	const fact, fix = "2000 bytes, over the size limit of 1024", "POLLRELOAD_MAX_FILE_SIZE=1024; raise it or leave the file out with EXCLUDE"
+	if line := "  error (limit)  big: " + fact + " (" + fix + ")\n"; !strings.Contains(out.String(), line) {
 		t.Errorf("hash output lacks %q:\n%s", line, out.String())
 	}
-	if line := `err="` + want + `"`; !strings.Contains(logs.String(), line) {
+	if line := `err="` + fact + `" fix="` + fix + `"`; !strings.Contains(logs.String(), line) {
 		t.Errorf("log lacks %s:\n%s", line, logs.String())
 	}
 }
 
-// TestDaemonLogsAdvice runs the daemon against a target that cannot take
+// TestDaemonLogsFix runs the daemon against a target that cannot take
 // the signal yet and against a PID file that does not exist yet: the
-// reload-pending lines carry the advice, with the variables as given.
-func TestDaemonLogsAdvice(t *testing.T) {
+// reload-pending lines carry the fix, with the variables as given.
+func TestDaemonLogsFix(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "app.conf"), []byte("v1\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -169,7 +207,7 @@ func TestDaemonLogsAdvice(t *testing.T) {
 		t.Cleanup(func() { target.Process.Kill(); target.Wait() })
 		logs := daemon(t, "PROCESS_NAME="+name, "POLLRELOAD_RELOAD_FORCE=false")
 		line := logs.waitLine(t, "reload pending", 10*time.Second)
-		want := fmt.Sprintf(`pid=%d name=%s reason=not_catching retry_in=1s err="target does not catch the reload signal: pid %d (%s) has no SIGHUP handler yet and the default action would terminate it; the reload stays pending until it installs one (POLLRELOAD_RELOAD_FORCE=true sends anyway)"`,
+		want := fmt.Sprintf(`pid=%d name=%s reason=not_catching retry_in=1s err="target does not catch the reload signal: pid %d (%s) has no SIGHUP handler yet and the default action would terminate it" fix="the reload stays pending until it installs one; POLLRELOAD_RELOAD_FORCE=true sends anyway"`,
 			target.Process.Pid, name, target.Process.Pid, name)
 		if !strings.HasSuffix(line, want) {
 			t.Errorf("log line:\n%s\nwant it to end with\n%s", line, want)
@@ -223,7 +261,7 @@ func TestDaemonLogsAdvice(t *testing.T) {
 		}
 		t.Cleanup(func() { pr.Process.Kill(); pr.Wait() })
 		line := readLines(perr).waitLine(t, "reload pending", 10*time.Second)
-		want := fmt.Sprintf(`pid=%d name=%s reason=permission retry_in=1s err="send SIGHUP to pid %[1]d (%[2]s): operation not permitted: pollreload runs as uid %d but the process runs as uid %d; set the sidecar's securityContext runAsUser to %[4]d (the app's UID), or add the CAP_KILL capability"`,
+		want := fmt.Sprintf(`pid=%d name=%s reason=permission retry_in=1s err="send SIGHUP to pid %[1]d (%[2]s): operation not permitted: pollreload runs as uid %d but the process runs as uid %d" fix="set the sidecar's securityContext runAsUser to %[4]d (the app's UID), or add the CAP_KILL capability"`,
 			target.Process.Pid, name, daemonUID, targetUID)
 		if !strings.HasSuffix(line, want) {
 			t.Errorf("log line:\n%s\nwant it to end with\n%s", line, want)
@@ -233,16 +271,16 @@ func TestDaemonLogsAdvice(t *testing.T) {
 		pidFile := filepath.Join(t.TempDir(), "app.pid")
 		logs := daemon(t, "POLLRELOAD_PID_FILE="+pidFile)
 		line := logs.waitLine(t, "reload pending", 10*time.Second)
-		want := `reason=no_target retry_in=1s err="POLLRELOAD_PID_FILE ` + pidFile + `: no matching process: it does not exist yet"`
+		want := `reason=no_target retry_in=1s err="the PID file ` + pidFile + `: no matching process: it does not exist yet" fix="POLLRELOAD_PID_FILE=` + pidFile + `"`
 		if !strings.HasSuffix(line, want) {
 			t.Errorf("log line:\n%s\nwant it to end with\n%s", line, want)
 		}
 	})
 }
 
-// TestCheckAdvisesLimit: check names a root over MAX_FILES once, with the
-// advice, and does not call a limit a path or permission problem.
-func TestCheckAdvisesLimit(t *testing.T) {
+// TestCheckFixesLimit: check names a root over MAX_FILES once, with the
+// fix, and does not call a limit a path or permission problem.
+func TestCheckFixesLimit(t *testing.T) {
 	dir := t.TempDir()
 	for _, n := range []string{"a", "b"} {
 		if err := os.WriteFile(filepath.Join(dir, n), []byte(n), 0o644); err != nil {

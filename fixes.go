@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/pollreload/pollreload/hasher"
+	"github.com/pollreload/pollreload/signaler"
+)
+
+// This file is what the configuration step adds to the libraries' errors:
+// the fix, naming the variable as the user spelt it and the pod-spec field
+// to change. The libraries return structured errors that say what they
+// found (with the values of their Options); fixOf maps each type to its
+// fix. The fix is added where an error is shown, never into its text: the
+// log handler (fixHandler) adds a fix attribute to each record that
+// carries an error, and check, hash and the exit line print it after the
+// error (explain).
+
+// fix returns the fixes for the structured errors in err's tree (wrapped
+// and joined alike), each once and in the order found, or "".
+func (c Config) fix(err error) string {
+	var fixes []string
+	walkErrors(err, func(e error) {
+		if f := c.fixOf(e); f != "" && !slices.Contains(fixes, f) {
+			fixes = append(fixes, f)
+		}
+	})
+	return strings.Join(fixes, "; ")
+}
+
+// explain returns err's text followed by its fix in parentheses, for the
+// lines check and hash print.
+func (c Config) explain(err error) string {
+	if err == nil {
+		return ""
+	}
+	if f := c.fix(err); f != "" {
+		return err.Error() + " (" + f + ")"
+	}
+	return err.Error()
+}
+
+// walkErrors calls visit for err and every error it wraps, depth first:
+// Unwrap() error and Unwrap() []error (errors.Join, fmt.Errorf with
+// several %w) alike.
+func walkErrors(err error, visit func(error)) {
+	if err == nil {
+		return
+	}
+	visit(err)
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		walkErrors(u.Unwrap(), visit)
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			walkErrors(e, visit)
+		}
+	}
+}
+
+// fixOf returns the fix for err itself (not what it wraps), "" when its
+// type has none.
+func (c Config) fixOf(err error) string {
+	switch e := err.(type) {
+	case *hasher.TooManyFilesError:
+		return fmt.Sprintf("%s=%d; raise it or narrow %s/%s", c.name("MAX_FILES"), e.Max, c.name("INCLUDE"), c.name("EXCLUDE"))
+	case *hasher.FileTooLargeError:
+		return fmt.Sprintf("%s=%d; raise it or leave the file out with %s", c.name("MAX_FILE_SIZE"), e.Max, c.name("EXCLUDE"))
+	case *hasher.TooDeepError:
+		return fmt.Sprintf("%s=%d; raise it or leave the directory out with %s", c.name("MAX_DEPTH"), e.Max, c.name("EXCLUDE"))
+	case *hasher.TotalTooLargeError:
+		return fmt.Sprintf("%s=%d; raise it or narrow %s/%s", c.name("MAX_TOTAL_SIZE"), e.Max, c.name("INCLUDE"), c.name("EXCLUDE"))
+	case *signaler.NoTargetError:
+		name := c.name("PROCESS_NAME") + "=" + strings.Join(e.Names, ",")
+		switch {
+		case e.PID1:
+			return name + "; run the app under pollreload's wrapper mode (pollreload -- CMD) or in its own container with shareProcessNamespace: true in the pod spec"
+		case len(e.Zombies) > 0:
+			return name
+		}
+		return name + "; if the app runs in another container of the pod, set shareProcessNamespace: true in the pod spec"
+	case *signaler.PIDFileError:
+		return c.name("PID_FILE") + "=" + e.Path
+	case *signaler.NotCatchingError:
+		until := ""
+		if !e.Ignored {
+			until = " until it installs one"
+		}
+		return fmt.Sprintf("the reload stays pending%s; %s=true sends anyway", until, c.name("RELOAD_FORCE"))
+	case *signaler.PermissionError:
+		if e.TargetUID >= 0 {
+			return fmt.Sprintf("set the sidecar's securityContext runAsUser to %d (the app's UID), or add the CAP_KILL capability", e.TargetUID)
+		}
+		return "set the sidecar's securityContext runAsUser to the app's UID, or add the CAP_KILL capability"
+	}
+	return ""
+}
+
+// fixHandler is the log handler the root installs: it adds a fix
+// attribute (Config.fix) to each record whose err attribute holds an error
+// with a fix. The libraries log "err" as they do and name no variable.
+type fixHandler struct {
+	slog.Handler
+	fix func(error) string
+}
+
+// Handle adds the fix, then passes the record on.
+func (h fixHandler) Handle(ctx context.Context, r slog.Record) error {
+	var fix string
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "err" {
+			if err, ok := a.Value.Any().(error); ok {
+				fix = h.fix(err)
+			}
+			return false
+		}
+		return true
+	})
+	if fix != "" {
+		r = r.Clone()
+		r.AddAttrs(slog.String("fix", fix))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+// WithAttrs keeps the fix handler in front of the new handler.
+func (h fixHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return fixHandler{Handler: h.Handler.WithAttrs(attrs), fix: h.fix}
+}
+
+// WithGroup keeps the fix handler in front of the new handler.
+func (h fixHandler) WithGroup(name string) slog.Handler {
+	return fixHandler{Handler: h.Handler.WithGroup(name), fix: h.fix}
+}
+
+// fixedHealth is the poll loop's health as /healthz and /readyz show it:
+// an error with a fix carries it, as the log lines do.
+type fixedHealth struct {
+	health interface {
+		Healthy() error
+		Ready() error
+	}
+	cfg Config
+}
+
+func (h fixedHealth) Healthy() error { return h.cfg.explained(h.health.Healthy()) }
+func (h fixedHealth) Ready() error   { return h.cfg.explained(h.health.Ready()) }
+
+// explained is err with explain's text, still wrapping err; nil for nil.
+func (c Config) explained(err error) error {
+	if err == nil || c.fix(err) == "" {
+		return err
+	}
+	return &explainedError{err: err, text: c.explain(err)}
+}
+
+// explainedError is an error followed by its fix.
+type explainedError struct {
+	err  error
+	text string
+}
+
+func (e *explainedError) Error() string { return e.text }
+func (e *explainedError) Unwrap() error { return e.err }
