@@ -417,13 +417,17 @@ func (c Config) checkMetricsAddr(ctx context.Context) error {
 	return nil
 }
 
-// checkPaths makes sure every CONFIG_DIR entry exists and can be read now;
-// later failures are treated as transient.
+// checkPaths makes sure every CONFIG_DIR entry, every credential file and
+// the PID file's directory can be read now; later failures are treated as
+// transient.
 func (c Config) checkPaths() error {
 	for _, p := range c.ConfigDir {
 		if err := c.checkPath(p); err != nil {
 			return err
 		}
+	}
+	if err := c.checkCredentialFiles(); err != nil {
+		return err
 	}
 	return c.checkPIDFile(c.PIDFile)
 }

@@ -103,6 +103,18 @@ func TestConfigValidate(t *testing.T) {
 			"RELOAD_CERT_FILE and RELOAD_KEY_FILE go together: set both for a client certificate, or neither"},
 		{"header without value hides it", func(c *Config) { c.ReloadURL = "http://h/r"; c.ReloadHeaders = "sekrit-token" }, false,
 			`invalid RELOAD_HEADERS: want comma-separated "Name: value" pairs, such as "X-Scope-OrgID: team-a"`},
+		{"reserved header, as given", func(c *Config) {
+			c.ReloadURL = "http://h/r"
+			c.ReloadHeaders = "Authorization: Bearer sekrit"
+			c.given = map[string]string{"RELOAD_HEADERS": "POLLRELOAD_RELOAD_HEADERS", "RELOAD_BEARER_TOKEN_FILE": "POLLRELOAD_RELOAD_BEARER_TOKEN_FILE"}
+		}, false,
+			"invalid POLLRELOAD_RELOAD_HEADERS: header Authorization is set by pollreload itself; use POLLRELOAD_RELOAD_BEARER_TOKEN_FILE or RELOAD_BASIC_AUTH_* for credentials"},
+		{"token and basic auth", func(c *Config) {
+			c.ReloadURL = "http://h/r"
+			c.BearerTokenFile, c.BasicAuthUsername, c.BasicAuthPasswordFile = "/t", "u", "/p"
+		}, false, "set RELOAD_BEARER_TOKEN_FILE or RELOAD_BASIC_AUTH_USERNAME, not both"},
+		{"password without user", func(c *Config) { c.ReloadURL = "http://h/r"; c.BasicAuthPasswordFile = "/p" }, false,
+			"RELOAD_BASIC_AUTH_PASSWORD_FILE is set but RELOAD_BASIC_AUTH_USERNAME is not: want both"},
 		{"bad method", func(c *Config) { c.ReloadMethod = "DELETE" }, false,
 			`invalid RELOAD_METHOD="DELETE": want GET, POST, PUT or PATCH`},
 		{"zero timeout", func(c *Config) { c.ReloadTimeout = 0 }, false,

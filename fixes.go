@@ -96,8 +96,24 @@ func (c Config) fixOf(err error) string {
 			return fmt.Sprintf("set the sidecar's securityContext runAsUser to %d (the app's UID), or add the CAP_KILL capability", e.TargetUID)
 		}
 		return "set the sidecar's securityContext runAsUser to the app's UID, or add the CAP_KILL capability"
+	case *signaler.SecretFileError:
+		if v, ok := credentialVars[e.Field]; ok {
+			return c.name(v) + "=" + e.Path
+		}
+	case *signaler.TimeoutError:
+		return fmt.Sprintf("%s=%s; raise it if the application takes longer to answer", c.name("RELOAD_TIMEOUT"), e.Timeout)
 	}
 	return ""
+}
+
+// credentialVars maps the fields of signaler.ClientOptions that name a
+// file to their variables.
+var credentialVars = map[string]string{
+	"BearerTokenFile":       "RELOAD_BEARER_TOKEN_FILE",
+	"BasicAuthPasswordFile": "RELOAD_BASIC_AUTH_PASSWORD_FILE",
+	"CAFile":                "RELOAD_CA_FILE",
+	"CertFile":              "RELOAD_CERT_FILE",
+	"KeyFile":               "RELOAD_KEY_FILE",
 }
 
 // fixHandler is the log handler the root installs: it adds a fix

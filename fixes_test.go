@@ -92,6 +92,10 @@ func TestFixTexts(t *testing.T) {
 			permFix + "; the reload stays pending until it installs one; RELOAD_FORCE=true sends anyway"},
 		{"several %w", Config{}, fmt.Errorf("a: %w, b: %w", errors.New("plain"), &hasher.TooDeepError{Max: 3}),
 			"MAX_DEPTH=3; raise it or leave the directory out with EXCLUDE"},
+		{"credential file at a request", given, fmt.Errorf("reload POST http://h/r: %w", &signaler.SecretFileError{Field: "CAFile", Path: "/ca.pem", Err: errors.New("want a readable file")}),
+			"RELOAD_CA_FILE=/ca.pem"},
+		{"no answer in time", Config{}, fmt.Errorf("reload POST http://h/r: %w", &signaler.TimeoutError{Timeout: 5 * time.Second, Err: context.DeadlineExceeded}),
+			"RELOAD_TIMEOUT=5s; raise it if the application takes longer to answer"},
 		{"nothing to add", Config{}, errors.New("plain"), ""},
 	}
 	for _, tt := range tests {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -85,9 +86,51 @@ func (c Config) validateVerify(wrapper bool) error {
 		}
 	}
 	if _, err := signaler.ParseHeaders(c.ReloadHeaders); err != nil {
-		return err
+		var he *signaler.HeaderError
+		if errors.As(err, &he) && he.Reserved {
+			return fmt.Errorf("invalid %s: %v; use %s or %s for credentials", c.name("RELOAD_HEADERS"), err, c.name("RELOAD_BEARER_TOKEN_FILE"), "RELOAD_BASIC_AUTH_*")
+		}
+		return fmt.Errorf("invalid %s: %v", c.name("RELOAD_HEADERS"), err)
 	}
-	return c.clientOptions().Validate()
+	return c.validateAuth()
+}
+
+// validateAuth checks the combinations of the HTTP client's credential
+// settings, which signaler.ClientOptions.Validate checks again in its own
+// words.
+func (c Config) validateAuth() error {
+	token, user, password := c.BearerTokenFile != "", c.BasicAuthUsername != "", c.BasicAuthPasswordFile != ""
+	switch {
+	case token && (user || password):
+		return fmt.Errorf("set %s or %s, not both", c.name("RELOAD_BEARER_TOKEN_FILE"), c.name("RELOAD_BASIC_AUTH_USERNAME"))
+	case user && !password:
+		return fmt.Errorf("%s is set but %s is not: want both", c.name("RELOAD_BASIC_AUTH_USERNAME"), c.name("RELOAD_BASIC_AUTH_PASSWORD_FILE"))
+	case !user && password:
+		return fmt.Errorf("%s is set but %s is not: want both", c.name("RELOAD_BASIC_AUTH_PASSWORD_FILE"), c.name("RELOAD_BASIC_AUTH_USERNAME"))
+	case (c.CertFile == "") != (c.KeyFile == ""):
+		return fmt.Errorf("%s and %s go together: set both for a client certificate, or neither", c.name("RELOAD_CERT_FILE"), c.name("RELOAD_KEY_FILE"))
+	}
+	return nil
+}
+
+// checkCredentialFiles makes sure every credential file can be read now
+// (it is read again on every request).
+func (c Config) checkCredentialFiles() error {
+	for _, f := range []struct{ v, path string }{
+		{"RELOAD_BEARER_TOKEN_FILE", c.BearerTokenFile},
+		{"RELOAD_BASIC_AUTH_PASSWORD_FILE", c.BasicAuthPasswordFile},
+		{"RELOAD_CA_FILE", c.CAFile},
+		{"RELOAD_CERT_FILE", c.CertFile},
+		{"RELOAD_KEY_FILE", c.KeyFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if err := signaler.CheckSecretFile(f.path); err != nil {
+			return c.configErr(f.v, f.path, err.Error())
+		}
+	}
+	return nil
 }
 
 // maxCheckTimeout bounds RELOAD_CHECK_TIMEOUT.
