@@ -162,12 +162,12 @@ func (a *appTarget) describe(cfg Config) (lines []string, problem string) {
 	lines = append(lines, fmt.Sprintf("profile %s (%s): signal %s", a.profile.Name, how, signaler.SignalName(sig)))
 	switch {
 	case cfg.ReloadCheckCommand != "":
-		lines = append(lines, "check: RELOAD_CHECK_COMMAND replaces the profile's")
+		lines = append(lines, "check: "+cfg.name("RELOAD_CHECK_COMMAND")+" replaces the profile's")
 	case a.check != nil:
 		lines = append(lines, "check: "+a.check.String())
 	}
 	if ownVerification(cfg) {
-		lines = append(lines, "verification: the user's RELOAD_VERIFY_URL / RELOAD_VERIFY replace the profile's ("+a.profile.Evidence+")")
+		lines = append(lines, "verification: the user's "+cfg.name("RELOAD_VERIFY_URL")+" / "+cfg.name("RELOAD_VERIFY")+" replace the profile's ("+a.profile.Evidence+")")
 		return lines, ""
 	}
 	args, err := a.cmdline()
@@ -175,11 +175,25 @@ func (a *appTarget) describe(cfg Config) (lines []string, problem string) {
 		lines = append(lines, fmt.Sprintf("verification: %s, found from the target's command line once it runs (%v)", a.profile.Evidence, err))
 		return lines, ""
 	}
-	what, err := a.verifier.Describe(args)
+	source, what, err := a.verifier.Describe(args)
 	if err != nil {
-		msg := fmt.Sprintf("%s reloads will be counted unverified, not success: %v", a.profile.Name, strings.TrimPrefix(err.Error(), verify.ErrNoEvidence.Error()+": "))
+		why := err.Error()
+		var ne *verify.NoEvidenceError
+		if errors.As(err, &ne) {
+			why = ne.Why
+		}
+		msg := fmt.Sprintf("%s reloads will be counted unverified, not success: %s", a.profile.Name, why)
+		if fix := cfg.fix(err); fix != "" {
+			msg += "; " + fix
+		}
 		lines = append(lines, "verification: "+msg)
 		return lines, msg
+	}
+	switch source.(type) {
+	case *verify.ChildrenVerifier:
+		what += fmt.Sprintf(" (as %s=%s)", cfg.name("RELOAD_VERIFY"), verifyChildren)
+	case *verify.ExecVerifier:
+		what += fmt.Sprintf(" (as %s=%s)", cfg.name("RELOAD_VERIFY"), verifyExec)
 	}
 	lines = append(lines, "verification: "+what)
 	return lines, ""

@@ -169,28 +169,30 @@ func checkTargets(ctx context.Context, cfg Config, comp components, stdout io.Wr
 				problems = append(problems, checkVerifyLog(cfg, v, stdout)...)
 			case *verify.CommandVerifier:
 				problems = append(problems, checkVerifyCommand(ctx, cfg, v, stdout)...)
+			case *verify.ExecVerifier:
+				fmt.Fprintf(stdout, "  verify: %s=%s: %s\n", cfg.name("RELOAD_VERIFY"), verifyExec, v.Describe())
 			case verify.Describer:
 				fmt.Fprintf(stdout, "  verify: %s\n", v.Describe())
 			}
 		}
 	}
-	problems = append(problems, checkCommand(ctx, comp.check, stdout)...)
+	problems = append(problems, checkCommand(ctx, cfg, comp.check, stdout)...)
 	return problems
 }
 
 // checkVerifyURL scrapes RELOAD_VERIFY_URL once and shows the metric found.
 func checkVerifyURL(ctx context.Context, cfg Config, mv *verify.MetricVerifier, stdout io.Writer) []string {
-	fmt.Fprintf(stdout, "  verify: RELOAD_VERIFY_URL %s\n", mv.URL())
+	fmt.Fprintf(stdout, "  verify: %s %s\n", cfg.name("RELOAD_VERIFY_URL"), mv.URL())
 	ctx, cancel := context.WithTimeout(ctx, checkNetTimeout(cfg))
 	defer cancel()
 	p, err := mv.Probe(ctx)
 	switch {
 	case errors.Is(err, verify.ErrNoVerifyMetric):
-		fmt.Fprintf(stdout, "    answered, but: %v\n", err)
-		return []string{err.Error()}
+		fmt.Fprintf(stdout, "    answered, but: %s\n", cfg.explain(err))
+		return []string{cfg.explain(err)}
 	case err != nil:
 		fmt.Fprintf(stdout, "    no answer: %v\n", err)
-		return []string{fmt.Sprintf("RELOAD_VERIFY_URL does not answer (%v): reloads would stay unverified and be retried; is the application up, and is the URL its metrics endpoint?", err)}
+		return []string{fmt.Sprintf("%s does not answer (%v): reloads would stay unverified and be retried; is the application up, and is the URL its metrics endpoint?", cfg.name("RELOAD_VERIFY_URL"), err)}
 	}
 	last := "never"
 	if !p.LastSuccess.IsZero() {
@@ -200,7 +202,7 @@ func checkVerifyURL(ctx context.Context, cfg Config, mv *verify.MetricVerifier, 
 	if p.Successful != "" {
 		fmt.Fprintf(stdout, "    and %s = %d\n", p.Successful, map[bool]int{true: 1, false: 0}[p.OK])
 	} else {
-		fmt.Fprintln(stdout, "    (no *_last_reload_successful gauge: a refusal shows only as no success within RELOAD_TIMEOUT)")
+		fmt.Fprintf(stdout, "    (no *_last_reload_successful gauge: a refusal shows only as no success within %s)\n", cfg.name("RELOAD_TIMEOUT"))
 	}
 	return nil
 }
@@ -223,9 +225,9 @@ func checkChildren(cfg Config, comp components, cv *verify.ChildrenVerifier, std
 		if err != nil {
 			return []string{err.Error()}
 		}
-		fmt.Fprintf(stdout, "  verify: RELOAD_VERIFY=children: pid %d has children %v, to be replaced within %s\n", c.PID, kids, cv.Timeout())
+		fmt.Fprintf(stdout, "  verify: %s=%s: pid %d has children %v, to be replaced within %s\n", cfg.name("RELOAD_VERIFY"), verifyChildren, c.PID, kids, cv.Timeout())
 		if len(kids) == 0 {
-			problems = append(problems, fmt.Sprintf("RELOAD_VERIFY=children: pid %d (%s) has no children, so no reload of it can be verified; use it for master/worker servers only", c.PID, c.Name))
+			problems = append(problems, fmt.Sprintf("%s=%s: pid %d (%s) has no children, so no reload of it can be verified; use it for master/worker servers only", cfg.name("RELOAD_VERIFY"), verifyChildren, c.PID, c.Name))
 		}
 	}
 	return problems
@@ -233,7 +235,7 @@ func checkChildren(cfg Config, comp components, cv *verify.ChildrenVerifier, std
 
 // checkCommand runs the check before the delivery once, on the content as
 // it is now, and shows its exit code and output.
-func checkCommand(ctx context.Context, c *verify.Command, stdout io.Writer) []string {
+func checkCommand(ctx context.Context, cfg Config, c *verify.Command, stdout io.Writer) []string {
 	if c == nil {
 		return nil
 	}
@@ -245,7 +247,7 @@ func checkCommand(ctx context.Context, c *verify.Command, stdout io.Writer) []st
 	r := c.Run(ctx)
 	switch {
 	case r.Err != nil:
-		fmt.Fprintf(stdout, "  no verdict: %v\n", r.Err)
+		fmt.Fprintf(stdout, "  no verdict: %s\n", cfg.explain(r.Err))
 	default:
 		fmt.Fprintf(stdout, "  exit code %d after %s\n", r.ExitCode, r.Took.Round(time.Millisecond))
 	}
@@ -257,7 +259,7 @@ func checkCommand(ctx context.Context, c *verify.Command, stdout io.Writer) []st
 		fmt.Fprintln(stdout, "  passes on the current content: a change that passes too is delivered")
 		return nil
 	case r.Err != nil:
-		return []string{fmt.Sprintf("the check before the delivery gives no verdict (%v): every change would wait for it, and nothing would be delivered", r.Err)}
+		return []string{fmt.Sprintf("the check before the delivery gives no verdict (%s): every change would wait for it, and nothing would be delivered", cfg.explain(r.Err))}
 	default:
 		return []string{fmt.Sprintf("the check before the delivery fails on the current content (exit code %d): a change is delivered only once it passes", r.ExitCode)}
 	}

@@ -31,7 +31,7 @@ func (c Config) validateSources() error {
 			return fmt.Errorf("%s is set but %s is not: set the command to run, or unset it", c.name("RELOAD_VERIFY_SHELL"), c.name("RELOAD_VERIFY_COMMAND"))
 		}
 	} else if _, err := c.verifyCommand(nil); err != nil {
-		return c.configErr("RELOAD_VERIFY_COMMAND", signaler.Excerpt([]byte(c.ReloadVerifyCommand), nil), err.Error())
+		return c.configErr("RELOAD_VERIFY_COMMAND", signaler.Excerpt([]byte(c.ReloadVerifyCommand), nil), c.commandProblem(err, "RELOAD_VERIFY_SHELL"))
 	}
 	if c.VerifyLog == "" {
 		for _, v := range []string{"RELOAD_VERIFY_LOG_SUCCESS", "RELOAD_VERIFY_LOG_FAILURE"} {
@@ -58,15 +58,10 @@ func (c Config) verifyCommand(env []string) (*verify.Command, error) {
 	if c.ReloadVerifyCommand == "" {
 		return nil, nil
 	}
-	cmd, err := verify.NewCommand(verify.CommandOptions{
+	return verify.NewCommand(verify.CommandOptions{
 		Line: c.ReloadVerifyCommand, Shell: c.ReloadVerifyShell, Timeout: c.ReloadTimeout,
 		Env: env, Name: c.name("RELOAD_VERIFY_COMMAND"),
 	})
-	if err != nil {
-		// The runner's advice names the check command's shell switch.
-		return nil, fmt.Errorf("%s", strings.ReplaceAll(err.Error(), "RELOAD_CHECK_SHELL", c.name("RELOAD_VERIFY_SHELL")))
-	}
-	return cmd, nil
 }
 
 // sourceVerifiers returns the verifiers of a process target that the
@@ -118,7 +113,7 @@ func refuseChildrenUnfit(cfg Config, comp components) error {
 			continue
 		}
 		if err := verify.ChildrenUnfit("", c.PID, c.Name, cfg.ReloadSignal.Signal()); err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("%s=%s: %w", cfg.name("RELOAD_VERIFY"), cfg.ReloadVerify, err)}
+			return &exitError{code: 2, err: cfg.explained(fmt.Errorf("%s=%s: %w", cfg.name("RELOAD_VERIFY"), cfg.ReloadVerify, err))}
 		}
 	}
 	return nil
@@ -127,7 +122,7 @@ func refuseChildrenUnfit(cfg Config, comp components) error {
 // checkVerifyLog is the part of `pollreload check` for RELOAD_VERIFY_LOG:
 // what is read, and whether the file can be read now.
 func checkVerifyLog(cfg Config, l *verify.LogVerifier, stdout io.Writer) []string {
-	fmt.Fprintf(stdout, "  verify: %s\n", l.Describe())
+	fmt.Fprintf(stdout, "  verify: %s %s\n", cfg.name("RELOAD_VERIFY_LOG"), l.Describe())
 	fi, err := os.Stat(l.Path())
 	switch {
 	case err != nil:
@@ -151,8 +146,8 @@ func checkVerifyCommand(ctx context.Context, cfg Config, cv *verify.CommandVerif
 	fmt.Fprintf(stdout, "  verify: %s (words %q)\n", cv.Describe(), words)
 	r := cmd.Run(ctx)
 	if r.Err != nil {
-		fmt.Fprintf(stdout, "    now: no verdict: %v\n", r.Err)
-		return []string{fmt.Sprintf("%s gives no verdict (%v): reloads would stay unverified", cfg.name("RELOAD_VERIFY_COMMAND"), r.Err)}
+		fmt.Fprintf(stdout, "    now: no verdict: %s\n", cfg.explain(r.Err))
+		return []string{fmt.Sprintf("%s gives no verdict (%s): reloads would stay unverified", cfg.name("RELOAD_VERIFY_COMMAND"), cfg.explain(r.Err))}
 	}
 	fmt.Fprintf(stdout, "    now: exit status %d: %s\n", r.ExitCode, r.Lines())
 	return nil

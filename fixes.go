@@ -9,6 +9,7 @@ import (
 
 	"github.com/pollreload/pollreload/hasher"
 	"github.com/pollreload/pollreload/signaler"
+	"github.com/pollreload/pollreload/verify"
 )
 
 // This file is what the configuration step adds to the libraries' errors:
@@ -100,10 +101,58 @@ func (c Config) fixOf(err error) string {
 		if v, ok := credentialVars[e.Field]; ok {
 			return c.name(v) + "=" + e.Path
 		}
+	case *verify.TimeoutError:
+		v := "RELOAD_CHECK_TIMEOUT" // the check command's, and a profile's check
+		if e.Name == c.name("RELOAD_VERIFY_COMMAND") {
+			v = "RELOAD_TIMEOUT"
+		}
+		return fmt.Sprintf("%s=%s; raise it if the command takes longer", c.name(v), e.Timeout)
+	case *verify.NoMetricError:
+		metric := c.name("RELOAD_VERIFY_METRIC")
+		switch {
+		case len(e.Several) > 0:
+			return "set " + metric + " to the one of the application to reload"
+		case len(e.Missing) > 0:
+			return metric + "=" + c.ReloadVerifyMetric + "; set it to the application's reload metric"
+		case len(e.Near) > 0:
+			return "set " + metric + " to one of them"
+		}
+		return "set " + metric + " to the name of the application's reload metric, or unset " + c.name("RELOAD_VERIFY_URL")
+	case *verify.NotMovedError:
+		return fmt.Sprintf("%s=%s; raise it if the application takes longer to reload (the metric is read at %s)", c.name("RELOAD_TIMEOUT"), e.Timeout, c.name("RELOAD_VERIFY_URL"))
+	case *verify.ScrapeError:
+		return "the metrics URL is " + c.name("RELOAD_VERIFY_URL") + "; is the application up, and is it its metrics endpoint?"
+	case *verify.ChildrenUnfitError:
+		v := c.name("RELOAD_VERIFY")
+		switch e.Kind {
+		case verify.Sessions:
+			return fmt.Sprintf("use %s=exec, and %s='sshd -t -f CONFIG' so a bad config never reaches it", v, c.name("RELOAD_CHECK_COMMAND"))
+		case verify.Backends:
+			return fmt.Sprintf("judge it by pg_conf_load_time() and pg_file_settings (the postgresql profile, %s=postgresql), not by %s=children", c.name("RELOAD_APP"), v)
+		}
+		return fmt.Sprintf("%s=children is for master/worker servers such as nginx, haproxy -W or gunicorn; for a server that re-executes itself (sshd, uwsgi) use %[1]s=exec, otherwise leave %[1]s empty", v)
+	case *verify.NoEvidenceError:
+		if v := settingVars[e.Setting]; v != "" {
+			return "set " + c.name(v)
+		}
+	case *verify.UnverifiedError:
+		if v := settingVars[e.Setting]; v != "" {
+			return "set " + c.name(v)
+		}
 	case *signaler.TimeoutError:
 		return fmt.Sprintf("%s=%s; raise it if the application takes longer to answer", c.name("RELOAD_TIMEOUT"), e.Timeout)
 	}
 	return ""
+}
+
+// settingVars maps the kinds of setting an application profile may need to
+// their variables.
+var settingVars = map[verify.Setting]string{
+	verify.StatusSetting:       "RELOAD_APP_STATUS",
+	verify.CheckCommandSetting: "RELOAD_CHECK_COMMAND",
+	verify.DSNFileSetting:      "RELOAD_APP_DSN_FILE",
+	verify.LogSetting:          "RELOAD_VERIFY_LOG",
+	verify.MetricsURLSetting:   "RELOAD_VERIFY_URL",
 }
 
 // credentialVars maps the fields of signaler.ClientOptions that name a

@@ -153,9 +153,24 @@ func (c Config) validateCheck() error {
 		return nil
 	}
 	if _, err := c.checkCommand(nil); err != nil {
-		return c.configErr("RELOAD_CHECK_COMMAND", signaler.Excerpt([]byte(c.ReloadCheckCommand), nil), err.Error())
+		return c.configErr("RELOAD_CHECK_COMMAND", signaler.Excerpt([]byte(c.ReloadCheckCommand), nil), c.commandProblem(err, "RELOAD_CHECK_SHELL"))
 	}
 	return nil
+}
+
+// commandProblem is what a command variable accepts, from NewCommand's
+// error: its facts, then how to ask for a shell (shellVar) or do without.
+func (c Config) commandProblem(err error, shellVar string) string {
+	var se *verify.ShellSyntaxError
+	switch {
+	case errors.As(err, &se) && se.Expands:
+		return fmt.Sprintf("%v: set %s=true, or write the value out", err, c.name(shellVar))
+	case errors.As(err, &se):
+		return fmt.Sprintf("%v: set %s=true, or quote it", err, c.name(shellVar))
+	case errors.Is(err, verify.ErrNoShell):
+		return fmt.Sprintf("%v: unset %s and write the command without shell syntax", err, c.name(shellVar))
+	}
+	return err.Error()
 }
 
 // checkCommand returns RELOAD_CHECK_COMMAND's Command, nil when it is not

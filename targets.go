@@ -167,9 +167,9 @@ func probeVerifyURL(ctx context.Context, cfg Config, v verification, logger *slo
 	p, err := v.metric.Probe(ctx)
 	switch {
 	case errors.Is(err, verify.ErrNoVerifyMetric):
-		return &exitError{code: 2, err: err}
+		return &exitError{code: 2, err: cfg.explained(err)}
 	case err != nil:
-		logger.Warn("RELOAD_VERIFY_URL does not answer yet; reloads are verified once it does", "url", v.metric.URL(), "err", err)
+		logger.Warn(cfg.name("RELOAD_VERIFY_URL")+" does not answer yet; reloads are verified once it does", "url", v.metric.URL(), "err", err)
 	default:
 		logger.Info("reloads are verified by the application's metrics", "url", v.metric.URL(), "metric", p.Timestamp, "successful_metric", p.Successful)
 	}
