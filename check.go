@@ -37,7 +37,7 @@ func runCheck(ctx context.Context, cfg Config, comp components, stdout io.Writer
 			// repeated.
 			cause := strings.TrimPrefix(cfg.explain(err), "scan "+p+": ")
 			fmt.Fprintf(stdout, "  %s: cannot scan: %s\n", p, cause)
-			if hasher.ErrorKind(err) == "limit" { // the advice says how to raise it
+			if hasher.ErrorKind(err) == "limit" { // the fix says how to raise it
 				problems = append(problems, fmt.Sprintf("%s cannot be scanned: %s", p, cause))
 			} else {
 				problems = append(problems, fmt.Sprintf("%s cannot be scanned (%s): fix the path or its permissions", p, cause))
