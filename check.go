@@ -33,9 +33,12 @@ func runCheck(ctx context.Context, cfg Config, comp components, stdout io.Writer
 	for _, p := range cfg.ConfigDir {
 		s, err := h.Scan(ctx, p)
 		if err != nil {
-			// The line names p already: the error's own "scan p: " is not
+			// The line names p already: the root the error names is not
 			// repeated.
-			cause := strings.TrimPrefix(cfg.explain(err), "scan "+p+": ")
+			cause := cfg.explain(err)
+			if re := (*hasher.RootError)(nil); errors.As(err, &re) {
+				cause = cfg.explain(re.Err)
+			}
 			fmt.Fprintf(stdout, "  %s: cannot scan: %s\n", p, cause)
 			if hasher.ErrorKind(err) == "limit" { // the fix says how to raise it
 				problems = append(problems, fmt.Sprintf("%s cannot be scanned: %s", p, cause))

@@ -115,7 +115,11 @@ func (s *reloadSignal) Decode(v string) error {
 	if err != nil {
 		// signaler says why ("cannot be caught", the accepted range); the
 		// variable's name and value are added by ConfigError.
-		return wantError(strings.TrimPrefix(err.Error(), fmt.Sprintf("invalid signal %q: ", v)))
+		var se *signaler.SignalError
+		if errors.As(err, &se) {
+			return wantError(se.Want)
+		}
+		return err
 	}
 	*s = reloadSignal(sig)
 	return nil

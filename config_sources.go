@@ -113,7 +113,7 @@ func refuseChildrenUnfit(cfg Config, comp components) error {
 			continue
 		}
 		if err := verify.ChildrenUnfit("", c.PID, c.Name, cfg.ReloadSignal.Signal()); err != nil {
-			return &exitError{code: 2, err: cfg.explained(fmt.Errorf("%s=%s: %w", cfg.name("RELOAD_VERIFY"), cfg.ReloadVerify, err))}
+			return &exitError{code: 2, err: fmt.Errorf("%s=%s: %w", cfg.name("RELOAD_VERIFY"), cfg.ReloadVerify, err)} // run adds the fix
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -215,9 +216,11 @@ type fixedHealth struct {
 func (h fixedHealth) Healthy() error { return h.cfg.explained(h.health.Healthy()) }
 func (h fixedHealth) Ready() error   { return h.cfg.explained(h.health.Ready()) }
 
-// explained is err with explain's text, still wrapping err; nil for nil.
+// explained is err with explain's text, still wrapping err; nil for nil,
+// and err itself when it is explained already or has no fix.
 func (c Config) explained(err error) error {
-	if err == nil || c.fix(err) == "" {
+	var done *explainedError
+	if err == nil || errors.As(err, &done) || c.fix(err) == "" {
 		return err
 	}
 	return &explainedError{err: err, text: c.explain(err)}

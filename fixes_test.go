@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,8 +111,12 @@ func TestFixTexts(t *testing.T) {
 			if got := tt.cfg.explain(tt.err); got != want {
 				t.Errorf("explain:\ngot  %s\nwant %s", got, want)
 			}
-			if e := tt.cfg.explained(tt.err); !errors.Is(e, tt.err) || e.Error() != want {
+			e := tt.cfg.explained(tt.err)
+			if !errors.Is(e, tt.err) || e.Error() != want {
 				t.Errorf("explained = %q: want %q with the chain kept", e, want)
+			}
+			if again := tt.cfg.explained(fmt.Errorf("start: %w", e)); again.Error() != "start: "+want {
+				t.Errorf("explained twice = %q; want the fix once", again)
 			}
 		})
 	}
@@ -307,5 +312,39 @@ func TestCheckFixesLimit(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("check output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestReadyzCarriesTheFix: while the first scan fails on a limit, /readyz
+// says why with the fix, as the log line does.
+func TestReadyzCarriesTheFix(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"a", "b"} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte(n), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addr := "127.0.0.1:" + freePort(t)
+	cmd := program(t, "pollreload", []string{"CONFIG_DIR=" + dir, "RELOAD_URL=http://127.0.0.1:9/", "METRICS_ADDR=" + addr, "POLL_INTERVAL=100ms", "POLLRELOAD_MAX_FILES=1"})
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	var body string
+	waitFor(t, "a /readyz answer after a failed scan", func() error {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "failed") {
+			return fmt.Errorf("%d %s", resp.StatusCode, body)
+		}
+		return nil
+	})
+	if want := "scan " + dir + ": more than 1 regular files (POLLRELOAD_MAX_FILES=1; raise it or narrow INCLUDE/EXCLUDE)"; !strings.Contains(body, want) {
+		t.Errorf("/readyz = %q; want it to contain %q", body, want)
 	}
 }

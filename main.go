@@ -19,8 +19,9 @@ func main() {
 }
 
 // run is the whole program: it returns when ctx ends, a termination signal
-// arrives, or (in wrapper mode) the child exits.
-func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+// arrives, or (in wrapper mode) the child exits. Once the configuration is
+// valid, the error it returns carries its fix (fixes.go), for the exit line.
+func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) (err error) {
 	var child []string
 	var flags []flagSetting
 	if wantsHelp(args) {
@@ -55,6 +56,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		}
 	}
 	cfg, err := loadConfig(environ, flags)
+	defer func() { err = cfg.explained(err) }()
 	if err == nil {
 		err = cfg.Validate(child != nil)
 	}

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -23,8 +22,8 @@ func (c Config) checkPath(p string) error {
 	bad := func(want string) error { return c.configErr("CONFIG_DIR", p, want) }
 	fi, err := os.Stat(p)
 	if err == nil {
-		if err := checkPathType(p, fi); err != nil {
-			return bad(err.Error())
+		if what := specialFile(p, fi); what != "" {
+			return bad("is " + what + "; want a directory or a regular file")
 		}
 		var sfs unix.Statfs_t
 		if err := unix.Statfs(p, &sfs); err == nil {
@@ -36,9 +35,9 @@ func (c Config) checkPath(p string) error {
 		if f, err = os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0); err == nil {
 			// What was opened may have been swapped in after the stat.
 			if fi, err = f.Stat(); err == nil {
-				if terr := checkPathType(p, fi); terr != nil {
+				if what := specialFile(p, fi); what != "" {
 					f.Close()
-					return bad(terr.Error())
+					return bad("is " + what + "; want a directory or a regular file")
 				}
 				if fi.IsDir() {
 					if _, err = f.ReadDir(1); errors.Is(err, io.EOF) {
@@ -88,10 +87,11 @@ func (c Config) sameDirectories() []string {
 	return out
 }
 
-// checkPathType refuses anything but a directory or a regular file.
-func checkPathType(p string, fi os.FileInfo) error {
+// specialFile describes p when it is neither a directory nor a regular
+// file, such as "a FIFO (named pipe)"; "" when it is one of them.
+func specialFile(p string, fi os.FileInfo) string {
 	if fi.IsDir() || fi.Mode().IsRegular() {
-		return nil
+		return ""
 	}
 	what := "a special file"
 	switch t := fi.Mode().Type(); {
@@ -107,7 +107,7 @@ func checkPathType(p string, fi os.FileInfo) error {
 	if real, err := filepath.EvalSymlinks(p); err == nil && real != p {
 		what += " (it resolves to " + real + ")"
 	}
-	return fmt.Errorf("is %s; want a directory or a regular file", what)
+	return what
 }
 
 // checkPIDFile refuses a PID_FILE that exists and is not a regular file (a
@@ -134,8 +134,8 @@ func (c Config) checkPIDFile(p string) error {
 	if fi.IsDir() {
 		return c.configErr("PID_FILE", p, "is a directory; want a regular file holding the app's PID")
 	}
-	if err := checkPathType(p, fi); err != nil {
-		return c.configErr("PID_FILE", p, strings.Replace(err.Error(), "want a directory or a regular file", "want a regular file holding the app's PID", 1))
+	if what := specialFile(p, fi); what != "" {
+		return c.configErr("PID_FILE", p, "is "+what+"; want a regular file holding the app's PID")
 	}
 	return nil
 }

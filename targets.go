@@ -167,7 +167,7 @@ func probeVerifyURL(ctx context.Context, cfg Config, v verification, logger *slo
 	p, err := v.metric.Probe(ctx)
 	switch {
 	case errors.Is(err, verify.ErrNoVerifyMetric):
-		return &exitError{code: 2, err: cfg.explained(err)}
+		return &exitError{code: 2, err: err} // run adds the fix
 	case err != nil:
 		logger.Warn(cfg.name("RELOAD_VERIFY_URL")+" does not answer yet; reloads are verified once it does", "url", v.metric.URL(), "err", err)
 	default:

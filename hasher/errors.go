@@ -97,6 +97,18 @@ func (e *TotalTooLargeError) Error() string {
 // Is makes errors.Is(err, ErrTotalTooLarge) hold.
 func (e *TotalTooLargeError) Is(target error) bool { return target == ErrTotalTooLarge }
 
+// RootError is the error Scan returns: the root it scanned and why the
+// scan failed. It is the one place a scan error names the root.
+type RootError struct {
+	Root string
+	Err  error
+}
+
+func (e *RootError) Error() string { return fmt.Sprintf("scan %s: %v", e.Root, e.Err) }
+
+// Unwrap returns the cause.
+func (e *RootError) Unwrap() error { return e.Err }
+
 // PseudoFilesystemError reports a root on a kernel pseudo-filesystem.
 type PseudoFilesystemError struct {
 	Name string // "proc", "sysfs", ...

@@ -218,7 +218,7 @@ func (h *Hasher) Scan(ctx context.Context, root string) (*Snapshot, error) {
 	case err != nil:
 		// The one place a scan error is wrapped: it names the root, and
 		// nothing below repeats it.
-		return nil, fmt.Errorf("scan %s: %w", root, err)
+		return nil, &RootError{Root: root, Err: err}
 	}
 	return snap, nil
 }
