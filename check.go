@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pollreload/pollreload/config"
 	"github.com/pollreload/pollreload/hasher"
 	"github.com/pollreload/pollreload/signaler"
 	"github.com/pollreload/pollreload/verify"
@@ -26,7 +27,7 @@ import (
 // runCheck scans once and reports what a reload would do, ending with the
 // fix for every problem found. It returns an error when the setup cannot
 // work.
-func runCheck(ctx context.Context, cfg Config, comp components, stdout io.Writer) error {
+func runCheck(ctx context.Context, cfg config.Config, comp components, stdout io.Writer) error {
 	var problems []string
 	h := comp.hasher
 	fmt.Fprintln(stdout, "Watched paths:")
@@ -35,9 +36,9 @@ func runCheck(ctx context.Context, cfg Config, comp components, stdout io.Writer
 		if err != nil {
 			// The line names p already: the root the error names is not
 			// repeated.
-			cause := cfg.explain(err)
+			cause := cfg.Explain(err)
 			if re := (*hasher.RootError)(nil); errors.As(err, &re) {
-				cause = cfg.explain(re.Err)
+				cause = cfg.Explain(re.Err)
 			}
 			fmt.Fprintf(stdout, "  %s: cannot scan: %s\n", p, cause)
 			if hasher.ErrorKind(err) == "limit" { // the fix says how to raise it
@@ -52,7 +53,7 @@ func runCheck(ctx context.Context, cfg Config, comp components, stdout io.Writer
 			fmt.Fprintf(stdout, "    skipped (%s): %s\n", sk.Reason, displayName(sk.Path))
 		}
 		for _, e := range s.Errors {
-			fmt.Fprintf(stdout, "    unreadable (%s): %s: %v\n", e.Kind, displayName(e.Path), cfg.explain(e.Err))
+			fmt.Fprintf(stdout, "    unreadable (%s): %s: %v\n", e.Kind, displayName(e.Path), cfg.Explain(e.Err))
 			problems = append(problems, fmt.Sprintf("%s/%s is unreadable by uid %d: changes to it are not seen", p, e.Path, os.Getuid()))
 		}
 	}
@@ -69,7 +70,7 @@ func runCheck(ctx context.Context, cfg Config, comp components, stdout io.Writer
 	return nil
 }
 
-func checkProcesses(cfg Config, comp components, stdout io.Writer) []string {
+func checkProcesses(cfg config.Config, comp components, stdout io.Writer) []string {
 	p := comp.process
 	if p == nil {
 		return []string{"no process to check: set PROCESS_NAME or PID_FILE"}
@@ -77,8 +78,8 @@ func checkProcesses(cfg Config, comp components, stdout io.Writer) []string {
 	sig := cfg.ReloadSignal.Signal()
 	cands, err := p.Inspect()
 	if err != nil {
-		fmt.Fprintf(stdout, "  none: %s\n", cfg.explain(err))
-		return []string{cfg.explain(err)}
+		fmt.Fprintf(stdout, "  none: %s\n", cfg.Explain(err))
+		return []string{cfg.Explain(err)}
 	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	// ARGV0 and EXE come after the short columns: argv[0] may hold spaces
@@ -88,7 +89,7 @@ func checkProcesses(cfg Config, comp components, stdout io.Writer) []string {
 	selected := 0
 	for _, c := range cands {
 		allowed := "yes"
-		killErr := cfg.explain(c.KillErr)
+		killErr := cfg.Explain(c.KillErr)
 		if killErr != "" {
 			allowed = "no: " + killErr
 		}
@@ -111,13 +112,13 @@ func checkProcesses(cfg Config, comp components, stdout io.Writer) []string {
 	return problems
 }
 
-func checkURL(ctx context.Context, cfg Config, raw string, stdout io.Writer) []string {
+func checkURL(ctx context.Context, cfg config.Config, raw string, stdout io.Writer) []string {
 	fmt.Fprintf(stdout, "  %s %s\n", cfg.ReloadMethod, signaler.RedactURL(raw))
 	ctx, cancel := context.WithTimeout(ctx, checkNetTimeout(cfg))
 	defer cancel()
 	// The daemon's TLS settings: a certificate every reload would fail on
 	// fails here too. No request is sent, so nothing is reloaded.
-	what, err := cfg.clientOptions().Handshake(ctx, raw)
+	what, err := cfg.ClientOptions().Handshake(ctx, raw)
 	if err != nil {
 		err = signaler.ScrubURL(raw, err)
 		fmt.Fprintf(stdout, "  not reachable: %v\n", err)
@@ -130,13 +131,13 @@ func checkURL(ctx context.Context, cfg Config, raw string, stdout io.Writer) []s
 // checkNetTimeout bounds each network look of check: RELOAD_TIMEOUT, at
 // most 10s, as a runbook's check must answer in seconds even when an
 // endpoint accepts connections and never answers.
-func checkNetTimeout(cfg Config) time.Duration { return min(cfg.ReloadTimeout, 10*time.Second) }
+func checkNetTimeout(cfg config.Config) time.Duration { return min(cfg.ReloadTimeout, 10*time.Second) }
 
 // checkTargets is the target part of `pollreload check`: the targets the
 // daemon built (newTargets), each with how its reloads are verified as its
 // verifiers describe themselves, and for RELOAD_VERIFY_URL, what the URL
 // answered. Nothing is signalled and no reload request is sent.
-func checkTargets(ctx context.Context, cfg Config, comp components, stdout io.Writer) []string {
+func checkTargets(ctx context.Context, cfg config.Config, comp components, stdout io.Writer) []string {
 	var problems []string
 	for _, t := range comp.targets {
 		switch r := t.reloader.(type) {
@@ -159,7 +160,7 @@ func checkTargets(ctx context.Context, cfg Config, comp components, stdout io.Wr
 		case *signaler.HTTP:
 			fmt.Fprintf(stdout, "Reload target: URL %s\n", signaler.TargetLabel(t.raw))
 			problems = append(problems, checkURL(ctx, cfg, t.raw, stdout)...)
-			fmt.Fprintf(stdout, "  auth: %s\n", cfg.clientOptions().Describe())
+			fmt.Fprintf(stdout, "  auth: %s\n", cfg.ClientOptions().Describe())
 			fmt.Fprintf(stdout, "  verify: %s\n", r.Describe())
 		}
 		for _, v := range verify.List(t.verifier) {
@@ -173,7 +174,7 @@ func checkTargets(ctx context.Context, cfg Config, comp components, stdout io.Wr
 			case *verify.CommandVerifier:
 				problems = append(problems, checkVerifyCommand(ctx, cfg, v, stdout)...)
 			case *verify.ExecVerifier:
-				fmt.Fprintf(stdout, "  verify: %s=%s: %s\n", cfg.name("RELOAD_VERIFY"), verifyExec, v.Describe())
+				fmt.Fprintf(stdout, "  verify: %s=%s: %s\n", cfg.Name("RELOAD_VERIFY"), config.VerifyExec, v.Describe())
 			case verify.Describer:
 				fmt.Fprintf(stdout, "  verify: %s\n", v.Describe())
 			}
@@ -184,18 +185,18 @@ func checkTargets(ctx context.Context, cfg Config, comp components, stdout io.Wr
 }
 
 // checkVerifyURL scrapes RELOAD_VERIFY_URL once and shows the metric found.
-func checkVerifyURL(ctx context.Context, cfg Config, mv *verify.MetricVerifier, stdout io.Writer) []string {
-	fmt.Fprintf(stdout, "  verify: %s %s\n", cfg.name("RELOAD_VERIFY_URL"), mv.URL())
+func checkVerifyURL(ctx context.Context, cfg config.Config, mv *verify.MetricVerifier, stdout io.Writer) []string {
+	fmt.Fprintf(stdout, "  verify: %s %s\n", cfg.Name("RELOAD_VERIFY_URL"), mv.URL())
 	ctx, cancel := context.WithTimeout(ctx, checkNetTimeout(cfg))
 	defer cancel()
 	p, err := mv.Probe(ctx)
 	switch {
 	case errors.Is(err, verify.ErrNoVerifyMetric):
-		fmt.Fprintf(stdout, "    answered, but: %s\n", cfg.explain(err))
-		return []string{cfg.explain(err)}
+		fmt.Fprintf(stdout, "    answered, but: %s\n", cfg.Explain(err))
+		return []string{cfg.Explain(err)}
 	case err != nil:
 		fmt.Fprintf(stdout, "    no answer: %v\n", err)
-		return []string{fmt.Sprintf("%s does not answer (%v): reloads would stay unverified and be retried; is the application up, and is the URL its metrics endpoint?", cfg.name("RELOAD_VERIFY_URL"), err)}
+		return []string{fmt.Sprintf("%s does not answer (%v): reloads would stay unverified and be retried; is the application up, and is the URL its metrics endpoint?", cfg.Name("RELOAD_VERIFY_URL"), err)}
 	}
 	last := "never"
 	if !p.LastSuccess.IsZero() {
@@ -205,13 +206,13 @@ func checkVerifyURL(ctx context.Context, cfg Config, mv *verify.MetricVerifier, 
 	if p.Successful != "" {
 		fmt.Fprintf(stdout, "    and %s = %d\n", p.Successful, map[bool]int{true: 1, false: 0}[p.OK])
 	} else {
-		fmt.Fprintf(stdout, "    (no *_last_reload_successful gauge: a refusal shows only as no success within %s)\n", cfg.name("RELOAD_TIMEOUT"))
+		fmt.Fprintf(stdout, "    (no *_last_reload_successful gauge: a refusal shows only as no success within %s)\n", cfg.Name("RELOAD_TIMEOUT"))
 	}
 	return nil
 }
 
 // checkChildren lists the workers RELOAD_VERIFY=children would watch.
-func checkChildren(cfg Config, comp components, cv *verify.ChildrenVerifier, stdout io.Writer) []string {
+func checkChildren(cfg config.Config, comp components, cv *verify.ChildrenVerifier, stdout io.Writer) []string {
 	if comp.process == nil {
 		return nil
 	}
@@ -228,9 +229,9 @@ func checkChildren(cfg Config, comp components, cv *verify.ChildrenVerifier, std
 		if err != nil {
 			return []string{err.Error()}
 		}
-		fmt.Fprintf(stdout, "  verify: %s=%s: pid %d has children %v, to be replaced within %s\n", cfg.name("RELOAD_VERIFY"), verifyChildren, c.PID, kids, cv.Timeout())
+		fmt.Fprintf(stdout, "  verify: %s=%s: pid %d has children %v, to be replaced within %s\n", cfg.Name("RELOAD_VERIFY"), config.VerifyChildren, c.PID, kids, cv.Timeout())
 		if len(kids) == 0 {
-			problems = append(problems, fmt.Sprintf("%s=%s: pid %d (%s) has no children, so no reload of it can be verified; use it for master/worker servers only", cfg.name("RELOAD_VERIFY"), verifyChildren, c.PID, c.Name))
+			problems = append(problems, fmt.Sprintf("%s=%s: pid %d (%s) has no children, so no reload of it can be verified; use it for master/worker servers only", cfg.Name("RELOAD_VERIFY"), config.VerifyChildren, c.PID, c.Name))
 		}
 	}
 	return problems
@@ -238,7 +239,7 @@ func checkChildren(cfg Config, comp components, cv *verify.ChildrenVerifier, std
 
 // checkCommand runs the check before the delivery once, on the content as
 // it is now, and shows its exit code and output.
-func checkCommand(ctx context.Context, cfg Config, c *verify.Command, stdout io.Writer) []string {
+func checkCommand(ctx context.Context, cfg config.Config, c *verify.Command, stdout io.Writer) []string {
 	if c == nil {
 		return nil
 	}
@@ -250,7 +251,7 @@ func checkCommand(ctx context.Context, cfg Config, c *verify.Command, stdout io.
 	r := c.Run(ctx)
 	switch {
 	case r.Err != nil:
-		fmt.Fprintf(stdout, "  no verdict: %s\n", cfg.explain(r.Err))
+		fmt.Fprintf(stdout, "  no verdict: %s\n", cfg.Explain(r.Err))
 	default:
 		fmt.Fprintf(stdout, "  exit code %d after %s\n", r.ExitCode, r.Took.Round(time.Millisecond))
 	}
@@ -262,7 +263,7 @@ func checkCommand(ctx context.Context, cfg Config, c *verify.Command, stdout io.
 		fmt.Fprintln(stdout, "  passes on the current content: a change that passes too is delivered")
 		return nil
 	case r.Err != nil:
-		return []string{fmt.Sprintf("the check before the delivery gives no verdict (%s): every change would wait for it, and nothing would be delivered", cfg.explain(r.Err))}
+		return []string{fmt.Sprintf("the check before the delivery gives no verdict (%s): every change would wait for it, and nothing would be delivered", cfg.Explain(r.Err))}
 	default:
 		return []string{fmt.Sprintf("the check before the delivery fails on the current content (exit code %d): a change is delivered only once it passes", r.ExitCode)}
 	}

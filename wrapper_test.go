@@ -718,7 +718,7 @@ func TestWrapperReloadForce(t *testing.T) {
 			}
 			line := logs.waitLine(t, "has no SIGHUP handler", wrapperWait)
 			t.Logf("refused: %s", line)
-			// The fix (fixes.go) reaches the wrapper's log too.
+			// The fix (config.Fix) reaches the wrapper's log too.
 			if want := ` fix="the reload stays pending until it installs one; RELOAD_FORCE=true sends anyway"`; !strings.HasSuffix(line, want) {
 				t.Errorf("refusal %q does not end with %q", line, want)
 			}

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"context"
@@ -18,13 +18,13 @@ import (
 // to change. The libraries return structured errors that say what they
 // found (with the values of their Options); fixOf maps each type to its
 // fix. The fix is added where an error is shown, never into its text: the
-// log handler (fixHandler) adds a fix attribute to each record that
-// carries an error, and check, hash and the exit line print it after the
-// error (explain).
+// log handler (LogHandler) adds a fix attribute to each record that
+// carries an error, and check, hash, /readyz and the exit line print it
+// after the error (Explain).
 
-// fix returns the fixes for the structured errors in err's tree (wrapped
+// Fix returns the fixes for the structured errors in err's tree (wrapped
 // and joined alike), each once and in the order found, or "".
-func (c Config) fix(err error) string {
+func (c Config) Fix(err error) string {
 	var fixes []string
 	walkErrors(err, func(e error) {
 		if f := c.fixOf(e); f != "" && !slices.Contains(fixes, f) {
@@ -34,13 +34,13 @@ func (c Config) fix(err error) string {
 	return strings.Join(fixes, "; ")
 }
 
-// explain returns err's text followed by its fix in parentheses, for the
+// Explain returns err's text followed by its fix in parentheses, for the
 // lines check and hash print.
-func (c Config) explain(err error) string {
+func (c Config) Explain(err error) string {
 	if err == nil {
 		return ""
 	}
-	if f := c.fix(err); f != "" {
+	if f := c.Fix(err); f != "" {
 		return err.Error() + " (" + f + ")"
 	}
 	return err.Error()
@@ -69,15 +69,15 @@ func walkErrors(err error, visit func(error)) {
 func (c Config) fixOf(err error) string {
 	switch e := err.(type) {
 	case *hasher.TooManyFilesError:
-		return fmt.Sprintf("%s=%d; raise it or narrow %s/%s", c.name("MAX_FILES"), e.Max, c.name("INCLUDE"), c.name("EXCLUDE"))
+		return fmt.Sprintf("%s=%d; raise it or narrow %s/%s", c.Name("MAX_FILES"), e.Max, c.Name("INCLUDE"), c.Name("EXCLUDE"))
 	case *hasher.FileTooLargeError:
-		return fmt.Sprintf("%s=%d; raise it or leave the file out with %s", c.name("MAX_FILE_SIZE"), e.Max, c.name("EXCLUDE"))
+		return fmt.Sprintf("%s=%d; raise it or leave the file out with %s", c.Name("MAX_FILE_SIZE"), e.Max, c.Name("EXCLUDE"))
 	case *hasher.TooDeepError:
-		return fmt.Sprintf("%s=%d; raise it or leave the directory out with %s", c.name("MAX_DEPTH"), e.Max, c.name("EXCLUDE"))
+		return fmt.Sprintf("%s=%d; raise it or leave the directory out with %s", c.Name("MAX_DEPTH"), e.Max, c.Name("EXCLUDE"))
 	case *hasher.TotalTooLargeError:
-		return fmt.Sprintf("%s=%d; raise it or narrow %s/%s", c.name("MAX_TOTAL_SIZE"), e.Max, c.name("INCLUDE"), c.name("EXCLUDE"))
+		return fmt.Sprintf("%s=%d; raise it or narrow %s/%s", c.Name("MAX_TOTAL_SIZE"), e.Max, c.Name("INCLUDE"), c.Name("EXCLUDE"))
 	case *signaler.NoTargetError:
-		name := c.name("PROCESS_NAME") + "=" + strings.Join(e.Names, ",")
+		name := c.Name("PROCESS_NAME") + "=" + strings.Join(e.Names, ",")
 		switch {
 		case e.PID1:
 			return name + "; run the app under pollreload's wrapper mode (pollreload -- CMD) or in its own container with shareProcessNamespace: true in the pod spec"
@@ -86,13 +86,13 @@ func (c Config) fixOf(err error) string {
 		}
 		return name + "; if the app runs in another container of the pod, set shareProcessNamespace: true in the pod spec"
 	case *signaler.PIDFileError:
-		return c.name("PID_FILE") + "=" + e.Path
+		return c.Name("PID_FILE") + "=" + e.Path
 	case *signaler.NotCatchingError:
 		until := ""
 		if !e.Ignored {
 			until = " until it installs one"
 		}
-		return fmt.Sprintf("the reload stays pending%s; %s=true sends anyway", until, c.name("RELOAD_FORCE"))
+		return fmt.Sprintf("the reload stays pending%s; %s=true sends anyway", until, c.Name("RELOAD_FORCE"))
 	case *signaler.PermissionError:
 		if e.TargetUID >= 0 {
 			return fmt.Sprintf("set the sidecar's securityContext runAsUser to %d (the app's UID), or add the CAP_KILL capability", e.TargetUID)
@@ -100,16 +100,16 @@ func (c Config) fixOf(err error) string {
 		return "set the sidecar's securityContext runAsUser to the app's UID, or add the CAP_KILL capability"
 	case *signaler.SecretFileError:
 		if v, ok := credentialVars[e.Field]; ok {
-			return c.name(v) + "=" + e.Path
+			return c.Name(v) + "=" + e.Path
 		}
 	case *verify.TimeoutError:
 		v := "RELOAD_CHECK_TIMEOUT" // the check command's, and a profile's check
-		if e.Name == c.name("RELOAD_VERIFY_COMMAND") {
+		if e.Name == c.Name("RELOAD_VERIFY_COMMAND") {
 			v = "RELOAD_TIMEOUT"
 		}
-		return fmt.Sprintf("%s=%s; raise it if the command takes longer", c.name(v), e.Timeout)
+		return fmt.Sprintf("%s=%s; raise it if the command takes longer", c.Name(v), e.Timeout)
 	case *verify.NoMetricError:
-		metric := c.name("RELOAD_VERIFY_METRIC")
+		metric := c.Name("RELOAD_VERIFY_METRIC")
 		switch {
 		case len(e.Several) > 0:
 			return "set " + metric + " to the one of the application to reload"
@@ -118,30 +118,30 @@ func (c Config) fixOf(err error) string {
 		case len(e.Near) > 0:
 			return "set " + metric + " to one of them"
 		}
-		return "set " + metric + " to the name of the application's reload metric, or unset " + c.name("RELOAD_VERIFY_URL")
+		return "set " + metric + " to the name of the application's reload metric, or unset " + c.Name("RELOAD_VERIFY_URL")
 	case *verify.NotMovedError:
-		return fmt.Sprintf("%s=%s; raise it if the application takes longer to reload (the metric is read at %s)", c.name("RELOAD_TIMEOUT"), e.Timeout, c.name("RELOAD_VERIFY_URL"))
+		return fmt.Sprintf("%s=%s; raise it if the application takes longer to reload (the metric is read at %s)", c.Name("RELOAD_TIMEOUT"), e.Timeout, c.Name("RELOAD_VERIFY_URL"))
 	case *verify.ScrapeError:
-		return "the metrics URL is " + c.name("RELOAD_VERIFY_URL") + "; is the application up, and is it its metrics endpoint?"
+		return "the metrics URL is " + c.Name("RELOAD_VERIFY_URL") + "; is the application up, and is it its metrics endpoint?"
 	case *verify.ChildrenUnfitError:
-		v := c.name("RELOAD_VERIFY")
+		v := c.Name("RELOAD_VERIFY")
 		switch e.Kind {
 		case verify.Sessions:
-			return fmt.Sprintf("use %s=exec, and %s='sshd -t -f CONFIG' so a bad config never reaches it", v, c.name("RELOAD_CHECK_COMMAND"))
+			return fmt.Sprintf("use %s=exec, and %s='sshd -t -f CONFIG' so a bad config never reaches it", v, c.Name("RELOAD_CHECK_COMMAND"))
 		case verify.Backends:
-			return fmt.Sprintf("judge it by pg_conf_load_time() and pg_file_settings (the postgresql profile, %s=postgresql), not by %s=children", c.name("RELOAD_APP"), v)
+			return fmt.Sprintf("judge it by pg_conf_load_time() and pg_file_settings (the postgresql profile, %s=postgresql), not by %s=children", c.Name("RELOAD_APP"), v)
 		}
 		return fmt.Sprintf("%s=children is for master/worker servers such as nginx, haproxy -W or gunicorn; for a server that re-executes itself (sshd, uwsgi) use %[1]s=exec, otherwise leave %[1]s empty", v)
 	case *verify.NoEvidenceError:
 		if v := settingVars[e.Setting]; v != "" {
-			return "set " + c.name(v)
+			return "set " + c.Name(v)
 		}
 	case *verify.UnverifiedError:
 		if v := settingVars[e.Setting]; v != "" {
-			return "set " + c.name(v)
+			return "set " + c.Name(v)
 		}
 	case *signaler.TimeoutError:
-		return fmt.Sprintf("%s=%s; raise it if the application takes longer to answer", c.name("RELOAD_TIMEOUT"), e.Timeout)
+		return fmt.Sprintf("%s=%s; raise it if the application takes longer to answer", c.Name("RELOAD_TIMEOUT"), e.Timeout)
 	}
 	return ""
 }
@@ -166,9 +166,15 @@ var credentialVars = map[string]string{
 	"KeyFile":               "RELOAD_KEY_FILE",
 }
 
-// fixHandler is the log handler the root installs: it adds a fix
-// attribute (Config.fix) to each record whose err attribute holds an error
-// with a fix. The libraries log "err" as they do and name no variable.
+// LogHandler returns h behind a handler that adds a fix attribute (Fix)
+// to each record whose err attribute holds an error with a fix. The
+// program installs it; the libraries log "err" as they do and name no
+// variable.
+func (c Config) LogHandler(h slog.Handler) slog.Handler {
+	return fixHandler{Handler: h, fix: c.Fix}
+}
+
+// fixHandler is LogHandler's handler.
 type fixHandler struct {
 	slog.Handler
 	fix func(error) string
@@ -203,27 +209,14 @@ func (h fixHandler) WithGroup(name string) slog.Handler {
 	return fixHandler{Handler: h.Handler.WithGroup(name), fix: h.fix}
 }
 
-// fixedHealth is the poll loop's health as /healthz and /readyz show it:
-// an error with a fix carries it, as the log lines do.
-type fixedHealth struct {
-	health interface {
-		Healthy() error
-		Ready() error
-	}
-	cfg Config
-}
-
-func (h fixedHealth) Healthy() error { return h.cfg.explained(h.health.Healthy()) }
-func (h fixedHealth) Ready() error   { return h.cfg.explained(h.health.Ready()) }
-
-// explained is err with explain's text, still wrapping err; nil for nil,
+// Explained is err with Explain's text, still wrapping err; nil for nil,
 // and err itself when it is explained already or has no fix.
-func (c Config) explained(err error) error {
+func (c Config) Explained(err error) error {
 	var done *explainedError
-	if err == nil || errors.As(err, &done) || c.fix(err) == "" {
+	if err == nil || errors.As(err, &done) || c.Fix(err) == "" {
 		return err
 	}
-	return &explainedError{err: err, text: c.explain(err)}
+	return &explainedError{err: err, text: c.Explain(err)}
 }
 
 // explainedError is an error followed by its fix.

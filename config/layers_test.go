@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"go/ast"
@@ -15,14 +15,14 @@ import (
 // literal names a configuration variable (taken from Config's envconfig
 // tags) or a pod-spec field. The libraries return structured errors and
 // descriptions; the variable as the user spelt it and the fix are added
-// where they are shown (fixes.go, describe.go). Comments may name them.
+// where they are shown (fix.go; the root renders the descriptions). Comments may name them.
 func TestLibrariesNameNoSetting(t *testing.T) {
-	words := append(variables(), "shareProcessNamespace", "runAsUser", "securityContext")
+	words := append(Variables(), "shareProcessNamespace", "runAsUser", "securityContext")
 	re := regexp.MustCompile(`\b(` + strings.Join(words, "|") + `)\b`)
 	fset := token.NewFileSet()
 	found := 0
 	for _, dir := range []string{"hasher", "signaler", "poller", "verify", "metrics"} {
-		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		files, err := filepath.Glob(filepath.Join("..", dir, "*.go"))
 		if err != nil {
 			t.Fatal(err)
 		}
