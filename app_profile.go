@@ -58,7 +58,7 @@ func newAppTarget(cfg config.Config, p *verify.Profile, detected bool, cmdline f
 		return nil, nil
 	}
 	if p.Refused != "" {
-		how := "RELOAD_APP=" + cfg.App
+		how := cfg.Name("RELOAD_APP") + "=" + cfg.App
 		if detected {
 			how = "the target's executable"
 		}
@@ -68,7 +68,7 @@ func newAppTarget(cfg config.Config, p *verify.Profile, detected bool, cmdline f
 	if cfg.AppDSNFile != "" {
 		b, err := os.ReadFile(cfg.AppDSNFile)
 		if err != nil {
-			return nil, &exitError{code: 2, err: fmt.Errorf("RELOAD_APP_DSN_FILE=%s: %w", cfg.AppDSNFile, withoutPathErr(err))}
+			return nil, &exitError{code: 2, err: fmt.Errorf("%s=%s: %w", cfg.Name("RELOAD_APP_DSN_FILE"), cfg.AppDSNFile, withoutPathErr(err))}
 		}
 		opts.DSN = strings.TrimSpace(string(b))
 	}
@@ -155,7 +155,7 @@ func firstCandidate(p *signaler.Process) (exe string, args []string) {
 // describe logs (or, for check, returns) what the profile does for the
 // target running now.
 func (a *appTarget) describe(cfg config.Config) (lines []string, problem string) {
-	how := "RELOAD_APP=" + cfg.App
+	how := cfg.Name("RELOAD_APP") + "=" + cfg.App
 	if a.detected {
 		how = "recognised from the target's executable"
 	}

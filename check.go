@@ -73,7 +73,7 @@ func runCheck(ctx context.Context, cfg config.Config, comp components, stdout io
 func checkProcesses(cfg config.Config, comp components, stdout io.Writer) []string {
 	p := comp.process
 	if p == nil {
-		return []string{"no process to check: set PROCESS_NAME or PID_FILE"}
+		return []string{fmt.Sprintf("no process to check: set %s or %s", cfg.Name("PROCESS_NAME"), cfg.Name("PID_FILE"))}
 	}
 	sig := cfg.ReloadSignal.Signal()
 	cands, err := p.Inspect()
@@ -102,12 +102,12 @@ func checkProcesses(cfg config.Config, comp components, stdout io.Writer) []stri
 			problems = append(problems, killErr)
 		}
 		if !c.Catches && !cfg.ReloadForce {
-			problems = append(problems, fmt.Sprintf("PID %d (%s) does not catch %s, whose default action would end it: reloads wait until it installs a handler (set RELOAD_FORCE=true only if you are sure)", c.PID, c.Name, unix.SignalName(sig)))
+			problems = append(problems, fmt.Sprintf("PID %d (%s) does not catch %s, whose default action would end it: reloads wait until it installs a handler (set %s=true only if you are sure)", c.PID, c.Name, unix.SignalName(sig), cfg.Name("RELOAD_FORCE")))
 		}
 	}
 	tw.Flush()
 	if selected == 0 {
-		problems = append(problems, signaler.ErrNoTarget.Error()+": check PROCESS_NAME/PID_FILE, and set shareProcessNamespace: true on the pod so the sidecar can see the application")
+		problems = append(problems, fmt.Sprintf("%v: check %s/%s, and set shareProcessNamespace: true on the pod so the sidecar can see the application", signaler.ErrNoTarget, cfg.Name("PROCESS_NAME"), cfg.Name("PID_FILE")))
 	}
 	return problems
 }
@@ -122,7 +122,7 @@ func checkURL(ctx context.Context, cfg config.Config, raw string, stdout io.Writ
 	if err != nil {
 		err = signaler.ScrubURL(raw, err)
 		fmt.Fprintf(stdout, "  not reachable: %v\n", err)
-		return []string{fmt.Sprintf("RELOAD_URL %s cannot be reached as the daemon would (%v); is the application listening, and does its certificate verify (RELOAD_CA_FILE)?", signaler.TargetLabel(raw), err)}
+		return []string{fmt.Sprintf("%s %s cannot be reached as the daemon would (%v); is the application listening, and does its certificate verify (%s)?", cfg.Name("RELOAD_URL"), signaler.TargetLabel(raw), err, cfg.Name("RELOAD_CA_FILE"))}
 	}
 	fmt.Fprintf(stdout, "  reachable (%s)\n", what)
 	return nil
@@ -144,7 +144,7 @@ func checkTargets(ctx context.Context, cfg config.Config, comp components, stdou
 		case *signaler.Process:
 			label := signaler.TargetLabel(strings.Join(cfg.ProcessName, ","))
 			if cfg.PIDFile != "" {
-				label = "PID_FILE " + cfg.PIDFile
+				label = cfg.Name("PID_FILE") + " " + cfg.PIDFile
 			}
 			fmt.Fprintf(stdout, "Reload target: process %s\n", label)
 			problems = append(problems, checkProcesses(cfg, comp, stdout)...)

@@ -79,7 +79,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		logger.Warn("some entries are given more than once; each is watched or called once", "entries", cfg.Merged())
 	}
 	if sameDirs := cfg.SameDirectories(); len(sameDirs) > 0 {
-		logger.Warn("CONFIG_DIR entries name the same directory through a symlink; both are watched, since the link may be repointed", "entries", sameDirs)
+		logger.Warn(cfg.Name("CONFIG_DIR")+" entries name the same directory through a symlink; both are watched, since the link may be repointed", "entries", sameDirs)
 	}
 	if len(cfg.Notes()) > 0 {
 		logger.Info("flags accepted without effect; see pollreload --help", "flags", cfg.Notes())

@@ -27,7 +27,7 @@ func listenMetrics(cfg config.Config) (net.Listener, error) {
 	}
 	ln, err := net.Listen("tcp", cfg.MetricsAddr)
 	if err != nil {
-		return nil, fmt.Errorf("METRICS_ADDR=%q: %w", cfg.MetricsAddr, err)
+		return nil, fmt.Errorf("%s=%q: %w", cfg.Name("METRICS_ADDR"), cfg.MetricsAddr, err)
 	}
 	return ln, nil
 }
