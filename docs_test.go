@@ -123,3 +123,40 @@ func TestDocLinksResolve(t *testing.T) {
 	}
 	t.Logf("%d links checked in %d files", checked, len(files))
 }
+
+// TestDesignListsEveryFile holds docs/design.md's layout table to the code:
+// every file of the root package is named in a row of its own, and every
+// file of a library package in a row whose path starts with the package's
+// directory.
+func TestDesignListsEveryFile(t *testing.T) {
+	b, err := os.ReadFile("docs/design.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{} // first cell -> the whole row
+	for _, line := range strings.Split(string(b), "\n") {
+		if cells := strings.Split(line, "|"); len(cells) > 2 && strings.HasPrefix(line, "| `") {
+			rows[strings.TrimSpace(cells[1])] += line
+		}
+	}
+	for _, dir := range []string{".", "hasher", "signaler", "verify", "poller", "metrics", "internal/logs"} {
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var text string // the rows that describe dir
+		for first, row := range rows {
+			if dir == "." && !strings.Contains(first, "/") || dir != "." && strings.HasPrefix(first, "`"+dir+"/") {
+				text += row
+			}
+		}
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			if !strings.Contains(text, "`"+filepath.Base(f)+"`") && !strings.Contains(text, "`"+filepath.ToSlash(f)+"`") {
+				t.Errorf("docs/design.md's layout table does not name %s", filepath.ToSlash(f))
+			}
+		}
+	}
+}

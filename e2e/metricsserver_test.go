@@ -15,7 +15,7 @@ import (
 	"github.com/pollreload/pollreload/internal/testenv"
 )
 
-// The metrics server's timeouts (main.go newMetricsServer). The test waits
+// The metrics server's timeouts (server.go newMetricsServer). The test waits
 // up to ten times each: a bound for a loaded machine, not a latency check.
 const (
 	metricsIdleTimeout       = 10 * time.Second

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/pollreload/pollreload/internal/logs"
 	"golang.org/x/sys/unix"
 )
 
@@ -95,10 +96,7 @@ type Hasher struct {
 
 // New returns a Hasher with an empty cache.
 func New(opts Options) *Hasher {
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := logs.OrDiscard(opts.Logger)
 	return &Hasher{
 		opts:        opts,
 		log:         log,

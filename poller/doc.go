@@ -10,6 +10,8 @@
 //     links are all there is atomic and never settled), the confirmed change,
 //     A→B→A reverts, and the re-check that re-delivers after a volume was
 //     swapped while its reload was being delivered.
+//   - content.go is what the tracker compares: the content of all roots at
+//     one scan, and the change the targets must be told about.
 //   - target.go is each target's delivery state machine: pending, who of its
 //     processes were told already, retry and backoff, the verification step
 //     (verify.Verifier), and rejected content that waits for the next change.
@@ -20,8 +22,12 @@
 //   - digest.go names content in logs by a keyed MAC, never by its digest.
 //   - options.go is what a caller passes: roots, targets (a Reloader and an
 //     optional verify.Verifier each), intervals.
-//   - loop.go wires them: one goroutine owns the state and runs the scans;
-//     every delivery or verification runs on a goroutine of its own.
+//   - loop.go wires them: one goroutine owns the state and runs the ticks.
+//   - scan.go is one scan of the roots and what the loop records of it.
+//   - attempt.go runs every delivery or verification on a goroutine of its
+//     own and sends its result back to the loop.
+//   - precheck.go is the check before the delivery, run once per content
+//     for the targets that share it.
 //   - report.go is what the loop counts and logs about decisions and
 //     attempts.
 //

@@ -50,7 +50,7 @@ func TestSlowReloadURLKeepsHealthy(t *testing.T) {
 	conf := filepath.Join(dir, "a.conf")
 	write(t, conf, "v1")
 	interval := 50 * time.Millisecond
-	h := start(t, Options{Roots: []string{dir}, Reloader: reloader, Interval: interval, MaxMissed: 2})
+	h := start(t, Options{Roots: []string{dir}, Targets: one(reloader), Interval: interval, MaxMissed: 2})
 	write(t, conf, "v2")
 	select {
 	case <-arrived:

@@ -13,16 +13,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pollreload/pollreload/hasher"
+	"github.com/pollreload/pollreload/internal/logs"
 	"github.com/pollreload/pollreload/metrics"
-	"github.com/pollreload/pollreload/signaler"
-	"github.com/pollreload/pollreload/verify"
 )
 
-// This file is the loop itself: it wires the scanner, the tracker
-// (tracker.go, target.go), the schedule (schedule.go) and health (health.go)
-// together, and runs deliveries beside the scans, one goroutine per
-// attempt, so a slow or down target delays neither the scans nor the other
-// targets.
+// This file is the loop itself: it wires the scanner (scan.go), the tracker
+// (tracker.go, target.go, content.go), the schedule (schedule.go) and health
+// (health.go) together, and runs deliveries beside the scans, one goroutine
+// per attempt (attempt.go), so a slow or down target delays neither the
+// scans nor the other targets.
 
 // Loop polls, decides and delivers. Create it with New.
 type Loop struct {
@@ -33,8 +32,8 @@ type Loop struct {
 	health  health
 
 	// Owned by the loop goroutine.
-	tracker  *Tracker
-	sched    *Schedule
+	tracker  *tracker
+	sched    *schedule
 	fp       *fingerprinter
 	comb     combiner
 	snaps    []*hasher.Snapshot // reused by every scan
@@ -52,20 +51,9 @@ type Loop struct {
 	checks prechecks // the checks before the delivery, shared by the targets
 }
 
-// result is an attempt's answer, sent from its goroutine to the loop.
-type result struct {
-	a   Attempt
-	out signaler.Outcome
-	err error
-	at  time.Time
-}
-
 // New checks opts and returns a Loop ready to Run.
 func New(opts Options) (*Loop, error) {
 	targets := opts.Targets
-	if opts.Reloader != nil {
-		targets = append([]Target{{Reloader: opts.Reloader}}, targets...)
-	}
 	switch {
 	case len(opts.Roots) == 0:
 		return nil, errors.New("poller: no roots to watch")
@@ -77,27 +65,27 @@ func New(opts Options) (*Loop, error) {
 	if opts.MaxMissed <= 0 {
 		opts.MaxMissed = 3
 	}
-	topts := TrackerOptions{Settle: opts.Settle, ReloadOnStart: opts.ReloadOnStart, RetryFloor: opts.Interval}
+	topts := trackerOptions{Settle: opts.Settle, ReloadOnStart: opts.ReloadOnStart, RetryFloor: opts.Interval}
 	for i := range targets {
 		t := &targets[i]
 		if t.Reloader == nil {
 			return nil, fmt.Errorf("poller: target %d has no reloader", i)
 		}
-		topts.Targets = append(topts.Targets, TargetOptions{Verify: t.Verifier != nil})
+		topts.Targets = append(topts.Targets, targetOptions{Verify: t.Verifier != nil})
 	}
 	l := &Loop{
 		opts:    opts,
-		log:     logger(opts.Logger),
+		log:     logs.OrDiscard(opts.Logger),
 		m:       opts.Metrics,
 		targets: targets,
 		health:  health{maxMissed: opts.MaxMissed, now: time.Now, effective: opts.Interval},
-		tracker: NewTracker(topts),
-		sched:   NewSchedule(opts.Interval, rand.Int64N),
+		tracker: newTracker(topts),
+		sched:   newSchedule(opts.Interval, rand.Int64N),
 		fp:      newFingerprinter(),
 		snaps:   make([]*hasher.Snapshot, 0, len(opts.Roots)),
 		results: make(chan result, len(targets)),
 		logged:  map[string]bool{},
-		checks:  prechecks{log: logger(opts.Logger)},
+		checks:  prechecks{log: logs.OrDiscard(opts.Logger)},
 	}
 	if l.m == nil {
 		l.m = metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
@@ -110,15 +98,6 @@ func New(opts Options) (*Loop, error) {
 	l.m.SetInterval(opts.Interval)
 	l.m.SetConfiguredInterval(opts.Interval)
 	return l, nil
-}
-
-// logger returns log, or one that discards when log is nil: the one
-// nil-logger default of pollreload's packages.
-func logger(log *slog.Logger) *slog.Logger {
-	if log == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return log
 }
 
 // Healthy fails while a scan has run for more than MaxMissed intervals, or
@@ -268,112 +247,4 @@ func (l *Loop) missedTick() {
 		l.log.Debug("previous scan still running; skipping this tick", "running", running.Round(time.Millisecond), "missed_ticks", n)
 	}
 	l.watchdog.Reset(l.health.interval())
-}
-
-// scan snapshots every root into l.snaps. The hasher's errors name the root.
-func (l *Loop) scan(ctx context.Context) ([]*hasher.Snapshot, error) {
-	l.snaps = l.snaps[:0]
-	for _, root := range l.opts.Roots {
-		s, err := l.opts.Scanner.Scan(ctx, root)
-		if err != nil {
-			return nil, err
-		}
-		l.snaps = append(l.snaps, s)
-	}
-	return l.snaps, nil
-}
-
-// observe records a finished scan and lets the tracker decide on it.
-func (l *Loop) observe(snaps []*hasher.Snapshot, err error, start, end time.Time) {
-	dur := end.Sub(start)
-	var read int64
-	if err != nil {
-		l.scanErrs++
-		kind := hasher.ErrorKind(err)
-		l.m.ObserveScan(metrics.Scan{Duration: dur, Err: true})
-		l.m.ScanError(kind)
-		l.health.scanFailed(l.advise(err))
-		if !l.logged[kind] {
-			l.logged[kind] = true
-			l.log.Warn("cannot scan; keeping the last good state and retrying with backoff", "kind", kind, "err", l.advise(err))
-		}
-	} else {
-		if l.scanErrs > 0 {
-			l.log.Info("scans recovered", "failed_scans", l.scanErrs)
-			clear(l.logged)
-			l.scanErrs = 0
-		}
-		ms := metrics.Scan{Duration: dur}
-		for _, s := range snaps {
-			ms.Files += int64(len(s.Files))
-			ms.Bytes += s.Bytes
-			read += s.BytesRead
-			for _, e := range s.Errors {
-				ms.Partial = true
-				l.m.ScanError(e.Kind)
-			}
-		}
-		ms.BytesRead = read
-		l.m.ObserveScan(ms)
-		cur := Content{Digest: l.comb.digest(snaps), Snaps: snaps}
-		l.report(l.tracker.Observe(cur, start, end), cur)
-	}
-	switch l.sched.Scanned(dur, read > 0, err != nil) {
-	case StretchOn:
-		l.log.Warn("scans take a large share of the poll interval; stretching the interval to spare the filesystem",
-			"scan", dur.Round(time.Millisecond), "interval", l.sched.Base().Round(time.Millisecond))
-	case StretchOff:
-		l.log.Info("scans are fast again; back to the configured poll interval", "interval", l.opts.Interval)
-	}
-	base, backoff := l.sched.Base(), l.sched.Backoff()
-	l.health.setInterval(base, backoff)
-	l.m.SetInterval(base + backoff)
-	l.m.SetPending(l.tracker.Pending())
-}
-
-// startDue starts every attempt that is due, each on its own goroutine.
-func (l *Loop) startDue(ctx context.Context, now time.Time) {
-	if ctx.Err() != nil {
-		return
-	}
-	l.due = l.tracker.AppendDue(l.due[:0], now)
-	for _, i := range l.due {
-		a := l.tracker.Begin(i)
-		l.wg.Add(1)
-		go l.attempt(ctx, a)
-	}
-}
-
-// attempt runs one delivery or verification and sends back its result.
-func (l *Loop) attempt(ctx context.Context, a Attempt) {
-	defer l.wg.Done()
-	t := l.targets[a.Target]
-	var out signaler.Outcome
-	var err error
-	switch {
-	case ctx.Err() != nil:
-		err = ctx.Err()
-	case a.Step == Verify:
-		out = a.Delivered
-		if len(a.Delivered.Signalled) > 0 { // up to date only: nothing to confirm
-			err = t.Verifier.After(ctx, verify.Delivery{At: a.SentAt, Targets: a.Delivered.Signalled})
-		}
-	default:
-		if t.Precheck != nil {
-			if err = l.checks.run(ctx, t.Precheck, a.Content.Digest); err != nil {
-				err = &precheckError{err}
-				break // nothing is delivered
-			}
-		}
-		if t.Verifier != nil {
-			t.Verifier.Before(ctx)
-		}
-		a.SentAt = time.Now()
-		if pr, ok := t.Reloader.(signaler.PartialReloader); ok {
-			out, err = pr.ReloadExcept(ctx, a.ChangedAt, a.Done)
-		} else {
-			out, err = t.Reloader.Reload(ctx, a.ChangedAt)
-		}
-	}
-	l.results <- result{a: a, out: out, err: err, at: time.Now()}
 }

@@ -67,10 +67,7 @@ type Options struct {
 	// MaxMissed is how many intervals a scan may run before Healthy fails.
 	MaxMissed int
 	Scanner   Scanner
-	// Reloader is the one target's reloader; shorthand for Targets with a
-	// single entry. Set one of Reloader and Targets.
-	Reloader signaler.Reloader
-	// Targets are several independent targets.
+	// Targets are the independent targets; at least one.
 	Targets []Target
 	Metrics *metrics.Metrics // nil: metrics on a private registry
 	Logger  *slog.Logger     // nil: discard

@@ -49,7 +49,7 @@ func TestPartialDeliveryNeverResignals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := start(t, Options{Roots: []string{dir}, Reloader: p})
+	h := start(t, Options{Roots: []string{dir}, Targets: one(p)})
 	write(t, conf, "v2")
 	h.waitFor("two refused attempts", func() bool {
 		return h.value("pollreload_reloads_total", "result", "not_catching") >= 2

@@ -14,11 +14,11 @@ import (
 // attempt's outcome process by process, and failures worded once per reason.
 
 // report logs what the tracker decided.
-func (l *Loop) report(d Decision, cur Content) {
+func (l *Loop) report(d decision, cur content) {
 	for _, i := range d.Reswapped {
 		l.log.Info("the volume was swapped while the reload was being delivered; reloading again so the application holds the current version", l.targetAttr(i))
 	}
-	switch d.Observation {
+	switch d.observation {
 	case Baseline:
 		l.health.setReady()
 		l.log.Info("baseline taken", "files", filesIn(cur.Snaps), "digest", l.fp.of(cur.Digest))
@@ -56,7 +56,7 @@ func (l *Loop) finish(r result) {
 	defer l.m.SetPending(l.tracker.Pending())
 	t := l.targets[r.a.Target]
 	target := l.targetAttr(r.a.Target)
-	if r.a.Step == Verify {
+	if r.a.step == Verify {
 		switch {
 		case rep.Done:
 			// The end of a partial delivery that told no process this time
@@ -130,7 +130,7 @@ func (l *Loop) finish(r result) {
 
 // logFailure logs a failed attempt: a warning when the reason is new, a
 // debug line while it repeats.
-func (l *Loop) logFailure(rep Report, target slog.Attr, err error, args ...any) {
+func (l *Loop) logFailure(rep report, target slog.Attr, err error, args ...any) {
 	err = l.advise(err)
 	if rep.Result == signaler.ResultRejected && fromPrecheck(err) {
 		l.log.Warn("the check before the delivery refused the new configuration; nothing was sent, and nothing is until the content changes", append(args, target, "err", err)...)

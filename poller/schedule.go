@@ -22,8 +22,8 @@ const (
 	minWait      = 20 * time.Millisecond
 )
 
-// Schedule is the scan schedule. Create it with NewSchedule.
-type Schedule struct {
+// schedule is the scan schedule. Create it with newSchedule.
+type schedule struct {
 	interval time.Duration
 	// randN returns a uniform value in [0, n); tests make it fixed.
 	randN     func(n int64) int64
@@ -33,18 +33,18 @@ type Schedule struct {
 	scanErrs  int  // consecutive scans with an unreadable root
 }
 
-// NewSchedule returns the schedule for interval. randN supplies the jitter
+// newSchedule returns the schedule for interval. randN supplies the jitter
 // and the first phase: a uniform value in [0, n).
-func NewSchedule(interval time.Duration, randN func(n int64) int64) *Schedule {
-	return &Schedule{interval: interval, randN: randN}
+func newSchedule(interval time.Duration, randN func(n int64) int64) *schedule {
+	return &schedule{interval: interval, randN: randN}
 }
 
-// Stretch says how a scan changed the interval's stretching.
-type Stretch uint8
+// stretch says how a scan changed the interval's stretching.
+type stretch uint8
 
 const (
 	// StretchSame: no change.
-	StretchSame Stretch = iota
+	StretchSame stretch = iota
 	// StretchOn: scans now take a large share of the interval; it is
 	// stretched to spare the filesystem.
 	StretchOn
@@ -55,7 +55,7 @@ const (
 // Scanned records a finished scan: how long it took, whether it read file
 // content (a change, a racy file: a one-off that does not count towards the
 // steady cost), and whether a root was unreadable.
-func (s *Schedule) Scanned(dur time.Duration, readContent, failed bool) Stretch {
+func (s *schedule) Scanned(dur time.Duration, readContent, failed bool) stretch {
 	if failed {
 		s.scanErrs++
 	} else {
@@ -85,13 +85,13 @@ func (s *Schedule) Scanned(dur time.Duration, readContent, failed bool) Stretch 
 }
 
 // Base is the interval, stretched while scans are slow.
-func (s *Schedule) Base() time.Duration {
+func (s *schedule) Base() time.Duration {
 	return max(s.interval, s.avgScan*stretchShare)
 }
 
 // Backoff is the extra wait while roots are unreadable: the base doubled per
 // failed scan, up to 30 s (or the base, if longer) in all.
-func (s *Schedule) Backoff() time.Duration {
+func (s *schedule) Backoff() time.Duration {
 	if s.scanErrs == 0 {
 		return 0
 	}
@@ -101,7 +101,7 @@ func (s *Schedule) Backoff() time.Duration {
 
 // Next returns the wait before the next scan: base plus backoff, with
 // ±10% jitter, or a random phase within the base after the first scan.
-func (s *Schedule) Next() time.Duration {
+func (s *schedule) Next() time.Duration {
 	base := s.Base()
 	wait := base + s.Backoff()
 	if !s.phased {

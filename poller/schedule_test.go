@@ -10,7 +10,7 @@ import (
 func mid(n int64) int64 { return n / 2 }
 
 func TestScheduleSteady(t *testing.T) {
-	s := NewSchedule(time.Second, mid)
+	s := newSchedule(time.Second, mid)
 	s.Scanned(time.Millisecond, true, false)
 	if got, want := s.Next(), 500*time.Millisecond+minWait; got != want {
 		t.Errorf("first wait = %v; want %v (a random phase within the interval)", got, want)
@@ -33,7 +33,7 @@ func TestScheduleJitter(t *testing.T) {
 		{"highest", func(n int64) int64 { return n - 1 }, 1100 * time.Millisecond},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewSchedule(time.Second, tt.r)
+			s := newSchedule(time.Second, tt.r)
 			s.Next() // the phase
 			if got := s.Next(); got != tt.want {
 				t.Errorf("wait = %v; want %v (±10%%)", got, tt.want)
@@ -46,7 +46,7 @@ func TestScheduleJitter(t *testing.T) {
 // interval stretch it to four times their moving average, once; scans that
 // read content are one-offs and stretch nothing; fast scans bring it back.
 func TestScheduleStretch(t *testing.T) {
-	s := NewSchedule(time.Second, mid)
+	s := newSchedule(time.Second, mid)
 	for i := 0; i < 10; i++ {
 		if st := s.Scanned(2*time.Second, true, false); st != StretchSame {
 			t.Fatalf("a content-reading scan: %v; want no stretch", st)
@@ -81,7 +81,7 @@ func TestScheduleStretch(t *testing.T) {
 }
 
 func TestScheduleErrorBackoff(t *testing.T) {
-	s := NewSchedule(time.Second, mid)
+	s := newSchedule(time.Second, mid)
 	s.Next()
 	for i, want := range []time.Duration{2, 4, 8, 16, 30, 30, 30} {
 		s.Scanned(time.Millisecond, false, true)

@@ -26,7 +26,7 @@ func steadyLoop(tb testing.TB) *Loop {
 		Roots:    []string{dir},
 		Interval: 1e9,
 		Scanner:  hasher.New(hasher.Options{}),
-		Reloader: &recorder{},
+		Targets:  one(&recorder{}),
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -18,24 +18,24 @@ import (
 //	rejected (delivering or verifying): idle, holding the old content, until
 //	the content changes again.
 
-// Step is what a due attempt must do.
-type Step uint8
+// step is what a due attempt must do.
+type step uint8
 
 const (
 	// Deliver sends the reload (signaler.Reloader.Reload).
-	Deliver Step = iota
+	Deliver step = iota
 	// Verify checks a delivered reload took effect (verify.Verifier's After).
 	Verify
 )
 
-// Attempt is one delivery or verification to run for a target, handed out
-// by Tracker.Begin and returned to Tracker.Finish. It carries its own copy of
+// attempt is one delivery or verification to run for a target, handed out
+// by tracker.Begin and returned to tracker.Finish. It carries its own copy of
 // the change, so a newer change confirmed while it runs does not alter it.
-type Attempt struct {
+type attempt struct {
 	Target int
-	Step   Step
-	// Content is the change being delivered or verified.
-	Content Content
+	step   step
+	// content is the change being delivered or verified.
+	content content
 	// ChangedAt is when the scan that first saw the change ended, for
 	// signaler.Reloader.Reload: targets started later need no signal.
 	ChangedAt time.Time
@@ -57,8 +57,8 @@ type Attempt struct {
 	Partial bool
 }
 
-// Report says what Tracker.Finish made of an attempt.
-type Report struct {
+// report says what tracker.Finish made of an attempt.
+type report struct {
 	// Result is the attempt's overall result: for a failed attempt, the
 	// result of its error.
 	Result signaler.Result
@@ -97,7 +97,7 @@ type targetState struct {
 	done     []signaler.Target
 	inFlight bool
 	// verifying holds the delivery whose verification is due.
-	verifying *Attempt
+	verifying *attempt
 	// retry is the current backoff; nextTry when the next attempt is due.
 	retry   time.Duration
 	nextTry time.Time
@@ -111,8 +111,8 @@ type targetState struct {
 	rejected      uint64
 	rejectedValid bool
 	// recheck, set after a delivery, is the content delivered; the first
-	// scan after recheckAt compares its versions (see Tracker.recheck).
-	recheck   *Content
+	// scan after recheckAt compares its versions (see tracker.recheck).
+	recheck   *content
 	recheckAt time.Time
 }
 
@@ -152,7 +152,7 @@ func (ts *targetState) due(now time.Time) bool {
 
 // AppendDue appends to dst the targets whose next attempt is due at now and
 // returns the extended slice.
-func (t *Tracker) AppendDue(dst []int, now time.Time) []int {
+func (t *tracker) AppendDue(dst []int, now time.Time) []int {
 	for i, ts := range t.targets {
 		if ts.due(now) {
 			dst = append(dst, i)
@@ -162,16 +162,16 @@ func (t *Tracker) AppendDue(dst []int, now time.Time) []int {
 }
 
 // Begin marks target i's due attempt as running and returns it.
-func (t *Tracker) Begin(i int) Attempt {
+func (t *tracker) Begin(i int) attempt {
 	ts := t.targets[i]
 	ts.inFlight = true
 	if v := ts.verifying; v != nil {
 		return *v
 	}
 	p := ts.pending
-	return Attempt{
-		Target: i, Step: Deliver,
-		Content:   cloneContent(p.Content),
+	return attempt{
+		Target: i, step: Deliver,
+		content:   cloneContent(p.content),
 		ChangedAt: p.seenBy, Since: p.since,
 		Done: append([]signaler.Target(nil), ts.done...),
 	}
@@ -179,29 +179,29 @@ func (t *Tracker) Begin(i int) Attempt {
 
 // Finish records what attempt a came to at now: for a delivery, the
 // reloader's outcome and error; for a verification, the verifier's error.
-func (t *Tracker) Finish(a Attempt, out signaler.Outcome, err error, now time.Time) Report {
+func (t *tracker) Finish(a attempt, out signaler.Outcome, err error, now time.Time) report {
 	ts := t.targets[a.Target]
 	ts.inFlight = false
 	res := signaler.ResultOf(err)
-	if err == nil && a.Step == Deliver && len(out.Signalled) == 0 && len(out.UpToDate) > 0 {
+	if err == nil && a.step == Deliver && len(out.Signalled) == 0 && len(out.UpToDate) > 0 {
 		res = signaler.ResultUpToDate
 	}
-	r := Report{Result: res}
-	current := ts.pending != nil && ts.pending.Digest == a.Content.Digest
+	r := report{Result: res}
+	current := ts.pending != nil && ts.pending.Digest == a.content.Digest
 	if !current {
 		// A newer change (or a revert) was decided while this ran; what it
 		// did still counts for what the target holds.
 		r.Stale = true
-		if res.Delivered() && !(a.Step == Deliver && ts.verify) {
-			ts.has, ts.hasValid = a.Content.Digest, true
+		if res.Delivered() && !(a.step == Deliver && ts.verify) {
+			ts.has, ts.hasValid = a.content.Digest, true
 		}
 		return r
 	}
-	if a.Step == Deliver {
+	if a.step == Deliver {
 		ts.done = append(ts.done, out.Signalled...)
 		ts.done = append(ts.done, out.UpToDate...)
 	}
-	if a.Step == Verify && a.Partial && res.Delivered() {
+	if a.step == Verify && a.Partial && res.Delivered() {
 		// The processes told have the change; the others are still due,
 		// at the backoff their failure set.
 		ts.verifying = nil
@@ -210,20 +210,20 @@ func (t *Tracker) Finish(a Attempt, out signaler.Outcome, err error, now time.Ti
 		return r
 	}
 	switch {
-	case res.Delivered() && a.Step == Deliver && ts.verify:
+	case res.Delivered() && a.step == Deliver && ts.verify:
 		v := a
-		v.Step, v.Delivered, v.DeliveredAt, v.Done = Verify, out, now, nil
+		v.step, v.Delivered, v.DeliveredAt, v.Done = Verify, out, now, nil
 		ts.verifying = &v
 		// The swap window closes with the delivery, not with its
 		// verification: the first scan after it is the one to compare.
-		ts.recheck, ts.recheckAt = &v.Content, now
+		ts.recheck, ts.recheckAt = &v.content, now
 		ts.retry, ts.nextTry, ts.failing = 0, time.Time{}, false
 		r.Verifying = true
 		return r
 	case res.Delivered():
-		ts.has, ts.hasValid = a.Content.Digest, true
-		if a.Step == Deliver {
-			ts.recheck, ts.recheckAt = &a.Content, now
+		ts.has, ts.hasValid = a.content.Digest, true
+		if a.step == Deliver {
+			ts.recheck, ts.recheckAt = &a.content, now
 		}
 		r.Done, r.Latency = true, now.Sub(ts.pending.since)
 		ts.clearPending()
@@ -231,16 +231,16 @@ func (t *Tracker) Finish(a Attempt, out signaler.Outcome, err error, now time.Ti
 	case res == signaler.ResultUnverified:
 		// Delivered, alive, and no evidence either way: the target holds
 		// the content, but it is not counted a success.
-		ts.has, ts.hasValid = a.Content.Digest, true
+		ts.has, ts.hasValid = a.content.Digest, true
 		ts.clearPending()
 		return r
 	case res == signaler.ResultRejected:
-		ts.rejected, ts.rejectedValid = a.Content.Digest, true
+		ts.rejected, ts.rejectedValid = a.content.Digest, true
 		ts.clearPending()
 		return r
 	case res == signaler.ResultTargetDied:
 		ts.verifying = nil // deliver again: a new process needs it
-	case a.Step == Verify:
+	case a.step == Verify:
 		// A transient verification error: verify again.
 	}
 	floor := t.retryFloor
@@ -253,12 +253,12 @@ func (t *Tracker) Finish(a Attempt, out signaler.Outcome, err error, now time.Ti
 	r.NewReason = !ts.failing || ts.blocked != res
 	ts.blocked, ts.failing = res, true
 	r.RetryIn = ts.retry
-	if a.Step == Deliver && ts.verify && len(out.Signalled) > 0 && res != signaler.ResultTargetDied {
+	if a.step == Deliver && ts.verify && len(out.Signalled) > 0 && res != signaler.ResultTargetDied {
 		// A partial delivery: the processes it reached are verified at
 		// once, as after a full one, so that they count a success while
 		// the others keep the reload pending (retried at resumeAt).
 		v := a
-		v.Step, v.Delivered, v.DeliveredAt, v.Done, v.Partial = Verify, signaler.Outcome{Signalled: out.Signalled}, now, nil, true
+		v.step, v.Delivered, v.DeliveredAt, v.Done, v.Partial = Verify, signaler.Outcome{Signalled: out.Signalled}, now, nil, true
 		ts.verifying = &v
 		ts.resumeAt, ts.nextTry = ts.nextTry, now
 		r.Verifying = true
@@ -268,7 +268,7 @@ func (t *Tracker) Finish(a Attempt, out signaler.Outcome, err error, now time.Ti
 
 // Rejected reports whether target i refused the latest content and waits
 // for it to change.
-func (t *Tracker) Rejected(i int) bool {
+func (t *tracker) Rejected(i int) bool {
 	ts := t.targets[i]
 	return ts.rejectedValid && ts.rejected == t.latest.Digest
 }

@@ -1,10 +1,6 @@
 package poller
 
-import (
-	"time"
-
-	"github.com/pollreload/pollreload/hasher"
-)
+import "time"
 
 // This file decides whether content really changed: the baseline, the
 // candidate that must settle, the confirmed change every target must get,
@@ -14,28 +10,12 @@ import (
 // drive it through hours of simulated time in microseconds. Each target's
 // own delivery state (pending, retry, verify) is in target.go.
 
-// Content is the combined content of all roots at one scan.
-type Content struct {
-	Digest uint64
-	Snaps  []*hasher.Snapshot // one per root, in Options.Roots order
-}
-
-// change is content that the targets must be told about.
-type change struct {
-	Content
-	seen time.Time // start of the first scan that saw this content
-	// seenBy is when that scan ended: a target started later read this
-	// content (or newer) at its start and needs no signal.
-	seenBy time.Time
-	since  time.Time // first undelivered change, for the latency histogram
-}
-
-// Observation says what Tracker.Observe made of a scan.
-type Observation uint8
+// observation says what tracker.Observe made of a scan.
+type observation uint8
 
 const (
 	// Unchanged: the content is what the targets should hold.
-	Unchanged Observation = iota
+	Unchanged observation = iota
 	// Baseline: the first scan; nothing is delivered unless ReloadOnStart.
 	Baseline
 	// Settling: new content of a tree that may be half way through an
@@ -48,16 +28,16 @@ const (
 	// reload was pending; the pending reloads were dropped.
 	Dropped
 	// Changed: a change was confirmed; every target that does not hold it
-	// is pending. Decision.Prev is what it replaces.
+	// is pending. decision.Prev is what it replaces.
 	Changed
 )
 
-// Decision is what Tracker.Observe decided about one scan.
-type Decision struct {
-	Observation
+// decision is what tracker.Observe decided about one scan.
+type decision struct {
+	observation
 	// Prev is, for Changed, the content the change replaces (the last
 	// confirmed one), for logging what changed.
-	Prev Content
+	Prev content
 	// Superseded is set, for Changed, when a target still had an older
 	// change pending.
 	Superseded bool
@@ -66,24 +46,24 @@ type Decision struct {
 	Reswapped []int
 }
 
-// Tracker is the change tracker. Create it with NewTracker; the loop calls
+// tracker is the change tracker. Create it with newTracker; the loop calls
 // Observe after every good scan, and Begin/Finish around every delivery.
 // It is not safe for concurrent use: one goroutine owns it.
-type Tracker struct {
+type tracker struct {
 	settle        time.Duration
 	reloadOnStart bool
 	retryFloor    time.Duration
 	started       bool
 	// latest is what every target should hold: the baseline or the last
 	// confirmed change (its snapshots those of the latest scan of it).
-	latest    Content
+	latest    content
 	candidate *change
 	targets   []*targetState
 	reswapped []int // reused for Decision.Reswapped
 }
 
-// TrackerOptions configure a Tracker.
-type TrackerOptions struct {
+// trackerOptions configure a tracker.
+type trackerOptions struct {
 	// Settle is how long new content that may be incomplete (see
 	// hasher.Snapshot.Complete) must stay the same before it is confirmed.
 	Settle time.Duration
@@ -94,22 +74,22 @@ type TrackerOptions struct {
 	// backoff of other failures starts; at least one second.
 	RetryFloor time.Duration
 	// Targets describe the targets, one entry each.
-	Targets []TargetOptions
+	Targets []targetOptions
 }
 
-// TargetOptions describe one target to the tracker.
-type TargetOptions struct {
+// targetOptions describe one target to the tracker.
+type targetOptions struct {
 	// Verify says the target's deliveries are followed by a verification
 	// step (see Verifier) before they count as delivered.
 	Verify bool
 }
 
-// NewTracker returns a Tracker that has seen nothing yet.
-func NewTracker(opts TrackerOptions) *Tracker {
+// newTracker returns a tracker that has seen nothing yet.
+func newTracker(opts trackerOptions) *tracker {
 	if len(opts.Targets) == 0 {
-		opts.Targets = []TargetOptions{{}}
+		opts.Targets = []targetOptions{{}}
 	}
-	t := &Tracker{settle: opts.Settle, reloadOnStart: opts.ReloadOnStart, retryFloor: max(opts.RetryFloor, retryMin)}
+	t := &tracker{settle: opts.Settle, reloadOnStart: opts.ReloadOnStart, retryFloor: max(opts.RetryFloor, retryMin)}
 	for _, o := range opts.Targets {
 		t.targets = append(t.targets, &targetState{verify: o.Verify})
 	}
@@ -119,7 +99,7 @@ func NewTracker(opts TrackerOptions) *Tracker {
 // Observe takes the content of a good scan that ran from start to end and
 // decides what it means. It keeps copies, never cur.Snaps itself, so the
 // caller may reuse that slice.
-func (t *Tracker) Observe(cur Content, start, end time.Time) Decision {
+func (t *tracker) Observe(cur content, start, end time.Time) decision {
 	if !t.started {
 		t.started = true
 		t.latest = cloneContent(cur)
@@ -127,14 +107,14 @@ func (t *Tracker) Observe(cur Content, start, end time.Time) Decision {
 			if t.reloadOnStart {
 				// Nothing counts as delivered yet, so the baseline itself
 				// is the pending change.
-				ts.setPending(&change{Content: t.latest, seen: start, seenBy: end, since: start})
+				ts.setPending(&change{content: t.latest, seen: start, seenBy: end, since: start})
 			} else {
 				ts.has, ts.hasValid = cur.Digest, true
 			}
 		}
-		return Decision{Observation: Baseline}
+		return decision{observation: Baseline}
 	}
-	d := Decision{Reswapped: t.recheck(cur, start, end)}
+	d := decision{Reswapped: t.recheck(cur, start, end)}
 	switch {
 	case cur.Digest == t.latest.Digest:
 		// The latest scan of it, so that a swap is measured against the
@@ -142,12 +122,12 @@ func (t *Tracker) Observe(cur Content, start, end time.Time) Decision {
 		copyInto(&t.latest, cur)
 		for _, ts := range t.targets {
 			if ts.pending != nil && ts.pending.Digest == cur.Digest {
-				copyInto(&ts.pending.Content, cur)
+				copyInto(&ts.pending.content, cur)
 			}
 		}
 		if t.candidate != nil {
 			t.candidate = nil
-			d.Observation = Reverted
+			d.observation = Reverted
 		}
 		return d
 	case t.allHold(cur.Digest):
@@ -155,10 +135,10 @@ func (t *Tracker) Observe(cur Content, start, end time.Time) Decision {
 		// to settle content that was delivered before.
 		t.latest = cloneContent(cur)
 		t.candidate = nil
-		d.Observation = Reverted
+		d.observation = Reverted
 		for _, ts := range t.targets {
 			if ts.pending != nil {
-				d.Observation = Dropped
+				d.observation = Dropped
 			}
 			ts.clearPending()
 		}
@@ -166,8 +146,8 @@ func (t *Tracker) Observe(cur Content, start, end time.Time) Decision {
 	}
 	if t.needsSettle(cur) {
 		if t.candidate == nil || t.candidate.Digest != cur.Digest {
-			t.candidate = &change{Content: cloneContent(cur), seen: start, seenBy: end}
-			d.Observation = Settling
+			t.candidate = &change{content: cloneContent(cur), seen: start, seenBy: end}
+			d.observation = Settling
 			return d
 		}
 		if start.Sub(t.candidate.seen) < t.settle {
@@ -176,7 +156,7 @@ func (t *Tracker) Observe(cur Content, start, end time.Time) Decision {
 		start = t.candidate.seen
 	}
 	t.candidate = nil
-	d.Observation, d.Prev = Changed, t.latest
+	d.observation, d.Prev = Changed, t.latest
 	t.latest = cloneContent(cur)
 	for _, ts := range t.targets {
 		since := start
@@ -188,7 +168,7 @@ func (t *Tracker) Observe(cur Content, start, end time.Time) Decision {
 			ts.clearPending() // this target holds it already (A→B→A)
 			continue
 		}
-		ts.setPending(&change{Content: t.latest, seen: start, seenBy: end, since: since})
+		ts.setPending(&change{content: t.latest, seen: start, seenBy: end, since: since})
 	}
 	return d
 }
@@ -198,14 +178,14 @@ func (t *Tracker) Observe(cur Content, start, end time.Time) Decision {
 // delivered. The application reads its files when the signal arrives, so it
 // may hold a version that came and went between the scan that was delivered
 // and the signal. Nothing tells which: such a target is told again.
-func (t *Tracker) recheck(cur Content, start, end time.Time) []int {
+func (t *tracker) recheck(cur content, start, end time.Time) []int {
 	t.reswapped = t.reswapped[:0]
 	for i, ts := range t.targets {
 		if ts.recheck == nil || !start.After(ts.recheckAt) {
 			continue
 		}
 		holds := ts.hasValid && ts.has == cur.Digest
-		verifying := ts.verifying != nil && ts.verifying.Content.Digest == cur.Digest
+		verifying := ts.verifying != nil && ts.verifying.content.Digest == cur.Digest
 		if verifying && ts.inFlight {
 			continue // decide once the verification in flight has ended
 		}
@@ -213,7 +193,7 @@ func (t *Tracker) recheck(cur Content, start, end time.Time) []int {
 		ts.recheck = nil
 		if (holds || verifying) && cur.Digest == was.Digest && swapped(was.Snaps, cur.Snaps) {
 			ts.hasValid = false
-			ts.setPending(&change{Content: cloneContent(cur), seen: start, seenBy: end, since: start})
+			ts.setPending(&change{content: cloneContent(cur), seen: start, seenBy: end, since: start})
 			t.reswapped = append(t.reswapped, i)
 		}
 	}
@@ -224,7 +204,7 @@ func (t *Tracker) recheck(cur Content, start, end time.Time) []int {
 }
 
 // allHold reports whether every target holds content with digest d.
-func (t *Tracker) allHold(d uint64) bool {
+func (t *tracker) allHold(d uint64) bool {
 	for _, ts := range t.targets {
 		if !ts.hasValid || ts.has != d {
 			return false
@@ -235,7 +215,7 @@ func (t *Tracker) allHold(d uint64) bool {
 
 // needsSettle reports whether a root that differs from the latest content
 // may be half way through an update (see hasher.Snapshot.Complete).
-func (t *Tracker) needsSettle(cur Content) bool {
+func (t *tracker) needsSettle(cur content) bool {
 	if t.settle <= 0 {
 		return false
 	}
@@ -253,7 +233,7 @@ func (t *Tracker) needsSettle(cur Content) bool {
 
 // SettleDeadline returns when the candidate may be confirmed, if there is
 // one.
-func (t *Tracker) SettleDeadline() (time.Time, bool) {
+func (t *tracker) SettleDeadline() (time.Time, bool) {
 	if t.candidate == nil {
 		return time.Time{}, false
 	}
@@ -262,7 +242,7 @@ func (t *Tracker) SettleDeadline() (time.Time, bool) {
 
 // Pending reports whether any target still waits for a change (to be
 // delivered or verified).
-func (t *Tracker) Pending() bool {
+func (t *tracker) Pending() bool {
 	for _, ts := range t.targets {
 		if ts.pending != nil {
 			return true
@@ -274,7 +254,7 @@ func (t *Tracker) Pending() bool {
 // WakeAt returns the earliest time something is due: a settled candidate, a
 // retry, a verification, or the re-check scan after a delivery. The loop
 // scans no later than that.
-func (t *Tracker) WakeAt() (time.Time, bool) {
+func (t *tracker) WakeAt() (time.Time, bool) {
 	at, ok := t.SettleDeadline()
 	for _, ts := range t.targets {
 		w, due := ts.wakeAt()
@@ -283,30 +263,4 @@ func (t *Tracker) WakeAt() (time.Time, bool) {
 		}
 	}
 	return at, ok
-}
-
-// swapped reports whether a versioned root of b names another version than
-// in a: it was swapped in between, maybe more than once.
-func swapped(a, b []*hasher.Snapshot) bool {
-	for i, s := range b {
-		if i < len(a) && s.Version() != "" && s.Version() != a[i].Version() {
-			return true
-		}
-	}
-	return false
-}
-
-func cloneContent(c Content) Content {
-	return Content{Digest: c.Digest, Snaps: append([]*hasher.Snapshot(nil), c.Snaps...)}
-}
-
-// copyInto updates dst to the snapshots of src without allocating when the
-// number of roots is the same.
-func copyInto(dst *Content, src Content) {
-	dst.Digest = src.Digest
-	if len(dst.Snaps) == len(src.Snaps) {
-		copy(dst.Snaps, src.Snaps)
-		return
-	}
-	dst.Snaps = append(dst.Snaps[:0:0], src.Snaps...)
 }

@@ -19,14 +19,14 @@ var t0 = time.Date(2026, 11, 22, 1, 0, 0, 0, time.UTC)
 func at(d time.Duration) time.Time { return t0.Add(d) }
 
 // plain is the content of one plain tree with digest d.
-func plain(d uint64) Content {
-	return Content{Digest: d, Snaps: []*hasher.Snapshot{{Root: "/etc/app", Kind: hasher.KindPlain, Digest: d}}}
+func plain(d uint64) content {
+	return content{Digest: d, Snaps: []*hasher.Snapshot{{Root: "/etc/app", Kind: hasher.KindPlain, Digest: d}}}
 }
 
 // kubelet is the content of one kubelet volume with digest d, read from
 // version dir, with the given visible links still missing.
-func kubelet(d uint64, dir string, linksPending ...string) Content {
-	return Content{Digest: d, Snaps: []*hasher.Snapshot{{
+func kubelet(d uint64, dir string, linksPending ...string) content {
+	return content{Digest: d, Snaps: []*hasher.Snapshot{{
 		Root: "/etc/app", Kind: hasher.KindKubelet, DataDir: dir, LinksPending: linksPending, Digest: d,
 	}}}
 }
@@ -34,25 +34,25 @@ func kubelet(d uint64, dir string, linksPending ...string) Content {
 // sim is a tracker with helpers that play the loop's part.
 type sim struct {
 	t  *testing.T
-	tr *Tracker
+	tr *tracker
 }
 
-func newSim(t *testing.T, opts TrackerOptions) *sim {
+func newSim(t *testing.T, opts trackerOptions) *sim {
 	if opts.RetryFloor == 0 {
 		opts.RetryFloor = time.Second
 	}
-	return &sim{t: t, tr: NewTracker(opts)}
+	return &sim{t: t, tr: newTracker(opts)}
 }
 
 // scan observes c in a scan that started at d and took 1 ms.
-func (s *sim) scan(d time.Duration, c Content) Decision {
+func (s *sim) scan(d time.Duration, c content) decision {
 	return s.tr.Observe(c, at(d), at(d+time.Millisecond))
 }
 
 func (s *sim) due(d time.Duration) []int { return s.tr.AppendDue(nil, at(d)) }
 
 // deliver begins target i's due attempt and finishes it at d with out, err.
-func (s *sim) deliver(i int, d time.Duration, out signaler.Outcome, err error) (Attempt, Report) {
+func (s *sim) deliver(i int, d time.Duration, out signaler.Outcome, err error) (attempt, report) {
 	s.t.Helper()
 	if !slices.Contains(s.due(d), i) {
 		s.t.Fatalf("at %v: target %d not due", d, i)
@@ -66,53 +66,53 @@ var told = signaler.Outcome{Signalled: []signaler.Target{{PID: 42, Name: "app", 
 func TestTrackerDecisions(t *testing.T) {
 	type step struct {
 		d    time.Duration
-		c    Content
-		want Observation
+		c    content
+		want observation
 		due  bool // a delivery is due right after the scan
 	}
 	const A, B, C = 0xa, 0xb, 0xc
 	tests := []struct {
 		name  string
-		opts  TrackerOptions
+		opts  trackerOptions
 		steps []step
 	}{
-		{"unchanged content is never delivered", TrackerOptions{}, []step{
+		{"unchanged content is never delivered", trackerOptions{}, []step{
 			{0, plain(A), Baseline, false},
 			{time.Second, plain(A), Unchanged, false},
 			{time.Hour, plain(A), Unchanged, false},
 		}},
-		{"reload on start makes the baseline pending", TrackerOptions{ReloadOnStart: true}, []step{
+		{"reload on start makes the baseline pending", trackerOptions{ReloadOnStart: true}, []step{
 			{0, plain(A), Baseline, true},
 		}},
-		{"a plain change settles before it is confirmed", TrackerOptions{Settle: 5 * time.Second}, []step{
+		{"a plain change settles before it is confirmed", trackerOptions{Settle: 5 * time.Second}, []step{
 			{0, plain(A), Baseline, false},
 			{time.Second, plain(B), Settling, false},
 			{5 * time.Second, plain(B), Unchanged, false},
 			{6 * time.Second, plain(B), Changed, true},
 		}},
-		{"a change that moves again restarts settling", TrackerOptions{Settle: 5 * time.Second}, []step{
+		{"a change that moves again restarts settling", trackerOptions{Settle: 5 * time.Second}, []step{
 			{0, plain(A), Baseline, false},
 			{time.Second, plain(B), Settling, false},
 			{4 * time.Second, plain(C), Settling, false},
 			{8 * time.Second, plain(C), Unchanged, false},
 			{9 * time.Second, plain(C), Changed, true},
 		}},
-		{"A→B→A within settle delivers nothing", TrackerOptions{Settle: time.Hour}, []step{
+		{"A→B→A within settle delivers nothing", trackerOptions{Settle: time.Hour}, []step{
 			{0, plain(A), Baseline, false},
 			{time.Second, plain(B), Settling, false},
 			{2 * time.Second, plain(A), Reverted, false},
 			{3 * time.Hour, plain(A), Unchanged, false},
 		}},
-		{"without settle a plain change is confirmed at once", TrackerOptions{}, []step{
+		{"without settle a plain change is confirmed at once", trackerOptions{}, []step{
 			{0, plain(A), Baseline, false},
 			{time.Second, plain(B), Changed, true},
 		}},
-		{"a kubelet swap with all links is atomic and never settled", TrackerOptions{Settle: time.Hour}, []step{
+		{"a kubelet swap with all links is atomic and never settled", trackerOptions{Settle: time.Hour}, []step{
 			{0, kubelet(A, "..1"), Baseline, false},
 			{time.Second, kubelet(A, "..2"), Unchanged, false},
 			{2 * time.Second, kubelet(B, "..3"), Changed, true},
 		}},
-		{"a kubelet swap waits for its visible links", TrackerOptions{Settle: time.Hour}, []step{
+		{"a kubelet swap waits for its visible links", trackerOptions{Settle: time.Hour}, []step{
 			{0, kubelet(A, "..1"), Baseline, false},
 			{time.Second, kubelet(B, "..2", "new.conf"), Settling, false},
 			{2 * time.Second, kubelet(B, "..2", "new.conf"), Unchanged, false},
@@ -124,8 +124,8 @@ func TestTrackerDecisions(t *testing.T) {
 			s := newSim(t, tt.opts)
 			for _, st := range tt.steps {
 				got := s.scan(st.d, st.c)
-				if got.Observation != st.want {
-					t.Errorf("at %v: Observe(%x) = %v; want %v", st.d, st.c.Digest, got.Observation, st.want)
+				if got.observation != st.want {
+					t.Errorf("at %v: Observe(%x) = %v; want %v", st.d, st.c.Digest, got.observation, st.want)
 				}
 				if due := len(s.due(st.d+time.Millisecond)) > 0; due != st.due {
 					t.Errorf("at %v: delivery due = %v; want %v", st.d, due, st.due)
@@ -150,7 +150,7 @@ func TestTrackerRetries(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(signaler.ResultOf(tt.err).String(), func(t *testing.T) {
-			s := newSim(t, TrackerOptions{})
+			s := newSim(t, trackerOptions{})
 			s.scan(0, plain(1))
 			s.scan(time.Second, plain(2))
 			now := time.Second
@@ -180,12 +180,12 @@ func TestTrackerRetries(t *testing.T) {
 }
 
 func TestTrackerPendingDroppedWhenContentGoesBack(t *testing.T) {
-	s := newSim(t, TrackerOptions{})
+	s := newSim(t, trackerOptions{})
 	s.scan(0, plain(1))
 	s.scan(time.Second, plain(2))
 	s.deliver(0, time.Second, signaler.Outcome{}, signaler.ErrNoTarget)
-	if d := s.scan(2*time.Second, plain(1)); d.Observation != Dropped {
-		t.Errorf("back to the delivered content: %v; want Dropped", d.Observation)
+	if d := s.scan(2*time.Second, plain(1)); d.observation != Dropped {
+		t.Errorf("back to the delivered content: %v; want Dropped", d.observation)
 	}
 	if s.tr.Pending() || len(s.due(time.Hour)) != 0 {
 		t.Error("still pending after the content went back")
@@ -193,30 +193,30 @@ func TestTrackerPendingDroppedWhenContentGoesBack(t *testing.T) {
 }
 
 func TestTrackerNewerChangeSupersedesPending(t *testing.T) {
-	s := newSim(t, TrackerOptions{})
+	s := newSim(t, trackerOptions{})
 	s.scan(0, plain(1))
 	s.scan(time.Second, plain(2))
 	s.deliver(0, time.Second, signaler.Outcome{}, signaler.ErrNoTarget)
 	d := s.scan(3*time.Second, plain(3))
-	if d.Observation != Changed || !d.Superseded || d.Prev.Digest != 2 {
+	if d.observation != Changed || !d.Superseded || d.Prev.Digest != 2 {
 		t.Fatalf("Observe = %+v; want Changed, superseding 2", d)
 	}
 	// The new change is due at once, and its latency counts from the first.
 	a, rep := s.deliver(0, 3*time.Second, told, nil)
-	if a.Content.Digest != 3 || rep.Latency != 2*time.Second {
-		t.Errorf("delivered %x with latency %v; want 3 after 2s", a.Content.Digest, rep.Latency)
+	if a.content.Digest != 3 || rep.Latency != 2*time.Second {
+		t.Errorf("delivered %x with latency %v; want 3 after 2s", a.content.Digest, rep.Latency)
 	}
 }
 
 // TestTrackerChangeDuringDelivery confirms a change while the previous one
 // is being delivered: the delivery still counts, and the new one follows.
 func TestTrackerChangeDuringDelivery(t *testing.T) {
-	s := newSim(t, TrackerOptions{})
+	s := newSim(t, trackerOptions{})
 	s.scan(0, plain(1))
 	s.scan(time.Second, plain(2))
 	a := s.tr.Begin(s.due(time.Second)[0])
-	if d := s.scan(1500*time.Millisecond, plain(3)); d.Observation != Changed {
-		t.Fatalf("Observe(3) = %v; want Changed", d.Observation)
+	if d := s.scan(1500*time.Millisecond, plain(3)); d.observation != Changed {
+		t.Fatalf("Observe(3) = %v; want Changed", d.observation)
 	}
 	if got := s.due(1500 * time.Millisecond); len(got) != 0 {
 		t.Errorf("due while the target's attempt runs: %v; want none", got)
@@ -225,8 +225,8 @@ func TestTrackerChangeDuringDelivery(t *testing.T) {
 		t.Errorf("Finish = %+v; want Stale, not Done", rep)
 	}
 	b, rep := s.deliver(0, 2*time.Second, told, nil)
-	if b.Content.Digest != 3 || !rep.Done {
-		t.Errorf("second delivery: %x, %+v; want 3, Done", b.Content.Digest, rep)
+	if b.content.Digest != 3 || !rep.Done {
+		t.Errorf("second delivery: %x, %+v; want 3, Done", b.content.Digest, rep)
 	}
 }
 
@@ -235,7 +235,7 @@ func TestTrackerChangeDuringDelivery(t *testing.T) {
 // that starts after the delivery sees it and makes the target pending again;
 // later identical swaps are no change.
 func TestTrackerSwapDuringDelivery(t *testing.T) {
-	s := newSim(t, TrackerOptions{})
+	s := newSim(t, trackerOptions{})
 	s.scan(0, kubelet(1, "..1"))
 	s.scan(time.Second, kubelet(2, "..2"))
 	s.deliver(0, 2*time.Second, told, nil)
@@ -253,12 +253,12 @@ func TestTrackerSwapDuringDelivery(t *testing.T) {
 	if _, rep := s.deliver(0, 2100*time.Millisecond, told, nil); !rep.Done {
 		t.Errorf("second delivery: %+v; want Done", rep)
 	}
-	if d := s.scan(2200*time.Millisecond, kubelet(2, "..4")); d.Observation != Unchanged || len(d.Reswapped) != 0 {
+	if d := s.scan(2200*time.Millisecond, kubelet(2, "..4")); d.observation != Unchanged || len(d.Reswapped) != 0 {
 		t.Errorf("the re-check scan after the second delivery: %+v; want Unchanged", d)
 	}
 	for i, dir := range []string{"..5", "..6", "..7"} {
 		d := time.Duration(3+i) * time.Second
-		if dec := s.scan(d, kubelet(2, dir)); dec.Observation != Unchanged || len(dec.Reswapped) != 0 {
+		if dec := s.scan(d, kubelet(2, dir)); dec.observation != Unchanged || len(dec.Reswapped) != 0 {
 			t.Errorf("identical swap to %s: %+v; want Unchanged", dir, dec)
 		}
 		if len(s.due(d)) != 0 {
@@ -271,7 +271,7 @@ func TestTrackerSwapDuringDelivery(t *testing.T) {
 // refused. Only the refused one stays pending: the next attempt passes the
 // told one as done, so a PartialReloader skips it.
 func TestTrackerPartialDelivery(t *testing.T) {
-	s := newSim(t, TrackerOptions{})
+	s := newSim(t, trackerOptions{})
 	s.scan(0, plain(1))
 	s.scan(time.Second, plain(2))
 	ok := signaler.Target{PID: 10, Name: "dupapp", StartTicks: 100}
@@ -297,117 +297,4 @@ func TestTrackerPartialDelivery(t *testing.T) {
 	if a := s.tr.Begin(0); len(a.Done) != 0 {
 		t.Errorf("a new change starts with Done = %v; want none", a.Done)
 	}
-}
-
-// TestTrackerTargetsAreIndependent: a target that is down backs off on its
-// own; the other is told at once and is not held up.
-func TestTrackerTargetsAreIndependent(t *testing.T) {
-	s := newSim(t, TrackerOptions{Targets: []TargetOptions{{}, {}}})
-	s.scan(0, plain(1))
-	s.scan(time.Second, plain(2))
-	if got := s.due(time.Second); !slices.Equal(got, []int{0, 1}) {
-		t.Fatalf("due = %v; want both", got)
-	}
-	down := s.tr.Begin(0)
-	_, rep := s.deliver(1, time.Second, told, nil)
-	if !rep.Done {
-		t.Errorf("target 1 while target 0's attempt runs: %+v; want Done", rep)
-	}
-	for n, wait := range []time.Duration{1, 2, 4} {
-		now := at(time.Duration(n+2) * time.Second)
-		rep := s.tr.Finish(down, signaler.Outcome{}, errors.New("connection refused"), now)
-		if rep.RetryIn != wait*time.Second {
-			t.Errorf("target 0 attempt %d: retry in %v; want %v", n+1, rep.RetryIn, wait*time.Second)
-		}
-		if got := s.tr.AppendDue(nil, now.Add(rep.RetryIn)); !slices.Equal(got, []int{0}) {
-			t.Errorf("due = %v; want only the down target", got)
-		}
-		down = s.tr.Begin(0)
-	}
-	// Back to the old content: target 1 must be told again, target 0,
-	// which never got 2, holds 1 and needs nothing.
-	s.tr.Finish(down, signaler.Outcome{}, errors.New("connection refused"), at(10*time.Second))
-	d := s.scan(11*time.Second, plain(1))
-	if d.Observation != Changed {
-		t.Fatalf("back to 1 with targets holding 1 and 2: %v; want Changed", d.Observation)
-	}
-	if got := s.due(11 * time.Second); !slices.Equal(got, []int{1}) {
-		t.Errorf("due = %v; want only target 1", got)
-	}
-}
-
-// verifyOutcome runs a delivery that succeeds and returns the verification
-// attempt now due.
-func verifyStep(t *testing.T, s *sim, d time.Duration) Attempt {
-	t.Helper()
-	if _, rep := s.deliver(0, d, told, nil); !rep.Verifying || rep.Done {
-		t.Fatalf("delivery to a verified target: %+v; want Verifying, not Done", rep)
-	}
-	a := s.tr.Begin(s.due(d)[0])
-	if a.Step != Verify || a.DeliveredAt != at(d) || len(a.Delivered.Signalled) != 1 {
-		t.Fatalf("next attempt = %+v; want the verification of the delivery at %v", a, d)
-	}
-	return a
-}
-
-func TestTrackerVerification(t *testing.T) {
-	opts := TrackerOptions{Targets: []TargetOptions{{Verify: true}}}
-	t.Run("transient errors verify again, without delivering again", func(t *testing.T) {
-		s := newSim(t, opts)
-		s.scan(0, plain(1))
-		s.scan(time.Second, plain(2))
-		a := verifyStep(t, s, time.Second)
-		rep := s.tr.Finish(a, a.Delivered, errors.New("verify URL: connection refused"), at(2*time.Second))
-		if rep.Done || rep.RetryIn != time.Second {
-			t.Fatalf("transient verification error: %+v; want a retry in 1s", rep)
-		}
-		b := s.tr.Begin(s.due(3 * time.Second)[0])
-		if b.Step != Verify {
-			t.Fatalf("after a transient error: step %v; want Verify", b.Step)
-		}
-		if rep := s.tr.Finish(b, b.Delivered, nil, at(3*time.Second)); !rep.Done || s.tr.Pending() {
-			t.Errorf("verified: %+v, pending %v; want Done, not pending", rep, s.tr.Pending())
-		}
-	})
-	t.Run("rejected content waits for the next change", func(t *testing.T) {
-		s := newSim(t, opts)
-		s.scan(0, plain(1))
-		s.scan(time.Second, plain(2))
-		a := verifyStep(t, s, time.Second)
-		rep := s.tr.Finish(a, a.Delivered, fmt.Errorf("config_last_reload_successful 0: %w", signaler.ErrRejected), at(2*time.Second))
-		if rep.Result != signaler.ResultRejected || s.tr.Pending() || !s.tr.Rejected(0) {
-			t.Fatalf("rejected: %+v, pending %v; want rejected and not pending", rep, s.tr.Pending())
-		}
-		for _, d := range []time.Duration{3 * time.Second, time.Minute, time.Hour} {
-			s.scan(d, plain(2))
-			if got := s.due(d); len(got) != 0 {
-				t.Errorf("at %v the rejected content is due again", d)
-			}
-		}
-		if d := s.scan(2*time.Hour, plain(3)); d.Observation != Changed || len(s.due(2*time.Hour)) != 1 {
-			t.Errorf("the next change: %v; want Changed and due", d.Observation)
-		}
-	})
-	t.Run("a dead target is delivered to again", func(t *testing.T) {
-		s := newSim(t, opts)
-		s.scan(0, plain(1))
-		s.scan(time.Second, plain(2))
-		a := verifyStep(t, s, time.Second)
-		rep := s.tr.Finish(a, a.Delivered, fmt.Errorf("pid 42 died: %w", signaler.ErrTargetDied), at(2*time.Second))
-		if rep.Result != signaler.ResultTargetDied || !s.tr.Pending() {
-			t.Fatalf("died: %+v; want target_died, pending", rep)
-		}
-		if b := s.tr.Begin(s.due(3 * time.Second)[0]); b.Step != Deliver {
-			t.Errorf("after target_died: step %v; want Deliver", b.Step)
-		}
-	})
-	t.Run("a rejection answered by the reloader itself", func(t *testing.T) {
-		s := newSim(t, TrackerOptions{})
-		s.scan(0, plain(1))
-		s.scan(time.Second, plain(2))
-		_, rep := s.deliver(0, time.Second, signaler.Outcome{}, fmt.Errorf("status 500: %w", signaler.ErrRejected))
-		if rep.Result != signaler.ResultRejected || s.tr.Pending() {
-			t.Errorf("rejected by HTTP: %+v; want rejected, not pending", rep)
-		}
-	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/pollreload/pollreload/internal/logs"
 	"io"
 	"log/slog"
 	"net/http"
@@ -48,31 +49,32 @@ type HTTP struct {
 	log      *slog.Logger
 }
 
-// NewHTTP returns an HTTP reloader, or an error if the URL or method is
-// unusable.
+// NewHTTP returns an HTTP reloader, or an error if the URL, method or
+// timeout is unusable. The errors name HTTPOptions' fields: the caller
+// validates the settings the user gave first, and names them.
 func NewHTTP(opts HTTPOptions) (*HTTP, error) {
 	u, err := url.Parse(opts.URL)
 	if err != nil {
 		// url.Parse quotes the whole input, credentials included.
-		return nil, errors.New("new HTTP reloader: RELOAD_URL is not a valid URL")
+		return nil, errors.New("new HTTP reloader: URL is not a valid URL")
 	}
 	redacted := redactParsed(u)
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("new HTTP reloader: RELOAD_URL %s: want an absolute http:// or https:// URL", redacted)
+		return nil, fmt.Errorf("new HTTP reloader: URL %s: want an absolute http:// or https:// URL", redacted)
 	}
 	method := strings.ToUpper(strings.TrimSpace(opts.Method))
 	if method == "" {
 		method = http.MethodPost
 	}
 	if strings.IndexFunc(method, func(r rune) bool { return r < 'A' || r > 'Z' }) >= 0 {
-		return nil, fmt.Errorf("new HTTP reloader: RELOAD_METHOD %q: want a method such as POST, PUT or GET", opts.Method)
+		return nil, fmt.Errorf("new HTTP reloader: Method %q: want a method such as POST, PUT or GET", opts.Method)
 	}
 	timeout := opts.Timeout
 	if timeout == 0 {
 		timeout = 5 * time.Second
 	}
 	if timeout < 0 {
-		return nil, fmt.Errorf("new HTTP reloader: RELOAD_TIMEOUT %s: want a positive duration", timeout)
+		return nil, fmt.Errorf("new HTTP reloader: Timeout %s: want a positive duration", timeout)
 	}
 	client := opts.Client
 	if client == nil {
@@ -81,10 +83,7 @@ func NewHTTP(opts HTTPOptions) (*HTTP, error) {
 		}
 	}
 	secrets := NewRedactor(opts.URL, opts.Auth).Secrets
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
+	log := logs.OrDiscard(opts.Logger)
 	return &HTTP{url: u.String(), redacted: redacted, scrubber: newURLScrubber(u), method: method, timeout: timeout, client: client, secrets: secrets, log: log}, nil
 }
 

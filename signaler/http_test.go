@@ -186,10 +186,10 @@ func TestNewHTTPRejects(t *testing.T) {
 		wantErr string
 	}{
 		{"relative URL", HTTPOptions{URL: "/-/reload"}, "want an absolute http:// or https:// URL"},
-		{"other scheme with credentials", HTTPOptions{URL: "ftp://u:hunter2@host/x"}, "RELOAD_URL ftp://xxxxx:xxxxx@host/x: want an absolute"},
-		{"unparsable with credentials", HTTPOptions{URL: "http://u:hunter2@host:port:bad/"}, "RELOAD_URL is not a valid URL"},
-		{"bad method", HTTPOptions{URL: "http://host/", Method: "PO ST"}, `RELOAD_METHOD "PO ST"`},
-		{"negative timeout", HTTPOptions{URL: "http://host/", Timeout: -time.Second}, "RELOAD_TIMEOUT -1s"},
+		{"other scheme with credentials", HTTPOptions{URL: "ftp://u:hunter2@host/x"}, "URL ftp://xxxxx:xxxxx@host/x: want an absolute"},
+		{"unparsable with credentials", HTTPOptions{URL: "http://u:hunter2@host:port:bad/"}, "URL is not a valid URL"},
+		{"bad method", HTTPOptions{URL: "http://host/", Method: "PO ST"}, `Method "PO ST"`},
+		{"negative timeout", HTTPOptions{URL: "http://host/", Timeout: -time.Second}, "Timeout -1s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

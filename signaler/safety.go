@@ -2,6 +2,7 @@ package signaler
 
 import (
 	"fmt"
+	"github.com/pollreload/pollreload/internal/logs"
 	"log/slog"
 	"syscall"
 )
@@ -88,8 +89,5 @@ func defaults(sig syscall.Signal, procDir string, log *slog.Logger) (syscall.Sig
 	if procDir == "" {
 		procDir = "/proc"
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return sig, procDir, log, nil
+	return sig, procDir, logs.OrDiscard(log), nil
 }

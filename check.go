@@ -5,13 +5,130 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/pollreload/pollreload/hasher"
 	"github.com/pollreload/pollreload/signaler"
 	"github.com/pollreload/pollreload/verify"
 )
+
+// This file is all of `pollreload check`: the watched paths, the targets
+// the daemon built and how each verifies its reloads, the check command,
+// and the problems found with their fixes. Nothing is signalled and no
+// reload request is sent.
+
+// runCheck scans once and reports what a reload would do, ending with the
+// fix for every problem found. It returns an error when the setup cannot
+// work.
+func runCheck(ctx context.Context, cfg Config, comp components, stdout io.Writer) error {
+	var problems []string
+	h := comp.hasher
+	fmt.Fprintln(stdout, "Watched paths:")
+	for _, p := range cfg.ConfigDir {
+		s, err := h.Scan(ctx, p)
+		if err != nil {
+			// The line names p already: the error's own "scan p: " is not
+			// repeated.
+			cause := strings.TrimPrefix(advise(cfg, err).Error(), "scan "+p+": ")
+			fmt.Fprintf(stdout, "  %s: cannot scan: %s\n", p, cause)
+			if hasher.ErrorKind(err) == "limit" { // the advice says how to raise it
+				problems = append(problems, fmt.Sprintf("%s cannot be scanned: %s", p, cause))
+			} else {
+				problems = append(problems, fmt.Sprintf("%s cannot be scanned (%s): fix the path or its permissions", p, cause))
+			}
+			continue
+		}
+		fmt.Fprintf(stdout, "  %s: %s, %s, %s\n", p, s.Kind, count(len(s.Files), "file"), count(int(s.Bytes), "byte"))
+		for _, sk := range s.Skipped {
+			fmt.Fprintf(stdout, "    skipped (%s): %s\n", sk.Reason, displayName(sk.Path))
+		}
+		for _, e := range s.Errors {
+			fmt.Fprintf(stdout, "    unreadable (%s): %s: %v\n", e.Kind, displayName(e.Path), advise(cfg, e.Err))
+			problems = append(problems, fmt.Sprintf("%s/%s is unreadable by uid %d: changes to it are not seen", p, e.Path, os.Getuid()))
+		}
+	}
+
+	problems = append(problems, checkTargets(ctx, cfg, comp, stdout)...)
+	if len(problems) > 0 {
+		fmt.Fprintln(stdout, "Problems:")
+		for _, p := range problems {
+			fmt.Fprintln(stdout, "  -", p)
+		}
+		return &exitError{code: 1, err: fmt.Errorf("check found %s", count(len(problems), "problem"))}
+	}
+	fmt.Fprintln(stdout, "OK: a change would be delivered.")
+	return nil
+}
+
+func checkProcesses(cfg Config, comp components, stdout io.Writer) []string {
+	p := comp.process
+	if p == nil {
+		return []string{"no process to check: set PROCESS_NAME or PID_FILE"}
+	}
+	sig := cfg.ReloadSignal.Signal()
+	cands, err := p.Inspect()
+	if err != nil {
+		err = advise(cfg, err)
+		fmt.Fprintf(stdout, "  none: %v\n", err)
+		return []string{err.Error()}
+	}
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	// ARGV0 and EXE come after the short columns: argv[0] may hold spaces
+	// (nginx: master process ...), and scripts read PID..SELECTED by field.
+	fmt.Fprintln(tw, "  PID\tNAME\tUID\tSELECTED\tCATCHES "+unix.SignalName(sig)+"\tARGV0\tEXE\tSIGNAL ALLOWED")
+	var problems []string
+	selected := 0
+	for _, c := range cands {
+		allowed := "yes"
+		killErr := advise(cfg, c.KillErr)
+		if killErr != nil {
+			allowed = "no: " + killErr.Error()
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", c.PID, displayName(c.Name), c.UID, yesNo(c.Selected), yesNo(c.Catches), column(c.Argv0), column(c.Exe), allowed)
+		if !c.Selected {
+			continue
+		}
+		selected++
+		if killErr != nil {
+			problems = append(problems, killErr.Error())
+		}
+		if !c.Catches && !cfg.ReloadForce {
+			problems = append(problems, fmt.Sprintf("PID %d (%s) does not catch %s, whose default action would end it: reloads wait until it installs a handler (set RELOAD_FORCE=true only if you are sure)", c.PID, c.Name, unix.SignalName(sig)))
+		}
+	}
+	tw.Flush()
+	if selected == 0 {
+		problems = append(problems, signaler.ErrNoTarget.Error()+": check PROCESS_NAME/PID_FILE, and set shareProcessNamespace: true on the pod so the sidecar can see the application")
+	}
+	return problems
+}
+
+func checkURL(ctx context.Context, cfg Config, raw string, stdout io.Writer) []string {
+	fmt.Fprintf(stdout, "  %s %s\n", cfg.ReloadMethod, signaler.RedactURL(raw))
+	ctx, cancel := context.WithTimeout(ctx, checkNetTimeout(cfg))
+	defer cancel()
+	// The daemon's TLS settings: a certificate every reload would fail on
+	// fails here too. No request is sent, so nothing is reloaded.
+	what, err := cfg.clientOptions().Handshake(ctx, raw)
+	if err != nil {
+		err = signaler.ScrubURL(raw, err)
+		fmt.Fprintf(stdout, "  not reachable: %v\n", err)
+		return []string{fmt.Sprintf("RELOAD_URL %s cannot be reached as the daemon would (%v); is the application listening, and does its certificate verify (RELOAD_CA_FILE)?", signaler.TargetLabel(raw), err)}
+	}
+	fmt.Fprintf(stdout, "  reachable (%s)\n", what)
+	return nil
+}
+
+// checkNetTimeout bounds each network look of check: RELOAD_TIMEOUT, at
+// most 10s, as a runbook's check must answer in seconds even when an
+// endpoint accepts connections and never answers.
+func checkNetTimeout(cfg Config) time.Duration { return min(cfg.ReloadTimeout, 10*time.Second) }
 
 // checkTargets is the target part of `pollreload check`: the targets the
 // daemon built (newTargets), each with how its reloads are verified as its

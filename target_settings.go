@@ -11,9 +11,9 @@ import (
 	"github.com/pollreload/pollreload/verify"
 )
 
-// This file holds the settings of reload targets, verification and
-// authenticated HTTP: RELOAD_URL (a list), RELOAD_VERIFY*, RELOAD_*_FILE,
-// RELOAD_HEADERS.
+// This file validates the settings of reload targets, verification and
+// authenticated HTTP: RELOAD_URL (a list), RELOAD_VERIFY*, RELOAD_CHECK_*,
+// RELOAD_*_FILE, RELOAD_HEADERS.
 
 // verifyChildren is the one accepted value of RELOAD_VERIFY.
 const verifyChildren = "children"
