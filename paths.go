@@ -7,12 +7,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/pollreload/pollreload/hasher"
+	"github.com/pollreload/pollreload/internal/filetype"
 )
 
 // checkPath makes sure one CONFIG_DIR entry is a directory or a regular file
@@ -93,21 +93,17 @@ func checkPathType(p string, fi os.FileInfo) error {
 	if fi.IsDir() || fi.Mode().IsRegular() {
 		return nil
 	}
-	what := "a special file"
-	switch t := fi.Mode().Type(); {
-	case t&os.ModeNamedPipe != 0:
-		what = "a FIFO (named pipe)"
-	case t&os.ModeSocket != 0:
-		what = "a socket"
-	case t&os.ModeCharDevice != 0:
-		what = "a character device"
-	case t&os.ModeDevice != 0:
-		what = "a block device"
-	}
+	return fmt.Errorf("is %s; want a directory or a regular file", special(p, fi))
+}
+
+// special names the type of the special file p ("a FIFO (named pipe)"),
+// and what it resolves to when p is a link.
+func special(p string, fi os.FileInfo) string {
+	what := "a " + filetype.Name(fi.Mode())
 	if real, err := filepath.EvalSymlinks(p); err == nil && real != p {
 		what += " (it resolves to " + real + ")"
 	}
-	return fmt.Errorf("is %s; want a directory or a regular file", what)
+	return what
 }
 
 // checkPIDFile refuses a PID_FILE that exists and is not a regular file (a
@@ -134,8 +130,8 @@ func (c Config) checkPIDFile(p string) error {
 	if fi.IsDir() {
 		return c.configErr("PID_FILE", p, "is a directory; want a regular file holding the app's PID")
 	}
-	if err := checkPathType(p, fi); err != nil {
-		return c.configErr("PID_FILE", p, strings.Replace(err.Error(), "want a directory or a regular file", "want a regular file holding the app's PID", 1))
+	if !fi.Mode().IsRegular() {
+		return c.configErr("PID_FILE", p, "is "+special(p, fi)+"; want a regular file holding the app's PID")
 	}
 	return nil
 }
