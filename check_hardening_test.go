@@ -5,7 +5,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,42 +15,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pollreload/pollreload/internal/testenv"
 )
 
 // These tests hold issue 21's points 7, 9 and 10 for `pollreload check`,
 // through the real program, against real servers on 127.0.0.1.
-
-// silentServer accepts connections and never answers, as a hung
-// application or a black-holing proxy does. It returns its base URL.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return "http://" + l.Addr().String()
-}
 
 // runCheckProgram runs `pollreload check` with env, bounded so that a hang fails
 // the test instead of stalling it, and returns its output and exit code.
@@ -90,7 +59,7 @@ func configDir(t *testing.T) string {
 // that accepts connections and never answers is a problem within
 // RELOAD_TIMEOUT, not a hang. On main, check waited forever.
 func TestCheckBoundsSilentVerifyURL(t *testing.T) {
-	silent := silentServer(t)
+	silent := testenv.SilentServer(t)
 	out, code := runCheckProgram(t, []string{"CONFIG_DIR=" + configDir(t), "RELOAD_URL=" + silent + "/-/reload",
 		"RELOAD_VERIFY_URL=" + silent + "/metrics", "RELOAD_TIMEOUT=2s"})
 	if code != 1 || !strings.Contains(out, "no answer: ") || !strings.Contains(out, "RELOAD_VERIFY_URL does not answer") {

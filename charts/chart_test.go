@@ -282,11 +282,7 @@ func TestIncludedByAnotherChart(t *testing.T) {
 // TestValuesRejected checks that values.schema.json and the templates'
 // own checks make helm fail, with a message naming the problem.
 func TestValuesRejected(t *testing.T) {
-	cases := []struct {
-		name    string
-		args    []string
-		wantErr string
-	}{
+	cases := []refusal{
 		{"unknown key", []string{"--set", "sidecar.pollIntervall=5s"}, "Additional property pollIntervall is not allowed"},
 		{"unknown top-level key", []string{"--set", "sidecars.enabled=true"}, "Additional property sidecars is not allowed"},
 		{"wrong type", []string{"--set", "sidecar.enabled=yes"}, "sidecar.enabled: Invalid type. Expected: boolean, given: string"},
@@ -304,27 +300,13 @@ func TestValuesRejected(t *testing.T) {
 		{"unknown rule key", []string{"--set", "prometheusRule.enable=true"}, "Additional property enable is not allowed"},
 		{"dashboard label not a string", []string{"--set-json", `grafanaDashboard.labels={"grafana_dashboard":1}`}, "grafanaDashboard.labels.grafana_dashboard: Invalid type. Expected: string, given: integer"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			out, errOut, err := helm(t, append([]string{"template", "test", chartDir}, tc.args...)...)
-			if err == nil {
-				t.Fatalf("helm template %v succeeded; want it to fail with %q\n%s", tc.args, tc.wantErr, out)
-			}
-			if !strings.Contains(string(errOut), tc.wantErr) {
-				t.Errorf("got error %s; want it to contain %q", errOut, tc.wantErr)
-			}
-		})
-	}
+	templateRefuses(t, cases)
 }
 
 // TestPolicyCheckCatchesViolations weakens one setting at a time and expects
 // the Pod Security check to name it, so a passing check means something.
 func TestPolicyCheckCatchesViolations(t *testing.T) {
-	cases := []struct {
-		name       string
-		args       []string
-		wantReason string
-	}{
+	cases := []refusal{
 		{"privilege escalation", []string{"--set", "sidecar.securityContext.allowPrivilegeEscalation=true"}, "allowPrivilegeEscalation != false"},
 		{"capabilities kept", []string{"--set-json", `sidecar.securityContext.capabilities={"add":["KILL"]}`}, "capabilities"},
 		{"root allowed", []string{"--set", "sidecar.securityContext.runAsNonRoot=false", "--set", "podSecurityContext.runAsNonRoot=false"}, "runAsNonRoot != true"},
@@ -333,15 +315,7 @@ func TestPolicyCheckCatchesViolations(t *testing.T) {
 		{"native: privilege escalation", []string{"--set", "sidecar.native=true", "--set", "sidecar.securityContext.allowPrivilegeEscalation=true"}, `container "pollreload" must set securityContext.allowPrivilegeEscalation=false`},
 		{"native: capabilities kept", []string{"--set", "sidecar.native=true", "--set-json", `sidecar.securityContext.capabilities={"add":["KILL"]}`}, `container "pollreload" must not include "KILL"`},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			deployment := onlyDeployment(t, decodeStrict(t, tc.name, render(t, chartDir, tc.args...)))
-			violations := strings.Join(restrictedViolations(t, &deployment.Spec.Template.ObjectMeta, &deployment.Spec.Template.Spec), "\n")
-			if !strings.Contains(violations, tc.wantReason) {
-				t.Errorf("got violations %q; want one containing %q", violations, tc.wantReason)
-			}
-		})
-	}
+	policyRefuses(t, nil, cases)
 }
 
 // TestImageTagIsAppVersion keeps the sidecar's default tag (which a parent
@@ -497,5 +471,48 @@ func readYAML(t *testing.T, path string, v any) {
 	}
 	if err := yaml.Unmarshal(data, v); err != nil {
 		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// refusal is a change of values that the chart (helm template), or the Pod
+// Security check of the pod it renders, must refuse, with a message
+// holding want.
+type refusal struct {
+	name string
+	args []string
+	want string
+}
+
+// templateRefuses requires helm template with each case's args to fail
+// with an error holding its want.
+func templateRefuses(t *testing.T, cases []refusal) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, err := helm(t, append([]string{"template", "test", chartDir}, tc.args...)...)
+			if err == nil {
+				t.Fatalf("helm template %v succeeded; want it to fail with %q\n%s", tc.args, tc.want, out)
+			}
+			if !strings.Contains(string(errOut), tc.want) {
+				t.Errorf("got error %s; want it to contain %q", errOut, tc.want)
+			}
+		})
+	}
+}
+
+// policyRefuses renders the chart with base and each case's args, and
+// requires the Pod Security "restricted" check of the Deployment's pod to
+// name its want.
+func policyRefuses(t *testing.T, base []string, cases []refusal) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append(append([]string{}, base...), tc.args...)
+			deployment := onlyDeployment(t, decodeStrict(t, tc.name, render(t, chartDir, args...)))
+			violations := strings.Join(restrictedViolations(t, &deployment.Spec.Template.ObjectMeta, &deployment.Spec.Template.Spec), "\n")
+			if !strings.Contains(violations, tc.want) {
+				t.Errorf("got violations %q; want one containing %q", violations, tc.want)
+			}
+		})
 	}
 }

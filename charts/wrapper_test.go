@@ -174,48 +174,22 @@ func TestWiringCatchesBrokenWrapper(t *testing.T) {
 // TestWrapperValuesRejected: values that cannot make a working wrapper fail
 // the render with a message naming them.
 func TestWrapperValuesRejected(t *testing.T) {
-	cases := []struct {
-		name    string
-		args    []string
-		wantErr string
-	}{
+	cases := []refusal{
 		{"no command", []string{"--set", "sidecar.mode=wrapper"}, "sidecar.wrapper.command is empty"},
 		{"wrapper and native", append([]string{"--set", "sidecar.native=true"}, wrapperArgs...), "sidecar.native is true and sidecar.mode is wrapper"},
 		{"wrapper and reloadUrl", append([]string{"--set", "sidecar.reloadUrl=http://127.0.0.1:8080/-/reload"}, wrapperArgs...), "a wrapper reloads its child by signal"},
 		{"unknown mode", []string{"--set", "sidecar.mode=daemon"}, "sidecar.mode must be one of the following"},
 		{"relative binDir", append([]string{"--set", "sidecar.wrapper.binDir=bin"}, wrapperArgs...), "sidecar.wrapper.binDir"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			out, errOut, err := helm(t, append([]string{"template", "test", chartDir}, tc.args...)...)
-			if err == nil {
-				t.Fatalf("helm template %v succeeded; want it to fail with %q\n%s", tc.args, tc.wantErr, out)
-			}
-			if !strings.Contains(string(errOut), tc.wantErr) {
-				t.Errorf("got error %s; want it to contain %q", errOut, tc.wantErr)
-			}
-		})
-	}
+	templateRefuses(t, cases)
 }
 
 // TestWrapperPolicyCheck weakens the init container and the wrapped
 // container one way each and expects the Pod Security check to name them.
 func TestWrapperPolicyCheck(t *testing.T) {
-	cases := []struct {
-		name       string
-		args       []string
-		wantReason string
-	}{
+	cases := []refusal{
 		{"init container escalates", []string{"--set", "sidecar.securityContext.allowPrivilegeEscalation=true"}, `container "pollreload" must set securityContext.allowPrivilegeEscalation=false`},
 		{"wrapped app keeps a capability", []string{"--set-json", `app.securityContext.capabilities={"add":["KILL"]}`}, `container "nginx" must not include "KILL"`},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			deployment := onlyDeployment(t, decodeStrict(t, tc.name, render(t, chartDir, append(append([]string{}, wrapperArgs...), tc.args...)...)))
-			violations := strings.Join(restrictedViolations(t, &deployment.Spec.Template.ObjectMeta, &deployment.Spec.Template.Spec), "\n")
-			if !strings.Contains(violations, tc.wantReason) {
-				t.Errorf("got violations %q; want one containing %q", violations, tc.wantReason)
-			}
-		})
-	}
+	policyRefuses(t, wrapperArgs, cases)
 }

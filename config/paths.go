@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pollreload/pollreload/hasher"
+	"github.com/pollreload/pollreload/internal/filetype"
 )
 
 // checkPath makes sure one CONFIG_DIR entry is a directory or a regular file
@@ -22,8 +23,8 @@ func (c Config) checkPath(p string) error {
 	bad := func(want string) error { return c.configErr("CONFIG_DIR", p, want) }
 	fi, err := os.Stat(p)
 	if err == nil {
-		if what := specialFile(p, fi); what != "" {
-			return bad("is " + what + "; want a directory or a regular file")
+		if err := checkPathType(p, fi); err != nil {
+			return bad(err.Error())
 		}
 		var sfs unix.Statfs_t
 		if err := unix.Statfs(p, &sfs); err == nil {
@@ -35,9 +36,9 @@ func (c Config) checkPath(p string) error {
 		if f, err = os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0); err == nil {
 			// What was opened may have been swapped in after the stat.
 			if fi, err = f.Stat(); err == nil {
-				if what := specialFile(p, fi); what != "" {
+				if terr := checkPathType(p, fi); terr != nil {
 					f.Close()
-					return bad("is " + what + "; want a directory or a regular file")
+					return bad(terr.Error())
 				}
 				if fi.IsDir() {
 					if _, err = f.ReadDir(1); errors.Is(err, io.EOF) {
@@ -87,23 +88,18 @@ func (c Config) SameDirectories() []string {
 	return out
 }
 
-// specialFile describes p when it is neither a directory nor a regular
-// file, such as "a FIFO (named pipe)"; "" when it is one of them.
-func specialFile(p string, fi os.FileInfo) string {
+// checkPathType refuses anything but a directory or a regular file.
+func checkPathType(p string, fi os.FileInfo) error {
 	if fi.IsDir() || fi.Mode().IsRegular() {
-		return ""
+		return nil
 	}
-	what := "a special file"
-	switch t := fi.Mode().Type(); {
-	case t&os.ModeNamedPipe != 0:
-		what = "a FIFO (named pipe)"
-	case t&os.ModeSocket != 0:
-		what = "a socket"
-	case t&os.ModeCharDevice != 0:
-		what = "a character device"
-	case t&os.ModeDevice != 0:
-		what = "a block device"
-	}
+	return fmt.Errorf("is %s; want a directory or a regular file", special(p, fi))
+}
+
+// special names the type of the special file p ("a FIFO (named pipe)"),
+// and what it resolves to when p is a link.
+func special(p string, fi os.FileInfo) string {
+	what := "a " + filetype.Name(fi.Mode())
 	if real, err := filepath.EvalSymlinks(p); err == nil && real != p {
 		what += " (it resolves to " + real + ")"
 	}
@@ -134,8 +130,8 @@ func (c Config) checkPIDFile(p string) error {
 	if fi.IsDir() {
 		return c.configErr("PID_FILE", p, "is a directory; want a regular file holding the app's PID")
 	}
-	if what := specialFile(p, fi); what != "" {
-		return c.configErr("PID_FILE", p, "is "+what+"; want a regular file holding the app's PID")
+	if !fi.Mode().IsRegular() {
+		return c.configErr("PID_FILE", p, "is "+special(p, fi)+"; want a regular file holding the app's PID")
 	}
 	return nil
 }

@@ -54,7 +54,7 @@ func startCheckedNginx(t *testing.T) *checkedNginx {
 
 func (n *checkedNginx) write(t *testing.T, body, extra string) {
 	t.Helper()
-	if err := os.WriteFile(n.conf, []byte(fmt.Sprintf(nginxConf, n.work, n.port, body, extra)), 0o644); err != nil {
+	if err := os.WriteFile(n.conf, []byte(testenv.NginxConf(n.work, n.port, body, extra)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

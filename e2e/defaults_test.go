@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -71,28 +70,14 @@ func TestDefaultsNginx(t *testing.T) {
 		t.Errorf("check: exit %d; want 0\n%s\n%s", res.ExitCode, res.Stdout, res.Stderr)
 	}
 
-	n.write(t, "version 2", "")
-	st.valid(t, 1)
-	waitBody(t, n.url, "version 2\n")
-	t.Logf("valid: %s; nginx serves version 2", reloadState(t, st.pr))
-
-	signalled := st.signals()
-	n.write(t, "version 3", "no_such_directive on;")
-	st.invalid(t, true, signalled)
-	if n.master.Exited() {
-		t.Fatalf("nginx exited: %v", n.master.Wait(0))
-	}
-	waitBody(t, n.url, "version 2\n")
-	why := logLines(st.pr, "rejected", "nginx profile's check", "no_such_directive")
-	if len(why) == 0 {
-		t.Errorf("no log line gives nginx -t's reason:\n%s", st.pr.Output())
-	}
-	t.Logf("invalid: %s; nginx alive, serves version 2, %d SIGHUP in all; log: %s", reloadState(t, st.pr), st.signals(), strings.Join(why, " | "))
-
-	n.write(t, "version 4", "")
-	st.valid(t, 2)
-	waitBody(t, n.url, "version 4\n")
-	t.Logf("fix: %s; nginx serves version 4, %d SIGHUP in all", reloadState(t, st.pr), st.signals())
+	st.validInvalidFix(t, app{
+		name:   "nginx",
+		write:  func(v, extra string) { n.write(t, v, extra) },
+		serves: func(v string) { waitBody(t, n.url, v+"\n") },
+		exited: func() (bool, error) { return n.master.Exited(), n.master.Wait(0) },
+		bad:    "no_such_directive on;",
+		why:    []string{"nginx profile's check", "no_such_directive"},
+	}, true)
 }
 
 func TestDefaultsSSHD(t *testing.T) {
@@ -104,48 +89,10 @@ func TestDefaultsSSHD(t *testing.T) {
 	if res.ExitCode != 0 {
 		t.Errorf("check: exit %d; want 0\n%s\n%s", res.ExitCode, res.Stdout, res.Stderr)
 	}
-	version := func() string {
-		v, err := s.Version(t.Context())
-		if err != nil {
-			t.Fatalf("sshd does not answer: %v", err)
-		}
-		return v
+	st.validInvalidFix(t, sshdApp(t, s, "sshd profile's check", "NoSuchOption"), true)
+	if s.Proc.Exited() || s.Proc.PID() != pid {
+		t.Errorf("sshd pid %d exited: %v; it re-executes in place", pid, s.Proc.Wait(0))
 	}
-
-	s.Write(t, "v2", "")
-	st.valid(t, 1)
-	testenv.WaitFor(t, deliveryTimeout, func() error {
-		if v := version(); !strings.HasSuffix(v, " v2") {
-			return fmt.Errorf("sshd says %q; want the addendum v2", v)
-		}
-		return nil
-	})
-	t.Logf("valid: %s; sshd pid %d says %q", reloadState(t, st.pr), pid, version())
-
-	signalled := st.signals()
-	s.Write(t, "v3", "NoSuchOption yes")
-	st.invalid(t, true, signalled)
-	if s.Proc.Exited() {
-		t.Fatalf("sshd exited on the refused config: %v", s.Proc.Wait(0))
-	}
-	if v := version(); !strings.HasSuffix(v, " v2") {
-		t.Errorf("sshd says %q after the refused config; want the old addendum v2", v)
-	}
-	why := logLines(st.pr, "rejected", "sshd profile's check", "NoSuchOption")
-	if len(why) == 0 {
-		t.Errorf("no log line gives sshd -t's reason:\n%s", st.pr.Output())
-	}
-	t.Logf("invalid: %s; sshd alive, says %q, %d SIGHUP in all; log: %s", reloadState(t, st.pr), version(), st.signals(), strings.Join(why, " | "))
-
-	s.Write(t, "v4", "")
-	st.valid(t, 2)
-	if v := version(); !strings.HasSuffix(v, " v4") {
-		t.Errorf("sshd says %q; want the addendum v4", v)
-	}
-	if s.Proc.Exited() {
-		t.Errorf("sshd pid %d exited: %v", pid, s.Proc.Wait(0))
-	}
-	t.Logf("fix: %s; same sshd pid %d says %q, %d SIGHUP in all", reloadState(t, st.pr), pid, version(), st.signals())
 }
 
 func TestDefaultsGunicorn(t *testing.T) {
@@ -157,28 +104,7 @@ func TestDefaultsGunicorn(t *testing.T) {
 		t.Errorf("check: exit %d; want 0\n%s\n%s", res.ExitCode, res.Stdout, res.Stderr)
 	}
 
-	g.Write(t, "v2", "")
-	st.valid(t, 1)
-	g.WaitServes(t, "v2")
-	t.Logf("valid: %s; gunicorn answers v2", reloadState(t, st.pr))
-
-	signalled := st.signals()
-	g.Write(t, "v3", `workers = "many"`)
-	st.invalid(t, true, signalled)
-	if g.Proc.Exited() {
-		t.Fatalf("the gunicorn master exited on the refused config: %v", g.Proc.Wait(0))
-	}
-	g.WaitServes(t, "v2")
-	why := logLines(st.pr, "rejected", "gunicorn profile's check")
-	if len(why) == 0 {
-		t.Errorf("no log line gives gunicorn --check-config's reason:\n%s", st.pr.Output())
-	}
-	t.Logf("invalid: %s; master alive, answers v2, %d SIGHUP in all; log: %s", reloadState(t, st.pr), st.signals(), strings.Join(why, " | "))
-
-	g.Write(t, "v4", "")
-	st.valid(t, 2)
-	g.WaitServes(t, "v4")
-	t.Logf("fix: %s; gunicorn answers v4, %d SIGHUP in all", reloadState(t, st.pr), st.signals())
+	st.validInvalidFix(t, gunicornApp(t, g, "gunicorn profile's check"), true)
 }
 
 // TestDefaultsPgbouncer: pgbouncer has no check command, and its verdict

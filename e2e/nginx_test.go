@@ -16,29 +16,6 @@ import (
 	"github.com/pollreload/pollreload/internal/testenv"
 )
 
-// nginxConf is a complete nginx configuration: two workers, every path
-// (the pid file too) in the test's directory %[1]s, port %[2]d, one location
-// whose body %[3]s says which version runs, and %[4]s for more http-level
-// directives (one that nginx -t refuses, say; usually empty).
-const nginxConf = `worker_processes 2;
-error_log %[1]s/error.log notice;
-pid %[1]s/nginx.pid;
-events { worker_connections 64; }
-http {
-	access_log off;
-	client_body_temp_path %[1]s/body;
-	proxy_temp_path %[1]s/proxy;
-	fastcgi_temp_path %[1]s/fastcgi;
-	uwsgi_temp_path %[1]s/uwsgi;
-	scgi_temp_path %[1]s/scgi;
-	server {
-		listen 127.0.0.1:%[2]d;
-		location / { return 200 "%[3]s\n"; }
-	}
-	%[4]s
-}
-`
-
 // nginxSignal matches nginx's notice for a signal a process received:
 // "2026/01/02 03:04:05 [notice] RECEIVER#TID: signal 1 (SIGHUP) received from SENDER".
 var nginxSignal = regexp.MustCompile(`\[notice\] (\d+)#\d+: signal 1 \(SIGHUP\) received from (\d+)`)
@@ -63,7 +40,7 @@ func TestNginxReloadsFromKubeletVolume(t *testing.T) {
 	port := testenv.FreePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	kw := testenv.NewKubeletWriter(vol)
-	if _, err := kw.Write(map[string]string{"nginx.conf": fmt.Sprintf(nginxConf, work, port, "version 1", "")}); err != nil {
+	if _, err := kw.Write(map[string]string{"nginx.conf": testenv.NginxConf(work, port, "version 1", "")}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -73,7 +50,7 @@ func TestNginxReloadsFromKubeletVolume(t *testing.T) {
 	master := testenv.Spawn(t, "nginx", exec.Command(nginx,
 		"-p", work, "-e", filepath.Join(work, "error.log"),
 		"-c", filepath.Join(vol, "nginx.conf"),
-		"-g", "daemon off;")) // nginxConf puts the pid in pidFile
+		"-g", "daemon off;")) // testenv.NginxConf puts the pid in pidFile
 	master.Grace = 5 * time.Second
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -95,7 +72,7 @@ func TestNginxReloadsFromKubeletVolume(t *testing.T) {
 	checkSelected(t, env, master.PID(), oldWorkers)
 	pr := testenv.Start(t, env)
 
-	if _, err := kw.Write(map[string]string{"nginx.conf": fmt.Sprintf(nginxConf, work, port, "version 2", "")}); err != nil {
+	if _, err := kw.Write(map[string]string{"nginx.conf": testenv.NginxConf(work, port, "version 2", "")}); err != nil {
 		t.Fatal(err)
 	}
 	waitBody(t, url, "version 2\n")

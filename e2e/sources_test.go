@@ -75,6 +75,90 @@ func (s steps) counted(t *testing.T, result string, n float64) {
 	}
 }
 
+// app is one application under pollreload, as validInvalidFix drives it.
+type app struct {
+	name string
+	// write rewrites its configuration so that it answers value; extra is
+	// one more line (bad, or none).
+	write func(value, extra string)
+	// serves waits until the application answers value.
+	serves func(value string)
+	// exited says whether the application has exited, and how.
+	exited func() (bool, error)
+	// bad is a line its check (or the application) refuses.
+	bad string
+	// why are words of a log line pollreload must write giving the
+	// refusal's reason; none: no such line is required.
+	why []string
+}
+
+// validInvalidFix makes issue 17's three changes and checks each: v2 is a
+// success and served; v3 (with a.bad) is rejected, with checked no signal
+// reaches the application, which stays up and answers v2, and a log line
+// names why; v4 is the second success and served.
+func (s steps) validInvalidFix(t *testing.T, a app, checked bool) {
+	t.Helper()
+	a.write("v2", "")
+	s.valid(t, 1)
+	a.serves("v2")
+	t.Logf("valid: %s; %s answers v2", reloadState(t, s.pr), a.name)
+
+	signalled := s.signals()
+	a.write("v3", a.bad)
+	s.invalid(t, checked, signalled)
+	if gone, err := a.exited(); gone {
+		t.Fatalf("%s exited on the refused config: %v", a.name, err)
+	}
+	a.serves("v2")
+	why := logLines(s.pr, append([]string{"rejected"}, a.why...)...)
+	if len(a.why) > 0 && len(why) == 0 {
+		t.Errorf("no log line gives the reason (%q):\n%s", a.why, s.pr.Output())
+	}
+	t.Logf("invalid: %s; %s alive, answers v2, %d signals in all; log: %s", reloadState(t, s.pr), a.name, s.signals(), strings.Join(why, " | "))
+
+	a.write("v4", "")
+	s.valid(t, 2)
+	a.serves("v4")
+	t.Logf("fix: %s; %s answers v4, %d signals in all", reloadState(t, s.pr), a.name, s.signals())
+}
+
+// sshdApp is the sshd of testenv.StartSSHD as validInvalidFix drives it:
+// the value is the addendum of the version it announces.
+func sshdApp(t *testing.T, s *testenv.SSHD, why ...string) app {
+	return app{
+		name:  "sshd",
+		write: func(v, extra string) { s.Write(t, v, extra) },
+		serves: func(v string) {
+			testenv.WaitFor(t, deliveryTimeout, func() error {
+				got, err := s.Version(t.Context())
+				if err != nil {
+					return fmt.Errorf("sshd does not answer: %w", err)
+				}
+				if !strings.HasSuffix(got, " "+v) {
+					return fmt.Errorf("sshd says %q; want the addendum %s", got, v)
+				}
+				return nil
+			})
+		},
+		exited: func() (bool, error) { return s.Proc.Exited(), s.Proc.Wait(0) },
+		bad:    "NoSuchOption yes",
+		why:    why,
+	}
+}
+
+// gunicornApp is the gunicorn of testenv.StartGunicorn as validInvalidFix
+// drives it: the value is the greeting its app answers.
+func gunicornApp(t *testing.T, g *testenv.Gunicorn, why ...string) app {
+	return app{
+		name:   "gunicorn",
+		write:  func(v, extra string) { g.Write(t, v, extra) },
+		serves: func(v string) { g.WaitServes(t, v) },
+		exited: func() (bool, error) { return g.Proc.Exited(), g.Proc.Wait(0) },
+		bad:    `workers = "many"`,
+		why:    why,
+	}
+}
+
 func TestSourcesSSHD(t *testing.T) {
 	s := testenv.StartSSHD(t, "v1")
 	pid := s.Proc.PID()
@@ -87,41 +171,10 @@ func TestSourcesSSHD(t *testing.T) {
 		"POLL_INTERVAL":        "100ms",
 		"SETTLE_TIME":          "200ms",
 	})
-	version := func() string {
-		v, err := s.Version(t.Context())
-		if err != nil {
-			t.Fatalf("sshd does not answer: %v", err)
-		}
-		return v
-	}
-
-	s.Write(t, "v2", "")
-	st.valid(t, 1)
-	if v := version(); !strings.HasSuffix(v, " v2") {
-		t.Errorf("sshd says %q; want the addendum v2", v)
-	}
-	t.Logf("valid: %s; sshd pid %d says %q", reloadState(t, st.pr), pid, version())
-
-	signalled := st.signals()
-	s.Write(t, "v3", "NoSuchOption yes")
-	st.invalid(t, true, signalled)
-	if s.Proc.Exited() {
-		t.Fatalf("sshd exited: %v", s.Proc.Wait(0))
-	}
-	if v := version(); !strings.HasSuffix(v, " v2") {
-		t.Errorf("sshd says %q after the refused config; want the old addendum v2", v)
-	}
-	t.Logf("invalid: %s; sshd alive, says %q, no SIGHUP received; log: %s", reloadState(t, st.pr), version(), strings.Join(logLines(st.pr, "NoSuchOption"), " | "))
-
-	s.Write(t, "v4", "")
-	st.valid(t, 2)
-	if v := version(); !strings.HasSuffix(v, " v4") {
-		t.Errorf("sshd says %q; want the addendum v4", v)
-	}
+	st.validInvalidFix(t, sshdApp(t, s, "NoSuchOption"), true)
 	if _, _, start, err := procStat(pid); err != nil || s.Proc.Exited() {
-		t.Errorf("sshd pid %d gone (%v, start %d)", pid, err, start)
+		t.Errorf("sshd pid %d gone (%v, start %d); it re-executes in place", pid, err, start)
 	}
-	t.Logf("fix: %s; same sshd pid %d says %q", reloadState(t, st.pr), pid, version())
 }
 
 func TestSourcesGunicorn(t *testing.T) {
@@ -140,24 +193,7 @@ func TestSourcesGunicorn(t *testing.T) {
 		"RELOAD_TIMEOUT": "20s",
 	})
 
-	g.Write(t, "v2", "")
-	st.valid(t, 1)
-	g.WaitServes(t, "v2")
-	t.Logf("valid: %s; gunicorn answers v2", reloadState(t, st.pr))
-
-	signalled := st.signals()
-	g.Write(t, "v3", `workers = "many"`)
-	st.invalid(t, true, signalled)
-	if g.Proc.Exited() {
-		t.Fatalf("the gunicorn master exited: %v", g.Proc.Wait(0))
-	}
-	g.WaitServes(t, "v2")
-	t.Logf("invalid: %s; master alive, answers v2, no SIGHUP received; log: %s", reloadState(t, st.pr), strings.Join(logLines(st.pr, "rejected"), " | "))
-
-	g.Write(t, "v4", "")
-	st.valid(t, 2)
-	g.WaitServes(t, "v4")
-	t.Logf("fix: %s; gunicorn answers v4", reloadState(t, st.pr))
+	st.validInvalidFix(t, gunicornApp(t, g), true)
 }
 
 func TestSourcesPgbouncer(t *testing.T) {
@@ -220,7 +256,7 @@ func TestSourcesNginx(t *testing.T) {
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	write := func(body, extra string) {
 		t.Helper()
-		if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, work, port, body, extra)), 0o644); err != nil {
+		if err := os.WriteFile(conf, []byte(testenv.NginxConf(work, port, body, extra)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -247,24 +283,14 @@ func TestSourcesNginx(t *testing.T) {
 		"SETTLE_TIME":          "200ms",
 	})
 
-	write("v2", "")
-	st.valid(t, 1)
-	waitBody(t, url, "v2\n")
-	t.Logf("valid: %s; nginx serves v2", reloadState(t, st.pr))
-
-	signalled := st.signals()
-	write("v3", "no_such_directive on;")
-	st.invalid(t, true, signalled)
-	if master.Exited() {
-		t.Fatalf("nginx exited: %v", master.Wait(0))
-	}
-	waitBody(t, url, "v2\n")
-	t.Logf("invalid: %s; nginx alive, serves v2, no SIGHUP received; log: %s", reloadState(t, st.pr), strings.Join(logLines(st.pr, "no_such_directive"), " | "))
-
-	write("v4", "")
-	st.valid(t, 2)
-	waitBody(t, url, "v4\n")
-	t.Logf("fix: %s; nginx serves v4", reloadState(t, st.pr))
+	st.validInvalidFix(t, app{
+		name:   "nginx",
+		write:  write,
+		serves: func(v string) { waitBody(t, url, v+"\n") },
+		exited: func() (bool, error) { return master.Exited(), master.Wait(0) },
+		bad:    "no_such_directive on;",
+		why:    []string{"no_such_directive"},
+	}, true)
 }
 
 // TestSourcesChildrenRefusedWhereThereAreNoWorkers is issue 21 point 16's

@@ -2,11 +2,9 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 
 	"github.com/pollreload/pollreload/internal/testenv"
@@ -20,31 +18,7 @@ import (
 // delivery waited a whole RELOAD_TIMEOUT for the "before" reading.
 func TestSilentVerifyURLDelaysOnlyTheVerdict(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
+	silent := testenv.SilentServer(t)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "app.conf")
 	if err := os.WriteFile(conf, []byte("v1"), 0o644); err != nil {
@@ -58,7 +32,7 @@ func TestSilentVerifyURLDelaysOnlyTheVerdict(t *testing.T) {
 	pr := testenv.Start(t, map[string]string{
 		"CONFIG_DIR":        dir,
 		"PID_FILE":          pidFile,
-		"RELOAD_VERIFY_URL": "http://" + l.Addr().String() + "/metrics",
+		"RELOAD_VERIFY_URL": silent + "/metrics",
 		"RELOAD_TIMEOUT":    "1h",
 		"POLL_INTERVAL":     "100ms",
 		"SETTLE_TIME":       "200ms",

@@ -242,7 +242,7 @@ func TestVerifyNginxChildren(t *testing.T) {
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	write := func(body, extra string) {
 		t.Helper()
-		if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, work, port, body, extra)), 0o644); err != nil {
+		if err := os.WriteFile(conf, []byte(testenv.NginxConf(work, port, body, extra)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/pollreload/pollreload/internal/filetype"
 )
 
 // ErrTooManyFiles is wrapped by the error Scan returns when a root holds more
@@ -122,9 +124,25 @@ func (e *PseudoFilesystemError) Error() string {
 // during every attempt of one scan.
 var errUnstable = errors.New("..data link kept moving during the scan")
 
+// The kinds of a scan error (ErrorKind), bounded for metrics labels.
+const (
+	KindPermission   = "permission"
+	KindNotFound     = "not_found"
+	KindStale        = "stale"
+	KindNotConnected = "not_connected"
+	KindIO           = "io"
+	KindLimit        = "limit"
+	KindOther        = "other"
+)
+
+// ErrorKinds returns every kind ErrorKind can return, for a metric that
+// creates its labels up front.
+func ErrorKinds() []string {
+	return []string{KindPermission, KindNotFound, KindStale, KindNotConnected, KindIO, KindLimit, KindOther}
+}
+
 // ErrorKind maps an error from Scan (or ScanError.Err) to one of the bounded
-// kinds used in metrics labels: "permission", "not_found", "stale",
-// "not_connected", "io", "limit" or "other". It returns "" for a nil error.
+// kinds used in metrics labels (ErrorKinds). It returns "" for a nil error.
 //
 // The kinds let the caller tell a vanished NFS handle or a dead FUSE daemon
 // (transient: keep the last good state and retry) from a limit that needs a
@@ -134,53 +152,31 @@ func ErrorKind(err error) string {
 		return ""
 	}
 	if errors.Is(err, ErrTooManyFiles) || errors.Is(err, errFileTooLarge) || errors.Is(err, ErrTooDeep) || errors.Is(err, ErrTotalTooLarge) {
-		return "limit"
+		return KindLimit
 	}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
 		switch errno {
 		case syscall.EACCES, syscall.EPERM:
-			return "permission"
+			return KindPermission
 		case syscall.ENOENT, syscall.ENOTDIR:
-			return "not_found"
+			return KindNotFound
 		case syscall.ESTALE:
-			return "stale"
+			return KindStale
 		case syscall.ENOTCONN, syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EHOSTDOWN:
-			return "not_connected"
+			return KindNotConnected
 		case syscall.EIO, syscall.EREMOTEIO:
-			return "io"
+			return KindIO
 		}
-		return "other"
+		return KindOther
 	}
 	switch {
 	case errors.Is(err, fs.ErrPermission):
-		return "permission"
+		return KindPermission
 	case errors.Is(err, fs.ErrNotExist):
-		return "not_found"
+		return KindNotFound
 	}
-	return "other"
-}
-
-// typeName names a file type in words, for messages: "FIFO (named pipe)"
-// rather than the mode string "p---------".
-func typeName(m fs.FileMode) string {
-	switch t := m.Type(); {
-	case t&fs.ModeNamedPipe != 0:
-		return "FIFO (named pipe)"
-	case t&fs.ModeSocket != 0:
-		return "socket"
-	case t&fs.ModeCharDevice != 0:
-		return "character device"
-	case t&fs.ModeDevice != 0:
-		return "block device"
-	case t&fs.ModeSymlink != 0:
-		return "symbolic link"
-	case t&fs.ModeDir != 0:
-		return "directory"
-	case t == 0:
-		return "regular file"
-	}
-	return "special file"
+	return KindOther
 }
 
 // dataLinkError is a kubelet volume whose `..data` link does not lead to a
@@ -219,7 +215,7 @@ func dataLinkErr(volume, target string, err error) error {
 	}
 	e := &dataLinkError{target: target, err: err}
 	if fi, lerr := os.Lstat(filepath.Join(volume, target)); lerr == nil {
-		e.what = typeName(fi.Mode())
+		e.what = filetype.Name(fi.Mode())
 	}
 	return e
 }

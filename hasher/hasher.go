@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/pollreload/pollreload/internal/logs"
 	"golang.org/x/sys/unix"
+
+	"github.com/pollreload/pollreload/internal/filetype"
+	"github.com/pollreload/pollreload/internal/logs"
 )
 
 // Options configures a Hasher.
@@ -252,7 +254,7 @@ func (h *Hasher) scan(ctx context.Context, root string, rs *rootState) (*Snapsho
 	case unix.S_IFDIR:
 		shell, err = s.scanDir()
 	default:
-		return nil, fmt.Errorf("is a %s, not a directory or regular file", typeName(fsType(uint32(stx.Mode))))
+		return nil, fmt.Errorf("is a %s, not a directory or regular file", filetype.Name(fsType(uint32(stx.Mode))))
 	}
 	if err != nil {
 		return nil, err

@@ -74,7 +74,7 @@ type Snapshot struct {
 // ScanError is a per-file read failure.
 type ScanError struct {
 	Path string // relative to the root
-	Kind string // bounded: "permission", "not_found", "stale", "not_connected", "io", "limit", "other"
+	Kind string // bounded: one of ErrorKinds()
 	Err  error
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/pollreload/pollreload/hasher"
 	"github.com/pollreload/pollreload/signaler"
 )
 
@@ -32,10 +33,6 @@ const (
 	ScanPartial = "partial" // some files failed; their last good state was kept
 	ScanError   = "error"   // a root could not be scanned at all
 )
-
-// scanErrorKinds are the hasher's bounded error kinds (hasher.ErrorKind),
-// pre-created so a steady tick resolves no label.
-var scanErrorKinds = []string{"permission", "not_found", "stale", "not_connected", "io", "limit", "other"}
 
 // WatchedBytesBucket is the granularity of pollreload_watched_bytes: the
 // summed size is rounded up to a multiple of it, so that the metrics port,
@@ -158,8 +155,11 @@ func New(reg prometheus.Registerer, build BuildInfo) *Metrics {
 	m.reloadsVec = reloads
 	m.reloads = map[string][]prometheus.Counter{}
 	m.targetOK = map[string]bool{}
-	m.scanErrors = make(map[string]prometheus.Counter, len(scanErrorKinds))
-	for _, k := range scanErrorKinds {
+	// The hasher's bounded error kinds, created up front so a steady tick
+	// resolves no label.
+	kinds := hasher.ErrorKinds()
+	m.scanErrors = make(map[string]prometheus.Counter, len(kinds))
+	for _, k := range kinds {
 		m.scanErrors[k] = m.scanErrorsVec.WithLabelValues(k)
 	}
 	return m

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,35 +24,6 @@ import (
 	"github.com/pollreload/pollreload/signaler"
 	"github.com/pollreload/pollreload/verify"
 )
-
-// hangingServer accepts connections and never answers; each is closed
-// when its client gives up.
-func hangingServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_, _ = io.Copy(io.Discard, c) // until the client closes
-			}()
-		}
-	}()
-	return "http://" + ln.Addr().String() + "/"
-}
 
 // refusedURL returns a URL on a port nothing listens on.
 func refusedURL(t *testing.T) string {
@@ -132,7 +102,7 @@ func TestNoLeakOverManyTicks(t *testing.T) {
 	defer rejecting.Close()
 	accepting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer accepting.Close()
-	hanging := hangingServer(t)
+	hanging := testenv.SilentServer(t) + "/"
 	refused := refusedURL(t)
 
 	const timeout = 20 * time.Millisecond

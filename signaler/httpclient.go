@@ -16,6 +16,8 @@ import (
 	"syscall"
 
 	promconfig "github.com/prometheus/common/config"
+
+	"github.com/pollreload/pollreload/internal/filetype"
 )
 
 // This file builds the HTTP client that reload and verification URLs are
@@ -230,7 +232,7 @@ func readSecretFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("want a regular file, not a %s", fileType(fi.Mode()))
+		return nil, fmt.Errorf("want a regular file, not a %s", filetype.Name(fi.Mode()))
 	}
 	if fi.Size() > MaxSecretFile {
 		return nil, fmt.Errorf("%d bytes, over the %d-byte (1 MiB) limit of a credential file; want the token, password or PEM file itself", fi.Size(), MaxSecretFile)

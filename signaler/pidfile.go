@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pollreload/pollreload/internal/filetype"
 )
 
 // This file resolves a PID file (ProcessOptions.PIDFile) to a process and
@@ -123,7 +125,7 @@ func readPIDFile(path string) (pid int, written time.Time, err error) {
 }
 
 func notRegularPIDFile(mode os.FileMode) error {
-	return fmt.Errorf("is a %s, not a regular file; want a file the app writes its PID to, such as /run/app.pid", fileType(mode))
+	return fmt.Errorf("is a %s, not a regular file; want a file the app writes its PID to, such as /run/app.pid", filetype.Name(mode))
 }
 
 // withoutPath drops the path from a *fs.PathError of the PID file, which
@@ -134,21 +136,4 @@ func withoutPath(err error) error {
 		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
 	}
 	return err
-}
-
-// fileType names the type of a file mode for errors.
-func fileType(mode os.FileMode) string {
-	switch t := mode.Type(); {
-	case t&os.ModeNamedPipe != 0:
-		return "FIFO (named pipe)"
-	case t&os.ModeSocket != 0:
-		return "socket"
-	case t&os.ModeCharDevice != 0:
-		return "character device"
-	case t&os.ModeDevice != 0:
-		return "block device"
-	case t&os.ModeDir != 0:
-		return "directory"
-	}
-	return "special file"
 }

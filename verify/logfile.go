@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pollreload/pollreload/internal/filetype"
 	"github.com/pollreload/pollreload/signaler"
 )
 
@@ -134,7 +135,7 @@ func (l *LogVerifier) look() error {
 	// Stat first, so a device is never opened; open without blocking, so a
 	// FIFO swapped in between cannot hang; fstat again to be sure.
 	if fi, err := os.Stat(l.opts.Path); err == nil && !fi.Mode().IsRegular() {
-		return fmt.Errorf("verify log: %s is not a regular file (%s): name the file the application writes its log to", l.opts.Path, fileType(fi.Mode()))
+		return fmt.Errorf("verify log: %s is a %s, not a regular file: name the file the application writes its log to", l.opts.Path, filetype.Name(fi.Mode()))
 	}
 	f, err := os.OpenFile(l.opts.Path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if errors.Is(err, os.ErrNotExist) {
@@ -149,7 +150,7 @@ func (l *LogVerifier) look() error {
 		return fmt.Errorf("verify log: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("verify log: %s is not a regular file (%s): name the file the application writes its log to", l.opts.Path, fileType(fi.Mode()))
+		return fmt.Errorf("verify log: %s is a %s, not a regular file: name the file the application writes its log to", l.opts.Path, filetype.Name(fi.Mode()))
 	}
 	st, _ := fi.Sys().(*syscall.Stat_t)
 	if st == nil {
@@ -198,21 +199,6 @@ func (l *LogVerifier) match(line []byte) error {
 		l.success = signaler.Excerpt(line, nil)
 	}
 	return nil
-}
-
-// fileType names a file's type for an error message.
-func fileType(m os.FileMode) string {
-	switch {
-	case m&os.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&os.ModeSocket != 0:
-		return "a socket"
-	case m&os.ModeDevice != 0:
-		return "a device"
-	case m.IsDir():
-		return "a directory"
-	}
-	return "not a regular file"
 }
 
 // Path returns the log file it reads.

@@ -159,7 +159,7 @@ func TestLogVerifierNeverBlocksOnAFIFO(t *testing.T) {
 	l := newLog(t, path)
 	l.Before(t.Context())
 	err := l.After(t.Context(), Delivery{At: time.Now()})
-	if err == nil || errors.Is(err, signaler.ErrRejected) || !strings.Contains(err.Error(), "is not a regular file (a FIFO)") {
+	if err == nil || errors.Is(err, signaler.ErrRejected) || !strings.Contains(err.Error(), "is a FIFO (named pipe), not a regular file") {
 		t.Fatalf("After on a FIFO = %v; want an error naming the FIFO", err)
 	}
 	t.Log(err)

@@ -165,25 +165,6 @@ func TestVerifyPrometheusByLifecycleAPI(t *testing.T) {
 	}
 }
 
-const nginxVerifyConf = `worker_processes 2;
-error_log %[1]s/error.log notice;
-pid %[1]s/nginx.pid;
-events { worker_connections 64; }
-http {
-	access_log off;
-	client_body_temp_path %[1]s/body;
-	proxy_temp_path %[1]s/proxy;
-	fastcgi_temp_path %[1]s/fastcgi;
-	uwsgi_temp_path %[1]s/uwsgi;
-	scgi_temp_path %[1]s/scgi;
-	server {
-		listen 127.0.0.1:%[2]d;
-		location / { return 200 "%[3]s\n"; }
-	}
-	%[4]s
-}
-`
-
 // TestVerifyNginxChildren reloads a real nginx master: a good configuration
 // replaces its workers, one that nginx -t refuses keeps the old ones, which
 // go on serving the old content.
@@ -193,7 +174,7 @@ func TestVerifyNginxChildren(t *testing.T) {
 	conf := filepath.Join(work, "nginx.conf")
 	port := testenv.FreePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	write := func(body, extra string) { writeFile(t, conf, fmt.Sprintf(nginxVerifyConf, work, port, body, extra)) }
+	write := func(body, extra string) { writeFile(t, conf, testenv.NginxConf(work, port, body, extra)) }
 	write("version 1", "")
 	master := testenv.Spawn(t, "nginx", exec.Command(nginx, "-p", work, "-e", filepath.Join(work, "error.log"), "-c", conf, "-g", "daemon off;"))
 	master.Grace = 5 * time.Second

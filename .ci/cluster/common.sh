@@ -4,6 +4,7 @@
 # (start, alive, check_components, wait_for). Sourced by .ci/cluster.sh.
 
 times=()
+t_mark=$t_start
 # part records how long the part that just ended took, for the summary.
 part() {
 	local took

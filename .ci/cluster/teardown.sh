@@ -223,8 +223,11 @@ trap teardown EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Leftovers of an earlier run that was killed before its teardown.
-ip link del "$bridge" 2>/dev/null && log "removed a bridge $bridge left by an earlier run"
+# Leftovers of an earlier run that was killed before its teardown. (This
+# file is sourced: its last command's status is the source's, so none may
+# fail here.)
+if ip link del "$bridge" 2>/dev/null; then log "removed a bridge $bridge left by an earlier run"; fi
 for d in /sys/fs/cgroup/*/kubepods*; do
-	[[ -d $d ]] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+	[[ -d $d ]] || continue
+	find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
 done
