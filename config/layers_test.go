@@ -21,7 +21,7 @@ func TestLibrariesNameNoSetting(t *testing.T) {
 	re := regexp.MustCompile(`\b(` + strings.Join(words, "|") + `)\b`)
 	fset := token.NewFileSet()
 	found := 0
-	for _, dir := range []string{"hasher", "signaler", "poller", "verify", "metrics"} {
+	for _, dir := range []string{"hasher", "signaler", "poller", "verify", "metrics", "internal/filetype", "internal/logs"} {
 		files, err := filepath.Glob(filepath.Join("..", dir, "*.go"))
 		if err != nil {
 			t.Fatal(err)
