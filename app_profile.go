@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/pollreload/pollreload/config"
 	"github.com/pollreload/pollreload/signaler"
 	"github.com/pollreload/pollreload/verify"
 )
@@ -35,7 +36,7 @@ type appTarget struct {
 // one of the running target's executable or command line (exe, args: a
 // script its interpreter runs, such as gunicorn, is recognised by the
 // script); nil when neither.
-func chooseProfile(cfg Config, exe string, args []string) (*verify.Profile, bool) {
+func chooseProfile(cfg config.Config, exe string, args []string) (*verify.Profile, bool) {
 	if cfg.App != "" {
 		p, _ := verify.LookupProfile(cfg.App) // Validate checked it
 		return &p, false
@@ -52,12 +53,12 @@ func chooseProfile(cfg Config, exe string, args []string) (*verify.Profile, bool
 
 // newAppTarget builds the profile's verifier for a target whose command
 // line cmdline returns, or an exit error when the profile refuses it.
-func newAppTarget(cfg Config, p *verify.Profile, detected bool, cmdline func() ([]string, error)) (*appTarget, error) {
+func newAppTarget(cfg config.Config, p *verify.Profile, detected bool, cmdline func() ([]string, error)) (*appTarget, error) {
 	if p == nil {
 		return nil, nil
 	}
 	if p.Refused != "" {
-		how := "RELOAD_APP=" + cfg.App
+		how := cfg.Name("RELOAD_APP") + "=" + cfg.App
 		if detected {
 			how = "the target's executable"
 		}
@@ -67,7 +68,7 @@ func newAppTarget(cfg Config, p *verify.Profile, detected bool, cmdline func() (
 	if cfg.AppDSNFile != "" {
 		b, err := os.ReadFile(cfg.AppDSNFile)
 		if err != nil {
-			return nil, &exitError{code: 2, err: fmt.Errorf("RELOAD_APP_DSN_FILE=%s: %w", cfg.AppDSNFile, withoutPathErr(err))}
+			return nil, &exitError{code: 2, err: fmt.Errorf("%s=%s: %w", cfg.Name("RELOAD_APP_DSN_FILE"), cfg.AppDSNFile, withoutPathErr(err))}
 		}
 		opts.DSN = strings.TrimSpace(string(b))
 	}
@@ -77,7 +78,7 @@ func newAppTarget(cfg Config, p *verify.Profile, detected bool, cmdline func() (
 		if args, err := cmdline(); err == nil {
 			if argv := p.CheckCommand(args, exec.LookPath); argv != nil {
 				c, err := verify.NewCommand(verify.CommandOptions{
-					Line: shellJoin(argv), Timeout: cfg.ReloadCheckTimeout, Env: checkEnv(cfg.environ),
+					Line: shellJoin(argv), Timeout: cfg.ReloadCheckTimeout, Env: cfg.CommandEnv(),
 					Name: "the " + p.Name + " profile's check",
 				})
 				if err == nil {
@@ -99,8 +100,8 @@ func shellJoin(argv []string) string {
 }
 
 // profileSignal is RELOAD_SIGNAL when given, else the profile's signal.
-func profileSignal(cfg Config, p *verify.Profile) syscall.Signal {
-	if _, given := cfg.given["RELOAD_SIGNAL"]; given || p == nil || p.Signal == 0 {
+func profileSignal(cfg config.Config, p *verify.Profile) syscall.Signal {
+	if cfg.Given("RELOAD_SIGNAL") || p == nil || p.Signal == 0 {
 		return cfg.ReloadSignal.Signal()
 	}
 	return p.Signal
@@ -109,7 +110,7 @@ func profileSignal(cfg Config, p *verify.Profile) syscall.Signal {
 // ownVerification reports whether the user chose the verification
 // (RELOAD_VERIFY_URL or RELOAD_VERIFY=children): it then replaces the
 // profile's.
-func ownVerification(cfg Config) bool {
+func ownVerification(cfg config.Config) bool {
 	return cfg.ReloadVerifyURL != "" || strings.TrimSpace(cfg.ReloadVerify) != "" ||
 		cfg.ReloadVerifyCommand != "" || cfg.VerifyLog != ""
 }
@@ -153,8 +154,8 @@ func firstCandidate(p *signaler.Process) (exe string, args []string) {
 
 // describe logs (or, for check, returns) what the profile does for the
 // target running now.
-func (a *appTarget) describe(cfg Config) (lines []string, problem string) {
-	how := "RELOAD_APP=" + cfg.App
+func (a *appTarget) describe(cfg config.Config) (lines []string, problem string) {
+	how := cfg.Name("RELOAD_APP") + "=" + cfg.App
 	if a.detected {
 		how = "recognised from the target's executable"
 	}
@@ -162,12 +163,12 @@ func (a *appTarget) describe(cfg Config) (lines []string, problem string) {
 	lines = append(lines, fmt.Sprintf("profile %s (%s): signal %s", a.profile.Name, how, signaler.SignalName(sig)))
 	switch {
 	case cfg.ReloadCheckCommand != "":
-		lines = append(lines, "check: RELOAD_CHECK_COMMAND replaces the profile's")
+		lines = append(lines, "check: "+cfg.Name("RELOAD_CHECK_COMMAND")+" replaces the profile's")
 	case a.check != nil:
 		lines = append(lines, "check: "+a.check.String())
 	}
 	if ownVerification(cfg) {
-		lines = append(lines, "verification: the user's RELOAD_VERIFY_URL / RELOAD_VERIFY replace the profile's ("+a.profile.Evidence+")")
+		lines = append(lines, "verification: the user's "+cfg.Name("RELOAD_VERIFY_URL")+" / "+cfg.Name("RELOAD_VERIFY")+" replace the profile's ("+a.profile.Evidence+")")
 		return lines, ""
 	}
 	args, err := a.cmdline()
@@ -175,18 +176,32 @@ func (a *appTarget) describe(cfg Config) (lines []string, problem string) {
 		lines = append(lines, fmt.Sprintf("verification: %s, found from the target's command line once it runs (%v)", a.profile.Evidence, err))
 		return lines, ""
 	}
-	what, err := a.verifier.Describe(args)
+	source, what, err := a.verifier.Describe(args)
 	if err != nil {
-		msg := fmt.Sprintf("%s reloads will be counted unverified, not success: %v", a.profile.Name, strings.TrimPrefix(err.Error(), verify.ErrNoEvidence.Error()+": "))
+		why := err.Error()
+		var ne *verify.NoEvidenceError
+		if errors.As(err, &ne) {
+			why = ne.Why
+		}
+		msg := fmt.Sprintf("%s reloads will be counted unverified, not success: %s", a.profile.Name, why)
+		if fix := cfg.Fix(err); fix != "" {
+			msg += "; " + fix
+		}
 		lines = append(lines, "verification: "+msg)
 		return lines, msg
+	}
+	switch source.(type) {
+	case *verify.ChildrenVerifier:
+		what += fmt.Sprintf(" (as %s=%s)", cfg.Name("RELOAD_VERIFY"), config.VerifyChildren)
+	case *verify.ExecVerifier:
+		what += fmt.Sprintf(" (as %s=%s)", cfg.Name("RELOAD_VERIFY"), config.VerifyExec)
 	}
 	lines = append(lines, "verification: "+what)
 	return lines, ""
 }
 
 // logProfile says at start which profile applies and how it verifies.
-func logProfile(cfg Config, a *appTarget, logger *slog.Logger) {
+func logProfile(cfg config.Config, a *appTarget, logger *slog.Logger) {
 	if a == nil {
 		return
 	}

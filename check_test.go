@@ -147,7 +147,7 @@ func TestCheckShowsVerification(t *testing.T) {
 		app, _ := appServer(t, "")
 		out, err := program(t, "pollreload", secretEnv(t, app, dir, false)).CombinedOutput()
 		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "no reload metric at RELOAD_VERIFY_URL") {
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "no reload metric at the verification URL") || !strings.Contains(string(out), "set RELOAD_VERIFY_METRIC") {
 			t.Fatalf("daemon = %v; want exit code 2 naming the missing metric\n%s", err, out)
 		}
 		assertNoSecret(t, "error", string(out))

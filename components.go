@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/pollreload/pollreload/config"
 	"github.com/pollreload/pollreload/hasher"
 	"github.com/pollreload/pollreload/poller"
 	"github.com/pollreload/pollreload/signaler"
@@ -36,7 +37,7 @@ type components struct {
 	loop poller.Options
 }
 
-func newComponents(cfg Config, logger *slog.Logger) (components, error) {
+func newComponents(cfg config.Config, logger *slog.Logger) (components, error) {
 	h := hasher.New(hasher.Options{
 		Logger:       logger,
 		MaxFiles:     cfg.MaxFiles,
@@ -46,13 +47,12 @@ func newComponents(cfg Config, logger *slog.Logger) (components, error) {
 		Include:      cfg.Include,
 		Exclude:      cfg.Exclude,
 		VerifyAfter:  cfg.VerifyInterval,
-		Advise:       func(err error) error { return advise(cfg, err) },
 	})
 	v, err := newVerification(cfg)
 	if err != nil {
 		return components{}, err
 	}
-	check, err := cfg.checkCommand(checkEnv(cfg.environ))
+	check, err := cfg.CheckCommand(cfg.CommandEnv())
 	if err != nil {
 		return components{}, &exitError{code: 2, err: err}
 	}
@@ -76,15 +76,16 @@ func newComponents(cfg Config, logger *slog.Logger) (components, error) {
 			Scanner:       h,
 			Targets:       loopTargets(targets),
 			Logger:        logger,
-			Advise:        func(err error) error { return advise(cfg, err) },
 		},
 	}, nil
 }
 
-func newLogger(cfg Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: slog.Level(logLevels[cfg.LogLevel])}
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.Level()}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	// Every record that carries an error gets its fix (config.Fix).
+	return slog.New(cfg.LogHandler(h))
 }

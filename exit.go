@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/pollreload/pollreload/config"
 )
 
 // This file is how pollreload ends: the exit codes, and the errors that
@@ -30,21 +32,26 @@ func exitCode(err error, stderr io.Writer) int {
 		return 0
 	}
 	code := 1
-	var ee *exitError
+	var (
+		ee *exitError
+		ce *config.Error
+	)
 	switch {
 	case errors.As(err, &ee):
 		code = ee.code
 		if ee.err == nil {
 			return code
 		}
-	case errors.Is(err, errUsage):
-		code = 2
+	case errors.Is(err, errUsage), errors.As(err, &ce):
+		code = 2 // the command line, or a setting (a drop-in flag's)
 	}
 	fmt.Fprintln(stderr, "pollreload:", err)
 	return code
 }
 
-var errUsage = errors.New("usage")
+// errUsage is the command line's error: config's, for the flags, and
+// run's own.
+var errUsage = config.ErrUsage
 
 // usageErr is an error of the command line, exit code 2.
 func usageErr(format string, args ...any) error {

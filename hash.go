@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/pollreload/pollreload/config"
 	"github.com/pollreload/pollreload/hasher"
 )
 
@@ -20,9 +21,9 @@ func runHash(ctx context.Context, paths, environ []string, stdout, stderr io.Wri
 	if len(paths) == 0 {
 		return usageErr("hash needs at least one path, as in pollreload hash /etc/app")
 	}
-	cfg, err := loadConfig(environ, nil)
+	cfg, err := config.Load(environ, nil)
 	if err == nil {
-		err = cfg.validateScan()
+		err = cfg.ValidateScan()
 	}
 	if err != nil {
 		return &exitError{code: 2, err: err}
@@ -36,7 +37,7 @@ func runHash(ctx context.Context, paths, environ []string, stdout, stderr io.Wri
 	for _, p := range paths {
 		s, err := h.Scan(ctx, p)
 		if err != nil {
-			return advise(cfg, err) // it names p
+			return cfg.Explained(err) // it names p
 		}
 		fmt.Fprintf(stdout, "%016x  %s  (%s, %s, %s)\n", s.Digest, displayName(p), s.Kind, count(len(s.Files), "file"), count(int(s.Bytes), "byte"))
 		for _, name := range sortedNames(s.Files) {
@@ -51,7 +52,7 @@ func runHash(ctx context.Context, paths, environ []string, stdout, stderr io.Wri
 		}
 		for _, e := range s.Errors {
 			failed = true
-			fmt.Fprintf(stdout, "  error (%s)  %s: %v\n", e.Kind, displayName(e.Path), advise(cfg, e.Err))
+			fmt.Fprintf(stdout, "  error (%s)  %s: %v\n", e.Kind, displayName(e.Path), cfg.Explain(e.Err))
 		}
 	}
 	if failed {

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/pollreload/pollreload/config"
 )
 
 func main() {
@@ -19,12 +21,13 @@ func main() {
 }
 
 // run is the whole program: it returns when ctx ends, a termination signal
-// arrives, or (in wrapper mode) the child exits.
-func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+// arrives, or (in wrapper mode) the child exits. Once the configuration is
+// valid, the error it returns carries its fix (config.Fix), for the exit line.
+func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) (err error) {
 	var child []string
-	var flags []flagSetting
+	var flags []config.FlagSetting
 	if wantsHelp(args) {
-		fmt.Fprint(stdout, usage())
+		fmt.Fprint(stdout, config.Usage())
 		return nil
 	}
 	if len(args) > 0 {
@@ -41,7 +44,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 			// `kubectl exec ... pollreload check` can repeat the container's
 			// args and check exactly what runs.
 			var err error
-			if flags, child, err = parseFlags(args[1:]); err != nil {
+			if flags, child, err = config.ParseFlags(args[1:]); err != nil {
 				return err
 			}
 			if child != nil {
@@ -49,36 +52,37 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 			}
 		default:
 			var err error
-			if flags, child, err = parseFlags(args); err != nil {
+			if flags, child, err = config.ParseFlags(args); err != nil {
 				return err
 			}
 		}
 	}
-	cfg, err := loadConfig(environ, flags)
+	cfg, err := config.Load(environ, flags)
+	defer func() { err = cfg.Explained(err) }()
 	if err == nil {
 		err = cfg.Validate(child != nil)
 	}
 	if err == nil {
-		err = cfg.checkPaths()
+		err = cfg.CheckPaths()
 	}
 	if err == nil {
-		err = cfg.checkMetricsAddr(ctx)
+		err = cfg.CheckMetricsAddr(ctx)
 	}
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	logger := newLogger(cfg, stderr)
-	if len(cfg.ignored) > 0 {
-		logger.Warn("ignoring unknown variables with pollreload's prefix", "names", cfg.ignored)
+	if len(cfg.Ignored()) > 0 {
+		logger.Warn("ignoring unknown variables with pollreload's prefix", "names", cfg.Ignored())
 	}
-	if len(cfg.merged) > 0 {
-		logger.Warn("some entries are given more than once; each is watched or called once", "entries", cfg.merged)
+	if len(cfg.Merged()) > 0 {
+		logger.Warn("some entries are given more than once; each is watched or called once", "entries", cfg.Merged())
 	}
-	if sameDirs := cfg.sameDirectories(); len(sameDirs) > 0 {
-		logger.Warn("CONFIG_DIR entries name the same directory through a symlink; both are watched, since the link may be repointed", "entries", sameDirs)
+	if sameDirs := cfg.SameDirectories(); len(sameDirs) > 0 {
+		logger.Warn(cfg.Name("CONFIG_DIR")+" entries name the same directory through a symlink; both are watched, since the link may be repointed", "entries", sameDirs)
 	}
-	if len(cfg.notes) > 0 {
-		logger.Info("flags accepted without effect; see pollreload --help", "flags", cfg.notes)
+	if len(cfg.Notes()) > 0 {
+		logger.Info("flags accepted without effect; see pollreload --help", "flags", cfg.Notes())
 	}
 	comp, err := newComponents(cfg, logger)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pollreload/pollreload/config"
 	"github.com/pollreload/pollreload/internal/testenv"
 )
 
@@ -72,7 +73,7 @@ func TestRunCommands(t *testing.T) {
 		if err := run(context.Background(), []string{"--help"}, nil, &out, io.Discard); err != nil {
 			t.Fatal(err)
 		}
-		for _, v := range variables() {
+		for _, v := range config.Variables() {
 			if !strings.Contains(out.String(), "\n  "+v+" ") {
 				t.Errorf("--help does not list %s:\n%s", v, out.String())
 			}

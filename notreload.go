@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/pollreload/pollreload/config"
 	"github.com/pollreload/pollreload/signaler"
 )
 
@@ -14,16 +15,16 @@ import (
 // nothing was re-read. It looks at PROCESS_NAME, the wrapped command, and
 // the executables of the processes found now; a target that appears later
 // is refused when it is to be signalled. RELOAD_FORCE=true lets it through.
-func refuseNotReloading(cfg Config, comp components, child []string) error {
+func refuseNotReloading(cfg config.Config, comp components, child []string) error {
 	if cfg.ReloadForce {
 		return nil
 	}
 	refuse := func(what, why string) error {
-		return &exitError{code: 2, err: fmt.Errorf("%s: %s (%s=true sends the signal anyway)", what, why, cfg.name("RELOAD_FORCE"))}
+		return &exitError{code: 2, err: fmt.Errorf("%s: %s (%s=true sends the signal anyway)", what, why, cfg.Name("RELOAD_FORCE"))}
 	}
 	for _, n := range cfg.ProcessName {
 		if why := signaler.NotReloads(n); why != "" {
-			return refuse(fmt.Sprintf("%s=%s names a program that does not reload on a signal", cfg.name("PROCESS_NAME"), strings.Join(cfg.ProcessName, ",")), why)
+			return refuse(fmt.Sprintf("%s=%s names a program that does not reload on a signal", cfg.Name("PROCESS_NAME"), strings.Join(cfg.ProcessName, ",")), why)
 		}
 	}
 	if len(child) > 0 {
@@ -44,9 +45,9 @@ func refuseNotReloading(cfg Config, comp components, child []string) error {
 			exe = c.Argv0
 		}
 		if why := signaler.NotReloads(exe); c.Selected && why != "" {
-			by := cfg.name("PROCESS_NAME") + "=" + strings.Join(cfg.ProcessName, ",")
+			by := cfg.Name("PROCESS_NAME") + "=" + strings.Join(cfg.ProcessName, ",")
 			if cfg.PIDFile != "" {
-				by = cfg.name("PID_FILE") + "=" + cfg.PIDFile
+				by = cfg.Name("PID_FILE") + "=" + cfg.PIDFile
 			}
 			return refuse(fmt.Sprintf("%s selects pid %d (%s), which does not reload on a signal", by, c.PID, exe), why)
 		}

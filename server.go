@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pollreload/pollreload/config"
 	"github.com/pollreload/pollreload/metrics"
 	"github.com/pollreload/pollreload/poller"
 )
@@ -20,20 +21,20 @@ import (
 
 // listenMetrics binds METRICS_ADDR, or returns nil when it is empty. It runs
 // before anything else starts, so a port in use stops pollreload at once.
-func listenMetrics(cfg Config) (net.Listener, error) {
+func listenMetrics(cfg config.Config) (net.Listener, error) {
 	if cfg.MetricsAddr == "" {
 		return nil, nil
 	}
 	ln, err := net.Listen("tcp", cfg.MetricsAddr)
 	if err != nil {
-		return nil, fmt.Errorf("METRICS_ADDR=%q: %w", cfg.MetricsAddr, err)
+		return nil, fmt.Errorf("%s=%q: %w", cfg.Name("METRICS_ADDR"), cfg.MetricsAddr, err)
 	}
 	return ln, nil
 }
 
 // serve runs the poll loop, and the metrics server on ln unless it is nil,
 // until ctx ends. It closes ln.
-func serve(ctx context.Context, cfg Config, logger *slog.Logger, opts poller.Options, ln net.Listener) error {
+func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, opts poller.Options, ln net.Listener) error {
 	reg := prometheus.NewRegistry()
 	opts.Metrics = metrics.New(reg, metrics.BuildInfo{Version: version, Revision: commit})
 	loop, err := poller.New(opts)
@@ -47,7 +48,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, opts poller.Opt
 	var srv *http.Server
 	var wg sync.WaitGroup
 	if ln != nil {
-		srv = newMetricsServer(metrics.Handler(reg, loop))
+		srv = newMetricsServer(metrics.Handler(reg, fixedHealth{health: loop, cfg: cfg}))
 		logger.Info("serving metrics", "addr", ln.Addr().String())
 		wg.Add(1)
 		go func() {
@@ -60,7 +61,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, opts poller.Opt
 	logger.Info("watching", "dir", cfg.ConfigDir, "interval", cfg.PollInterval, "settle", cfg.SettleTime, "version", version)
 	if cfg.ReloadForce && cfg.ReloadURL == "" {
 		// The signaler's "sending the reload signal anyway, as forced" lines refer to this.
-		logger.Info(cfg.name("RELOAD_FORCE") + " is set: the reload signal is sent even to a process that has no handler for it")
+		logger.Info(cfg.Name("RELOAD_FORCE") + " is set: the reload signal is sent even to a process that has no handler for it")
 	}
 	err = loop.Run(ctx)
 	if srv != nil {
@@ -74,6 +75,16 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, opts poller.Opt
 	logger.Info("stopped")
 	return err
 }
+
+// fixedHealth is the poll loop's health as /healthz and /readyz show it:
+// an error with a fix carries it, as the log lines do.
+type fixedHealth struct {
+	health metrics.Health
+	cfg    config.Config
+}
+
+func (h fixedHealth) Healthy() error { return h.cfg.Explained(h.health.Healthy()) }
+func (h fixedHealth) Ready() error   { return h.cfg.Explained(h.health.Ready()) }
 
 // newMetricsServer bounds what each connection may hold: a client that
 // sends its headers slowly, a request that never ends, a keep-alive

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/pollreload/pollreload/config"
 	"github.com/pollreload/pollreload/poller"
 	"github.com/pollreload/pollreload/signaler"
 	"github.com/pollreload/pollreload/verify"
@@ -48,19 +49,19 @@ func (v verification) newMetric() *verify.MetricVerifier {
 
 // newVerification builds the HTTP client (reading the credential files once
 // to check them) and the metric verifier.
-func newVerification(cfg Config) (verification, error) {
+func newVerification(cfg config.Config) (verification, error) {
 	var v verification
 	if cfg.ReloadURL == "" && cfg.ReloadVerifyURL == "" {
 		return v, nil
 	}
-	client, err := signaler.NewHTTPClient(cfg.clientOptions())
+	client, err := signaler.NewHTTPClient(cfg.ClientOptions())
 	if err != nil {
 		return v, &exitError{code: 2, err: err}
 	}
 	v.client = client
 	if cfg.ReloadVerifyURL != "" {
 		v.metric, err = verify.NewMetricVerifier(verify.MetricOptions{
-			URL: cfg.ReloadVerifyURL, Metric: cfg.ReloadVerifyMetric, Client: client, Auth: cfg.clientOptions(), Timeout: cfg.ReloadTimeout,
+			URL: cfg.ReloadVerifyURL, Metric: cfg.ReloadVerifyMetric, Client: client, Auth: cfg.ClientOptions(), Timeout: cfg.ReloadTimeout,
 		})
 		if err != nil {
 			return v, &exitError{code: 2, err: err}
@@ -73,7 +74,7 @@ func newVerification(cfg Config) (verification, error) {
 // application RELOAD_VERIFY_URL reports on), then each RELOAD_URL. Without
 // a process, RELOAD_VERIFY_URL verifies the first URL. check, when not
 // nil, runs before every delivery to any of them.
-func newTargets(cfg Config, v verification, check *verify.Command, logger *slog.Logger) ([]target, *signaler.Process, *appTarget, error) {
+func newTargets(cfg config.Config, v verification, check *verify.Command, logger *slog.Logger) ([]target, *signaler.Process, *appTarget, error) {
 	var out []target
 	var process *signaler.Process
 	var app *appTarget
@@ -93,7 +94,7 @@ func newTargets(cfg Config, v verification, check *verify.Command, logger *slog.
 		prof, detected := chooseProfile(cfg, exe, args)
 		if sig := profileSignal(cfg, prof); sig != cfg.ReloadSignal.Signal() {
 			// The profile's signal (haproxy USR2, apache USR1).
-			cfg.ReloadSignal = reloadSignal(sig)
+			cfg.ReloadSignal = config.SignalValue(sig)
 			if p, err = signaler.NewProcess(signaler.ProcessOptions{
 				Names: cfg.ProcessName, PIDFile: cfg.PIDFile, Signal: sig,
 				Policy: signaler.Policy(cfg.ReloadTargets), Force: cfg.ReloadForce, Logger: logger,
@@ -112,10 +113,10 @@ func newTargets(cfg Config, v verification, check *verify.Command, logger *slog.
 		t.verifier = processVerifier(cfg, t.metric, app)
 		out = append(out, t)
 	}
-	for _, raw := range cfg.reloadURLs() {
+	for _, raw := range cfg.ReloadURLs() {
 		h, err := signaler.NewHTTP(signaler.HTTPOptions{
 			URL: raw, Method: cfg.ReloadMethod, Timeout: cfg.ReloadTimeout, Client: v.client,
-			Auth: cfg.clientOptions(), Logger: logger,
+			Auth: cfg.ClientOptions(), Logger: logger,
 		})
 		if err != nil {
 			return nil, nil, nil, err
@@ -132,15 +133,15 @@ func newTargets(cfg Config, v verification, check *verify.Command, logger *slog.
 
 // processVerifier returns the verification of a signal target (a process
 // or the wrapped child): alive always, then children, the re-exec, the log,
-// the command (config_sources.go) and metrics (metric, when not nil) when
+// the command (verify_sources.go) and metrics (metric, when not nil) when
 // asked for.
-func processVerifier(cfg Config, metric *verify.MetricVerifier, app *appTarget) verify.Verifier {
+func processVerifier(cfg config.Config, metric *verify.MetricVerifier, app *appTarget) verify.Verifier {
 	sig := cfg.ReloadSignal.Signal()
 	if app != nil {
 		sig = profileSignal(cfg, &app.profile)
 	}
 	vs := []verify.Verifier{verify.NewAliveVerifier(verify.AliveOptions{Signal: sig})}
-	if strings.EqualFold(strings.TrimSpace(cfg.ReloadVerify), verifyChildren) {
+	if strings.EqualFold(strings.TrimSpace(cfg.ReloadVerify), config.VerifyChildren) {
 		vs = append(vs, verify.NewChildrenVerifier(verify.ChildrenOptions{Timeout: cfg.ReloadTimeout, Signal: sig}))
 	}
 	vs = append(vs, sourceVerifiers(cfg)...)
@@ -158,7 +159,7 @@ func processVerifier(cfg Config, metric *verify.MetricVerifier, app *appTarget) 
 // probeVerifyURL looks at RELOAD_VERIFY_URL once at start: an answer without
 // a reload metric is a configuration error (exit 2); no answer yet only a
 // warning, as the application may be starting beside pollreload.
-func probeVerifyURL(ctx context.Context, cfg Config, v verification, logger *slog.Logger) error {
+func probeVerifyURL(ctx context.Context, cfg config.Config, v verification, logger *slog.Logger) error {
 	if v.metric == nil {
 		return nil
 	}
@@ -167,9 +168,9 @@ func probeVerifyURL(ctx context.Context, cfg Config, v verification, logger *slo
 	p, err := v.metric.Probe(ctx)
 	switch {
 	case errors.Is(err, verify.ErrNoVerifyMetric):
-		return &exitError{code: 2, err: err}
+		return &exitError{code: 2, err: err} // run adds the fix
 	case err != nil:
-		logger.Warn("RELOAD_VERIFY_URL does not answer yet; reloads are verified once it does", "url", v.metric.URL(), "err", err)
+		logger.Warn(cfg.Name("RELOAD_VERIFY_URL")+" does not answer yet; reloads are verified once it does", "url", v.metric.URL(), "err", err)
 	default:
 		logger.Info("reloads are verified by the application's metrics", "url", v.metric.URL(), "metric", p.Timestamp, "successful_metric", p.Successful)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pollreload/pollreload/config"
 	"github.com/pollreload/pollreload/poller"
 	"github.com/pollreload/pollreload/signaler"
 )
@@ -59,7 +60,7 @@ func stopsReloads(sig os.Signal) bool {
 
 // runWrapper runs argv as pollreload's child until it exits, and returns
 // its exit status as an exitError.
-func runWrapper(ctx context.Context, cfg Config, logger *slog.Logger, comp components, argv []string) error {
+func runWrapper(ctx context.Context, cfg config.Config, logger *slog.Logger, comp components, argv []string) error {
 	// RELOAD_VERIFY_URL answering without a reload metric (someone else's
 	// metrics) stops pollreload before the child exists too.
 	if err := probeVerifyURL(ctx, cfg, comp.verification, logger); err != nil {
@@ -94,7 +95,7 @@ func runWrapper(ctx context.Context, cfg Config, logger *slog.Logger, comp compo
 		return err
 	}
 	if app != nil {
-		cfg.ReloadSignal = reloadSignal(profileSignal(cfg, prof))
+		cfg.ReloadSignal = config.SignalValue(profileSignal(cfg, prof))
 		logProfile(cfg, app, logger)
 	}
 	c, err := signaler.StartChild(argv[0], argv[1:], signaler.ChildOptions{

@@ -718,8 +718,8 @@ func TestWrapperReloadForce(t *testing.T) {
 			}
 			line := logs.waitLine(t, "has no SIGHUP handler", wrapperWait)
 			t.Logf("refused: %s", line)
-			// The advice (advice.go) reaches the wrapper's log too.
-			if want := "; the reload stays pending until it installs one (RELOAD_FORCE=true sends anyway)\""; !strings.HasSuffix(line, want) {
+			// The fix (config.Fix) reaches the wrapper's log too.
+			if want := ` fix="the reload stays pending until it installs one; RELOAD_FORCE=true sends anyway"`; !strings.HasSuffix(line, want) {
 				t.Errorf("refusal %q does not end with %q", line, want)
 			}
 			if st := procState(pr.Process.Pid); st == "Z" || st == "gone" {

@@ -84,8 +84,8 @@ func TestHugeFileOverMaxFileSize(t *testing.T) {
 	if got := r.metric("pollreload_bytes_hashed_total", nil) - hashed; got >= 1<<30 {
 		t.Errorf("bytes hashed after the file outgrew MAX_FILE_SIZE: %v; want < 1 GiB (the file must not be read)", got)
 	}
-	// The hasher's own line, with the advice main adds (hasher.Options.Advise).
-	want := fmt.Sprintf("%d bytes, over the size limit of %d (MAX_FILE_SIZE=%[2]d; raise it or leave the file out with EXCLUDE)", int64(hugeSize), int64(1<<30))
+	// The hasher's own line, with the fix pollreload's log handler adds.
+	want := fmt.Sprintf(`%d bytes, over the size limit of %d" fix="MAX_FILE_SIZE=%[2]d; raise it or leave the file out with EXCLUDE"`, int64(hugeSize), int64(1<<30))
 	if out := r.pr.Output(); !strings.Contains(out, want) {
 		t.Errorf("log does not say %q:\n%s", want, tail(out, 20))
 	}

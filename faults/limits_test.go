@@ -29,14 +29,14 @@ func TestLimits(t *testing.T) {
 			env:     map[string]string{"MAX_FILES": "3"},
 			over:    map[string]string{"d.conf": "d\n"},
 			under:   func(t *testing.T, root string) { remove(t, filepath.Join(root, "d.conf")) },
-			logWord: "(MAX_FILES=3; raise it or narrow INCLUDE/EXCLUDE)",
+			logWord: `fix="MAX_FILES=3; raise it or narrow INCLUDE/EXCLUDE"`,
 		},
 		{
 			name:    "MAX_FILE_SIZE",
 			env:     map[string]string{"MAX_FILE_SIZE": "1KiB"},
 			over:    map[string]string{"b.conf": strings.Repeat("b", 2048)},
 			under:   func(t *testing.T, root string) { writeFiles(t, root, map[string]string{"b.conf": base["b.conf"]}) },
-			logWord: "2048 bytes, over the size limit of 1024 (MAX_FILE_SIZE=1024; raise it or leave the file out with EXCLUDE)",
+			logWord: `2048 bytes, over the size limit of 1024" fix="MAX_FILE_SIZE=1024; raise it or leave the file out with EXCLUDE"`,
 		},
 	}
 	for _, tt := range tests {

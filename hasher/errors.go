@@ -44,7 +44,7 @@ var errFileTooLarge = ErrFileTooLarge
 
 // FileTooLargeError reports a file larger than Options.MaxFileSize, which
 // was not hashed. The caller, who knows how the limit was configured, adds
-// how to raise it (Options.Advise).
+// how to raise it where the error is shown.
 type FileTooLargeError struct {
 	Max int64 // Options.MaxFileSize
 	// Size is the size stat reported. Grew is set when stat said the file
@@ -98,6 +98,18 @@ func (e *TotalTooLargeError) Error() string {
 
 // Is makes errors.Is(err, ErrTotalTooLarge) hold.
 func (e *TotalTooLargeError) Is(target error) bool { return target == ErrTotalTooLarge }
+
+// RootError is the error Scan returns: the root it scanned and why the
+// scan failed. It is the one place a scan error names the root.
+type RootError struct {
+	Root string
+	Err  error
+}
+
+func (e *RootError) Error() string { return fmt.Sprintf("scan %s: %v", e.Root, e.Err) }
+
+// Unwrap returns the cause.
+func (e *RootError) Unwrap() error { return e.Err }
 
 // PseudoFilesystemError reports a root on a kernel pseudo-filesystem.
 type PseudoFilesystemError struct {

@@ -58,11 +58,6 @@ type Options struct {
 	// and this, so that a fleet of replicas started together does not
 	// re-read every file in the same tick.
 	VerifyAfter time.Duration
-	// Advise, if set, rewrites a file's error before it is logged, adding
-	// what only the caller knows: how a limit was configured and how to
-	// raise it (see FileTooLargeError). It must keep err in the chain.
-	// Snapshot.Errors hold the errors as the hasher found them.
-	Advise func(err error) error
 }
 
 // Hasher scans roots into Snapshots and remembers, per root and file, what it
@@ -225,7 +220,7 @@ func (h *Hasher) Scan(ctx context.Context, root string) (*Snapshot, error) {
 	case err != nil:
 		// The one place a scan error is wrapped: it names the root, and
 		// nothing below repeats it.
-		return nil, fmt.Errorf("scan %s: %w", root, err)
+		return nil, &RootError{Root: root, Err: err}
 	}
 	return snap, nil
 }
@@ -562,11 +557,7 @@ func (s *scan) report() {
 		if s.rs.reported[se.Path] == se.Kind {
 			continue
 		}
-		err := se.Err
-		if s.h.opts.Advise != nil {
-			err = s.h.opts.Advise(err)
-		}
-		s.h.log.Warn("cannot read file, keeping its last state", "path", filepath.Join(s.root, se.Path), "kind", se.Kind, "err", err)
+		s.h.log.Warn("cannot read file, keeping its last state", "path", filepath.Join(s.root, se.Path), "kind", se.Kind, "err", se.Err)
 	}
 	s.rs.reported = seen
 }

@@ -133,11 +133,11 @@ func New(reg prometheus.Registerer, build BuildInfo) *Metrics {
 		}),
 		pollInterval: f.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "poll_interval_seconds",
-			Help: "Effective poll interval: POLL_INTERVAL, stretched while scans take a large share of it, backed off while a watched path is unreadable.",
+			Help: "Effective poll interval: the configured poll interval, stretched while scans take a large share of it, backed off while a watched path is unreadable.",
 		}),
 		configuredInterval: f.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "configured_poll_interval_seconds",
-			Help: "POLL_INTERVAL as configured; poll_interval_seconds above it means the interval is stretched or backed off.",
+			Help: "The configured poll interval; poll_interval_seconds above it means the interval is stretched or backed off.",
 		}),
 	}
 	f.NewGaugeVec(prometheus.GaugeOpts{

@@ -71,8 +71,4 @@ type Options struct {
 	Targets []Target
 	Metrics *metrics.Metrics // nil: metrics on a private registry
 	Logger  *slog.Logger     // nil: discard
-	// Advise, if set, rewrites a scan or delivery error before it is
-	// logged, adding what only the caller knows: the variable a value came
-	// from, the pod-spec fix. It must keep err in the chain.
-	Advise func(err error) error
 }

@@ -86,7 +86,7 @@ func (l *Loop) finish(r result) {
 			if rep.NewReason {
 				level = slog.LevelWarn
 			}
-			l.log.Log(context.Background(), level, "cannot verify the reload yet; verifying again", target, "retry_in", rep.RetryIn, "err", l.advise(r.err))
+			l.log.Log(context.Background(), level, "cannot verify the reload yet; verifying again", target, "retry_in", rep.RetryIn, "err", r.err)
 		}
 		return
 	}
@@ -131,7 +131,6 @@ func (l *Loop) finish(r result) {
 // logFailure logs a failed attempt: a warning when the reason is new, a
 // debug line while it repeats.
 func (l *Loop) logFailure(rep report, target slog.Attr, err error, args ...any) {
-	err = l.advise(err)
 	if rep.Result == signaler.ResultRejected && fromPrecheck(err) {
 		l.log.Warn("the check before the delivery refused the new configuration; nothing was sent, and nothing is until the content changes", append(args, target, "err", err)...)
 		return
@@ -149,14 +148,6 @@ func (l *Loop) logFailure(rep report, target slog.Attr, err error, args ...any) 
 		level = slog.LevelError
 	}
 	l.log.Log(context.Background(), level, msg, append(args, target, "reason", rep.Result.String(), "retry_in", rep.RetryIn, "err", err)...)
-}
-
-// advise applies Options.Advise.
-func (l *Loop) advise(err error) error {
-	if l.opts.Advise == nil || err == nil {
-		return err
-	}
-	return l.opts.Advise(err)
 }
 
 // targetAttr names target i in logs when there are several.

@@ -34,10 +34,10 @@ func (l *Loop) observe(snaps []*hasher.Snapshot, err error, start, end time.Time
 		kind := hasher.ErrorKind(err)
 		l.m.ObserveScan(metrics.Scan{Duration: dur, Err: true})
 		l.m.ScanError(kind)
-		l.health.scanFailed(l.advise(err))
+		l.health.scanFailed(err)
 		if !l.logged[kind] {
 			l.logged[kind] = true
-			l.log.Warn("cannot scan; keeping the last good state and retrying with backoff", "kind", kind, "err", l.advise(err))
+			l.log.Warn("cannot scan; keeping the last good state and retrying with backoff", "kind", kind, "err", err)
 		}
 	} else {
 		if l.scanErrs > 0 {

@@ -38,7 +38,7 @@
 //   - errors.go holds the structured errors (PermissionError,
 //     NotCatchingError, PIDFileError, NoTargetError in lookup.go): they say
 //     what was found, and the caller adds how to fix it in its deployment
-//     (pollreload's advice.go names the variables and pod-spec fields).
+//     (pollreload's config package names the variables and pod-spec fields where the error is shown).
 //   - http.go calls RELOAD_URL; redact.go keeps its secrets (userinfo, query
 //     values) out of logs, errors, check and metrics: use RedactURL to show
 //     a URL anywhere.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+	"time"
 )
 
 // The errors of this package say what was found: which process, which
@@ -97,3 +98,17 @@ func (e *PIDFileError) Unwrap() error { return e.Err }
 
 // Reason maps a Reload error to its metric label: ResultOf(err).String().
 func Reason(err error) string { return ResultOf(err).String() }
+
+// TimeoutError is a reload request that got no response within its
+// timeout (HTTPOptions.Timeout).
+type TimeoutError struct {
+	Timeout time.Duration
+	Err     error
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("no response within %s: %v", e.Timeout, e.Err)
+}
+
+// Unwrap makes errors.Is(err, context.DeadlineExceeded) hold.
+func (e *TimeoutError) Unwrap() error { return e.Err }

@@ -64,5 +64,5 @@ func ExampleParseHeaders() {
 	fmt.Println(err)
 	// Output:
 	// team-a prod <nil>
-	// invalid RELOAD_HEADERS: header Authorization is set by pollreload itself; use RELOAD_BEARER_TOKEN_FILE or RELOAD_BASIC_AUTH_* for credentials
+	// header Authorization is set by pollreload itself
 }

@@ -113,7 +113,7 @@ func (h *HTTP) reload(ctx context.Context) (Outcome, error) {
 			err = uerr.Err
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
-			return Outcome{}, fmt.Errorf("reload %s %s: no response within %s (RELOAD_TIMEOUT): %w", h.method, h.redacted, h.timeout, err)
+			return Outcome{}, fmt.Errorf("reload %s %s: %w", h.method, h.redacted, &TimeoutError{Timeout: h.timeout, Err: err})
 		}
 		return Outcome{}, fmt.Errorf("reload %s %s: %w", h.method, h.redacted, err)
 	}

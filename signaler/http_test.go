@@ -155,7 +155,7 @@ func TestHTTPReloadTransportErrorsHideCredentials(t *testing.T) {
 		timeout time.Duration
 		wantErr string
 	}{
-		{"timeout", slow.withCreds(secret, "/reload"), 100 * time.Millisecond, "no response within 100ms (RELOAD_TIMEOUT)"},
+		{"timeout", slow.withCreds(secret, "/reload"), 100 * time.Millisecond, "no response within 100ms: context deadline exceeded"},
 		{"connection refused", closedURL, time.Second, "connection refused"},
 	}
 	for _, tt := range tests {

@@ -20,7 +20,7 @@ import (
 	"github.com/pollreload/pollreload/internal/filetype"
 )
 
-// This file builds the HTTP client that RELOAD_URL and RELOAD_VERIFY_URL are
+// This file builds the HTTP client that reload and verification URLs are
 // called with: authentication and TLS come from prometheus/common's
 // config.HTTPClientConfig, the code Prometheus itself scrapes with, rather
 // than from options written by hand.
@@ -48,10 +48,24 @@ type ClientOptions struct {
 	Headers http.Header
 }
 
-// ParseHeaders reads RELOAD_HEADERS: comma-separated "Name: value" pairs, as
-// in "X-Scope-OrgID: team-a, X-Env: prod". A name may repeat. Headers that
-// the client sets itself (Authorization, Host, User-Agent, ...) are refused:
-// use the variables meant for them.
+// HeaderError is a header list ParseHeaders refuses. It never holds a
+// header's value, which may be a secret.
+type HeaderError struct {
+	// Name is the header's canonical name, "" when the pair has none.
+	Name string
+	// Reserved is set for a header the client sets itself (Authorization,
+	// Host, User-Agent, ...): credentials have options of their own.
+	Reserved bool
+	// Problem says what is wrong and what is accepted.
+	Problem string
+}
+
+func (e *HeaderError) Error() string { return e.Problem }
+
+// ParseHeaders reads a header list: comma-separated "Name: value" pairs,
+// as in "X-Scope-OrgID: team-a, X-Env: prod". A name may repeat. Headers
+// that the client sets itself (Authorization, Host, User-Agent, ...) are
+// refused (HeaderError.Reserved): credentials have options of their own.
 func ParseHeaders(s string) (http.Header, error) {
 	h := http.Header{}
 	for pair := range strings.SplitSeq(s, ",") {
@@ -63,16 +77,17 @@ func ParseHeaders(s string) (http.Header, error) {
 		switch {
 		case !ok || name == "":
 			// The pair may be a secret: name only its position's shape.
-			return nil, errors.New(`invalid RELOAD_HEADERS: want comma-separated "Name: value" pairs, such as "X-Scope-OrgID: team-a"`)
+			return nil, &HeaderError{Problem: `want comma-separated "Name: value" pairs, such as "X-Scope-OrgID: team-a"`}
 		case !isToken(name):
-			return nil, fmt.Errorf("invalid RELOAD_HEADERS: header name %q is not a valid HTTP header name", name)
+			return nil, &HeaderError{Name: name, Problem: fmt.Sprintf("header name %q is not a valid HTTP header name", name)}
 		}
+		canon := http.CanonicalHeaderKey(name)
 		if i := strings.IndexFunc(value, badHeaderValueRune); i >= 0 {
 			// The value may be a secret: say what is wrong, never what it is.
-			return nil, fmt.Errorf("invalid RELOAD_HEADERS: the value of header %s holds %s, which HTTP does not allow in a header value (every request would fail); want printable text", http.CanonicalHeaderKey(name), describeControl(rune(value[i])))
+			return nil, &HeaderError{Name: canon, Problem: fmt.Sprintf("the value of header %s holds %s, which HTTP does not allow in a header value (every request would fail); want printable text", canon, describeControl(rune(value[i])))}
 		}
-		if _, reserved := promconfig.ReservedHeaders[http.CanonicalHeaderKey(name)]; reserved {
-			return nil, fmt.Errorf("invalid RELOAD_HEADERS: header %s is set by pollreload itself; use RELOAD_BEARER_TOKEN_FILE or RELOAD_BASIC_AUTH_* for credentials", http.CanonicalHeaderKey(name))
+		if _, reserved := promconfig.ReservedHeaders[canon]; reserved {
+			return nil, &HeaderError{Name: canon, Reserved: true, Problem: fmt.Sprintf("header %s is set by pollreload itself", canon)}
 		}
 		h.Add(name, value)
 	}
@@ -127,18 +142,26 @@ func NewHTTPClient(opts ClientOptions) (*http.Client, error) {
 }
 
 // Validate checks the combinations of options without reading any file.
+// Its errors name the fields of ClientOptions; a program that reads its
+// settings from elsewhere checks them first, in its own words.
 func (o ClientOptions) Validate() error {
 	switch {
 	case o.BearerTokenFile != "" && (o.BasicAuthUsername != "" || o.BasicAuthPasswordFile != ""):
-		return errors.New("set RELOAD_BEARER_TOKEN_FILE or RELOAD_BASIC_AUTH_USERNAME, not both")
-	case o.BasicAuthUsername != "" && o.BasicAuthPasswordFile == "":
-		return errors.New("RELOAD_BASIC_AUTH_USERNAME is set but RELOAD_BASIC_AUTH_PASSWORD_FILE is not: want both")
-	case o.BasicAuthUsername == "" && o.BasicAuthPasswordFile != "":
-		return errors.New("RELOAD_BASIC_AUTH_PASSWORD_FILE is set but RELOAD_BASIC_AUTH_USERNAME is not: want both")
+		return errors.New("ClientOptions: set BearerTokenFile or BasicAuthUsername, not both")
+	case (o.BasicAuthUsername == "") != (o.BasicAuthPasswordFile == ""):
+		return errors.New("ClientOptions: BasicAuthUsername and BasicAuthPasswordFile go together")
 	case (o.CertFile == "") != (o.KeyFile == ""):
-		return errors.New("RELOAD_CERT_FILE and RELOAD_KEY_FILE go together: set both for a client certificate, or neither")
+		return errors.New("ClientOptions: CertFile and KeyFile go together")
 	}
 	return nil
+}
+
+// CheckSecretFile reports whether path can serve as a credential file now:
+// a readable regular file of at most MaxSecretFile bytes. The error says
+// what is wrong, without the path or the content.
+func CheckSecretFile(path string) error {
+	_, err := readSecretFile(path)
+	return err
 }
 
 // httpClientConfig turns the options into prometheus/common's configuration
@@ -147,18 +170,9 @@ func (o ClientOptions) httpClientConfig() (promconfig.HTTPClientConfig, error) {
 	if err := o.Validate(); err != nil {
 		return promconfig.HTTPClientConfig{}, err
 	}
-	for _, f := range []struct{ name, path string }{
-		{"RELOAD_BEARER_TOKEN_FILE", o.BearerTokenFile},
-		{"RELOAD_BASIC_AUTH_PASSWORD_FILE", o.BasicAuthPasswordFile},
-		{"RELOAD_CA_FILE", o.CAFile},
-		{"RELOAD_CERT_FILE", o.CertFile},
-		{"RELOAD_KEY_FILE", o.KeyFile},
-	} {
-		if f.path == "" {
-			continue
-		}
-		if _, err := readSecretFile(f.path); err != nil {
-			return promconfig.HTTPClientConfig{}, fmt.Errorf("invalid %s=%q: %w", f.name, f.path, err)
+	for path, field := range o.secretFiles() {
+		if _, err := readSecretFile(path); err != nil {
+			return promconfig.HTTPClientConfig{}, &SecretFileError{Field: field, Path: path, Err: err}
 		}
 	}
 	// Every file is named by reference, not as a *_file setting: the
@@ -234,15 +248,31 @@ func readSecretFile(path string) ([]byte, error) {
 	return b, nil
 }
 
+// SecretFileError is a credential file that cannot be read: at start
+// (NewHTTPClient) or on a request, which rereads it.
+type SecretFileError struct {
+	// Field is the ClientOptions field that names the file, such as
+	// "BearerTokenFile".
+	Field string
+	Path  string
+	Err   error
+}
+
+func (e *SecretFileError) Error() string {
+	return fmt.Sprintf("credential file %s: %v", e.Path, e.Err)
+}
+
+func (e *SecretFileError) Unwrap() error { return e.Err }
+
 // secretFiles reads the credential files for the HTTP client: it is the
 // client's promconfig.SecretManager, and each reference is a file path.
-type secretFiles map[string]string // path → the variable that names it
+type secretFiles map[string]string // path → the ClientOptions field that names it
 
 func (o ClientOptions) secretFiles() secretFiles {
 	m := secretFiles{}
 	for v, path := range map[string]string{
-		"RELOAD_BEARER_TOKEN_FILE": o.BearerTokenFile, "RELOAD_BASIC_AUTH_PASSWORD_FILE": o.BasicAuthPasswordFile,
-		"RELOAD_CA_FILE": o.CAFile, "RELOAD_CERT_FILE": o.CertFile, "RELOAD_KEY_FILE": o.KeyFile,
+		"BearerTokenFile": o.BearerTokenFile, "BasicAuthPasswordFile": o.BasicAuthPasswordFile,
+		"CAFile": o.CAFile, "CertFile": o.CertFile, "KeyFile": o.KeyFile,
 	} {
 		if path != "" {
 			m[path] = v
@@ -261,7 +291,7 @@ func (s secretFiles) Fetch(_ context.Context, path string) (string, error) {
 	}
 	b, err := readSecretFile(path)
 	if err != nil {
-		return "", fmt.Errorf("%s %s: %w", v, path, err)
+		return "", &SecretFileError{Field: v, Path: path, Err: err}
 	}
 	return strings.TrimSpace(string(b)), nil
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"log/slog"
 	"math/big"
 	"net"
@@ -242,12 +243,12 @@ func TestClientOptionsRejected(t *testing.T) {
 		opts    ClientOptions
 		wantErr string
 	}{
-		{"token and basic auth", ClientOptions{BearerTokenFile: file, BasicAuthUsername: "u", BasicAuthPasswordFile: file}, "set RELOAD_BEARER_TOKEN_FILE or RELOAD_BASIC_AUTH_USERNAME, not both"},
-		{"user without password", ClientOptions{BasicAuthUsername: "u"}, "RELOAD_BASIC_AUTH_USERNAME is set but RELOAD_BASIC_AUTH_PASSWORD_FILE is not"},
-		{"password without user", ClientOptions{BasicAuthPasswordFile: file}, "RELOAD_BASIC_AUTH_PASSWORD_FILE is set but RELOAD_BASIC_AUTH_USERNAME is not"},
-		{"cert without key", ClientOptions{CertFile: file}, "RELOAD_CERT_FILE and RELOAD_KEY_FILE go together"},
-		{"missing token file", ClientOptions{BearerTokenFile: filepath.Join(dir, "nope")}, `invalid RELOAD_BEARER_TOKEN_FILE="` + dir + `/nope": want a readable file: no such file or directory`},
-		{"CA is a directory", ClientOptions{CAFile: dir}, `invalid RELOAD_CA_FILE="` + dir + `": want a regular file, not a d`},
+		{"token and basic auth", ClientOptions{BearerTokenFile: file, BasicAuthUsername: "u", BasicAuthPasswordFile: file}, "ClientOptions: set BearerTokenFile or BasicAuthUsername, not both"},
+		{"user without password", ClientOptions{BasicAuthUsername: "u"}, "ClientOptions: BasicAuthUsername and BasicAuthPasswordFile go together"},
+		{"password without user", ClientOptions{BasicAuthPasswordFile: file}, "ClientOptions: BasicAuthUsername and BasicAuthPasswordFile go together"},
+		{"cert without key", ClientOptions{CertFile: file}, "ClientOptions: CertFile and KeyFile go together"},
+		{"missing token file", ClientOptions{BearerTokenFile: filepath.Join(dir, "nope")}, `credential file ` + dir + `/nope: want a readable file: no such file or directory`},
+		{"CA is a directory", ClientOptions{CAFile: dir}, `credential file ` + dir + `: want a regular file, not a d`},
 		{"CA not PEM", ClientOptions{CAFile: file}, "unable to use specified CA cert"},
 	}
 	for _, tt := range tests {
@@ -255,6 +256,10 @@ func TestClientOptionsRejected(t *testing.T) {
 			_, err := NewHTTPClient(tt.opts)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("NewHTTPClient error = %v; want one containing %q", err, tt.wantErr)
+			}
+			var fe *SecretFileError
+			if strings.HasPrefix(tt.wantErr, "credential file") && (!errors.As(err, &fe) || fe.Field == "" || fe.Path == "") {
+				t.Errorf("NewHTTPClient error = %#v; want a *SecretFileError naming the field and the path", err)
 			}
 		})
 	}
@@ -284,6 +289,10 @@ func TestParseHeaders(t *testing.T) {
 				}
 				if strings.Contains(err.Error(), "secret") {
 					t.Errorf("error %q repeats the value", err)
+				}
+				var he *HeaderError
+				if !errors.As(err, &he) || he.Reserved != strings.Contains(tt.wantErr, "itself") {
+					t.Errorf("ParseHeaders(%q) error = %#v; want a *HeaderError, Reserved only for a header the client sets", tt.in, err)
 				}
 			case err != nil:
 				t.Fatalf("ParseHeaders(%q): %v", tt.in, err)

@@ -169,7 +169,7 @@ func TestFindByNameExclusions(t *testing.T) {
 
 // TestNoTargetErrorSaysWhatWasFound: the error is a *NoTargetError naming
 // the names and what matched; the variable and the pod-spec fix are the main
-// package's to add (advice.go, TestAdviseNoTarget), so no PROCESS_NAME or
+// package's to add (config/fix.go, TestFixNoTarget), so no PROCESS_NAME or
 // shareProcessNamespace is spelt here.
 func TestNoTargetErrorSaysWhatWasFound(t *testing.T) {
 	f := newFakeProc(t)

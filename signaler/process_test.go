@@ -194,7 +194,7 @@ func TestProcessReloadWaitsForHandler(t *testing.T) {
 		t.Fatalf("Reload before the handler: error %v; want ErrNotCatching", err)
 	}
 	t.Logf("before the handler: %v", err)
-	// The fix (RELOAD_FORCE) is the main package's to add: advice_test.go.
+	// The fix (RELOAD_FORCE) is the main package's to add: fixes_test.go.
 	var nc *NotCatchingError
 	if !errors.As(err, &nc) || nc.PID != h.pid() || nc.Name != name || nc.Signal != syscall.SIGHUP || nc.Ignored || nc.Action != "terminate" {
 		t.Errorf("Reload before the handler = %#v; want a NotCatchingError for pid %d (%s), SIGHUP, terminate", err, h.pid(), name)

@@ -1,6 +1,7 @@
 package signaler
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -44,10 +45,14 @@ func TestCredentialFilesBounded(t *testing.T) {
 	if err == nil {
 		t.Fatal("reload with a 200 MB token file succeeded; want it refused")
 	}
-	for _, want := range []string{"RELOAD_BEARER_TOKEN_FILE " + tokenFile, "209715200 bytes, over the 1048576-byte (1 MiB) limit"} {
+	for _, want := range []string{"credential file " + tokenFile, "209715200 bytes, over the 1048576-byte (1 MiB) limit"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
+	}
+	// The field is kept for the caller, which names its own setting.
+	if fe := (*SecretFileError)(nil); !errors.As(err, &fe) || fe.Field != "BearerTokenFile" {
+		t.Errorf("error %#v: want a *SecretFileError of BearerTokenFile", err)
 	}
 	if strings.Contains(err.Error(), "token-one") {
 		t.Errorf("error shows the token: %v", err)

@@ -32,10 +32,19 @@ func ParseSignal(s string) (syscall.Signal, error) {
 		sig = unix.SignalNum(name)
 	}
 	if err := checkSignal(sig); err != nil {
-		return 0, fmt.Errorf("invalid signal %q: %w", s, err)
+		return 0, &SignalError{Value: s, Want: err.Error()}
 	}
 	return sig, nil
 }
+
+// SignalError is a value ParseSignal refuses: Want says why and what is
+// accepted.
+type SignalError struct {
+	Value string
+	Want  string
+}
+
+func (e *SignalError) Error() string { return fmt.Sprintf("invalid signal %q: %s", e.Value, e.Want) }
 
 // checkSignal refuses what cannot be a reload signal: anything outside 1 to
 // maxSignal, and SIGKILL and SIGSTOP, which no application can catch.

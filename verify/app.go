@@ -35,11 +35,11 @@ type AppVerifier struct {
 // NewAppVerifier returns an AppVerifier.
 func NewAppVerifier(opts AppOptions) *AppVerifier { return &AppVerifier{opts: opts} }
 
-// Describe returns what the verifier would read for the process running
-// args, or why it cannot read anything, for `check` and the start log.
-func (a *AppVerifier) Describe(args []string) (string, error) {
-	_, what, err := a.opts.Profile.Source(args, a.opts.Source)
-	return what, err
+// Describe returns the source the verifier would read for the process
+// running args and what it reads, or why it cannot read anything (a
+// *NoEvidenceError), for `check` and the start log.
+func (a *AppVerifier) Describe(args []string) (Verifier, string, error) {
+	return a.opts.Profile.Source(args, a.opts.Source)
 }
 
 // Before finds the source for the target's current command line and lets
@@ -70,22 +70,14 @@ func (a *AppVerifier) After(ctx context.Context, d Delivery) error {
 		return src.After(ctx, d)
 	}
 	reason := "no evidence could be read"
-	if why != nil {
+	var ne *NoEvidenceError
+	switch {
+	case errors.As(why, &ne):
+		reason = ne.Why
+	case why != nil:
 		reason = why.Error()
-		var ue interface{ Unwrap() error }
-		if errors.As(why, &ue) && errors.Is(why, ErrNoEvidence) {
-			reason = trimNoEvidence(why.Error())
-		}
 	}
 	return &UnverifiedError{App: a.opts.Profile.Name, Reason: reason, Setting: a.opts.Profile.Setting}
-}
-
-func trimNoEvidence(s string) string {
-	const p = "no evidence of the application's verdict: "
-	if len(s) > len(p) && s[:len(p)] == p {
-		s = s[len(p):]
-	}
-	return s
 }
 
 func joinArgs(args []string) string {

@@ -19,7 +19,8 @@ import (
 // ErrChildrenUnfit is wrapped by the error of a ChildrenVerifier whose
 // target cannot be judged by its children: it has none, or they are not
 // workers a reload replaces. It is a setup error: the fix is another
-// RELOAD_VERIFY, which the error names. At start and in `check` it is
+// verification, which the caller names from the *ChildrenUnfitError's Kind
+// that wraps it. At start and in `check` it is
 // refused; for a target found later, a delivery it verifies counts
 // unverified (errors.Is(err, signaler.ErrUnverified) holds), which is not
 // retried: waiting would not give the children a verdict to show.
@@ -32,13 +33,45 @@ func (childrenUnfitError) Error() string { return "the target's children say not
 // Is makes a ChildrenVerifier's setup error count as unverified.
 func (childrenUnfitError) Is(target error) bool { return target == signaler.ErrUnverified }
 
-// notWorkers names the executables whose children are not workers a reload
-// replaces, with what to use instead.
-var notWorkers = map[string]string{
-	"sshd":       "sshd's children are the sessions of connected users, which a reload keeps, and sshd reloads by re-executing itself in place: use RELOAD_VERIFY=exec, and RELOAD_CHECK_COMMAND='sshd -t -f CONFIG' so a bad config never reaches it",
-	"postgres":   "postgres's children are its background processes and backends, which a reload keeps: judge it by pg_conf_load_time() and pg_file_settings (the postgresql source), not by RELOAD_VERIFY=children",
-	"postmaster": "postgres's children are its background processes and backends, which a reload keeps: judge it by pg_conf_load_time() and pg_file_settings (the postgresql source), not by RELOAD_VERIFY=children",
+// UnfitKind says why a target's children cannot judge its reload.
+type UnfitKind int
+
+const (
+	// NoChildren: it had no children before the signal.
+	NoChildren UnfitKind = iota + 1
+	// Sessions: its children are sessions a reload keeps, and it reloads
+	// by re-executing itself in place (sshd).
+	Sessions
+	// Backends: its children are background processes and backends a
+	// reload keeps (postgres).
+	Backends
+)
+
+// ChildrenUnfitError is a target whose children say nothing about its
+// reload. It wraps ErrChildrenUnfit.
+type ChildrenUnfitError struct {
+	PID    int
+	Name   string
+	Signal syscall.Signal
+	Kind   UnfitKind
 }
+
+func (e *ChildrenUnfitError) Error() string {
+	switch e.Kind {
+	case Sessions:
+		return fmt.Sprintf("verify children: pid %d (%s): %v: sshd's children are the sessions of connected users, which a reload keeps, and sshd reloads by re-executing itself in place", e.PID, e.Name, ErrChildrenUnfit)
+	case Backends:
+		return fmt.Sprintf("verify children: pid %d (%s): %v: postgres's children are its background processes and backends, which a reload keeps", e.PID, e.Name, ErrChildrenUnfit)
+	}
+	return fmt.Sprintf("verify children: pid %d (%s) had no children before %s: %v", e.PID, e.Name, signaler.SignalName(e.Signal), ErrChildrenUnfit)
+}
+
+// Unwrap makes errors.Is(err, ErrChildrenUnfit) hold.
+func (e *ChildrenUnfitError) Unwrap() error { return ErrChildrenUnfit }
+
+// notWorkers names the executables whose children are not workers a reload
+// replaces.
+var notWorkers = map[string]UnfitKind{"sshd": Sessions, "postgres": Backends, "postmaster": Backends}
 
 // ChildrenUnfit returns an error wrapping ErrChildrenUnfit when process pid
 // cannot be judged by its children: its executable is one whose children
@@ -57,12 +90,11 @@ func childrenUnfit(procDir string, pid int, name string, kids int, sig syscall.S
 	if procDir == "" {
 		procDir = "/proc"
 	}
-	if why, ok := notWorkers[executableName(procDir, pid)]; ok {
-		return fmt.Errorf("verify children: pid %d (%s): %w: %s", pid, name, ErrChildrenUnfit, why)
+	if kind, ok := notWorkers[executableName(procDir, pid)]; ok {
+		return &ChildrenUnfitError{PID: pid, Name: name, Signal: sig, Kind: kind}
 	}
 	if kids == 0 {
-		return fmt.Errorf("verify children: pid %d (%s) had no children before %s: %w: RELOAD_VERIFY=children is for master/worker servers such as nginx, haproxy -W or gunicorn; for a server that re-executes itself (sshd, uwsgi) use RELOAD_VERIFY=exec, otherwise leave RELOAD_VERIFY empty",
-			pid, name, signaler.SignalName(sig), ErrChildrenUnfit)
+		return &ChildrenUnfitError{PID: pid, Name: name, Signal: sig, Kind: NoChildren}
 	}
 	return nil
 }

@@ -50,14 +50,16 @@ func TestChildrenVerifierIsNotFooledByAHelper(t *testing.T) {
 
 // TestChildrenVerifierRefusesSSHD: sshd's children are sessions; judged by
 // them a valid reload would wait forever. The verifier refuses it as a
-// setup error naming RELOAD_VERIFY=exec, before and after a delivery;
+// setup error of kind Sessions (the caller's fix: RELOAD_VERIFY=exec),
+// before and after a delivery;
 // after one (a target found once pollreload runs) the reload counts
 // unverified, which is not retried.
 func TestChildrenVerifierRefusesSSHD(t *testing.T) {
 	s := testenv.StartSSHD(t, "one")
 	err := ChildrenUnfit("", s.Proc.PID(), "sshd", syscall.SIGHUP)
-	if !errors.Is(err, ErrChildrenUnfit) || !strings.Contains(err.Error(), "RELOAD_VERIFY=exec") {
-		t.Fatalf("ChildrenUnfit(sshd) = %v; want ErrChildrenUnfit naming RELOAD_VERIFY=exec", err)
+	var ue *ChildrenUnfitError
+	if !errors.Is(err, ErrChildrenUnfit) || !errors.As(err, &ue) || ue.Kind != Sessions || !strings.Contains(err.Error(), "re-executing itself in place") {
+		t.Fatalf("ChildrenUnfit(sshd) = %#v; want a *ChildrenUnfitError of kind Sessions", err)
 	}
 	cv := NewChildrenVerifier(ChildrenOptions{Timeout: time.Second})
 	err = hup(t, cv, targetOf(t, s.Proc.PID(), "sshd"))

@@ -93,7 +93,8 @@ var _ Precheck = (*Command)(nil)
 // everything literally; "double quotes" keep blanks; a backslash outside
 // single quotes keeps the next character literally. Nothing is expanded:
 // a $ or ` outside single quotes, and the shell operators ; & | < > ( ),
-// are refused, with the advice to set RELOAD_CHECK_SHELL=true.
+// are refused with a *ShellSyntaxError: the caller says how to ask for a
+// shell.
 func SplitCommand(line string) ([]string, error) {
 	if err := refuseShellSyntax(line); err != nil {
 		return nil, err
@@ -104,7 +105,7 @@ func SplitCommand(line string) ([]string, error) {
 	case err != nil:
 		return nil, fmt.Errorf("cannot split it into words (%v): check the quotes", err)
 	case p.Position >= 0:
-		return nil, errors.New("it holds a shell operator (; & | < >), which runs only in a shell: set RELOAD_CHECK_SHELL=true, or quote it")
+		return nil, &ShellSyntaxError{Operator: true}
 	case len(words) == 0:
 		return nil, errors.New("it is empty")
 	}
@@ -129,12 +130,45 @@ func refuseShellSyntax(line string) error {
 		case r == '"':
 			double = !double
 		case r == '$' || r == '`':
-			return fmt.Errorf("it holds %q, which only a shell expands (no variables or command substitution without one): set RELOAD_CHECK_SHELL=true, or write the value out", r)
+			return &ShellSyntaxError{Char: r, Expands: true}
 		case !double && (r == '(' || r == ')'):
-			return fmt.Errorf("it holds %q, which only a shell understands: set RELOAD_CHECK_SHELL=true, or quote it", r)
+			return &ShellSyntaxError{Char: r}
 		}
 	}
 	return nil
+}
+
+// ShellSyntaxError is a command line that holds what only a shell
+// understands, refused without CommandOptions.Shell.
+type ShellSyntaxError struct {
+	// Operator is set for one of ; & | < >; otherwise Char is the
+	// character, and Expands is set when a shell would expand it ($, `)
+	// rather than group with it (( )).
+	Operator bool
+	Char     rune
+	Expands  bool
+}
+
+func (e *ShellSyntaxError) Error() string {
+	switch {
+	case e.Operator:
+		return "it holds a shell operator (; & | < >), which runs only in a shell"
+	case e.Expands:
+		return fmt.Sprintf("it holds %q, which only a shell expands (no variables or command substitution without one)", e.Char)
+	}
+	return fmt.Sprintf("it holds %q, which only a shell understands", e.Char)
+}
+
+// TimeoutError is a command that ran past CommandOptions.Timeout and was
+// killed with its process group.
+type TimeoutError struct {
+	// Name is the command's source, as CommandOptions.Name.
+	Name    string
+	Timeout time.Duration
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("ran past its timeout of %s and was killed with its process group", e.Timeout)
 }
 
 // NewCommand checks the options and returns the Command; it runs nothing.
@@ -157,7 +191,7 @@ func NewCommand(opts CommandOptions) (*Command, error) {
 	}
 	if c.shell {
 		if _, err := os.Stat("/bin/sh"); err != nil {
-			return nil, fmt.Errorf("a shell is asked for, but %w (%v): unset RELOAD_CHECK_SHELL and write the command without shell syntax", ErrNoShell, err)
+			return nil, fmt.Errorf("a shell is asked for, but %w (%v)", ErrNoShell, err)
 		}
 		c.argv = []string{"/bin/sh", "-c", opts.Line}
 	} else {
@@ -270,7 +304,7 @@ func (c *Command) Run(ctx context.Context) Run {
 	switch {
 	case ctx.Err() == context.DeadlineExceeded:
 		r.ExitCode, r.TimedOut = -1, true
-		r.Err = fmt.Errorf("ran past its timeout of %s (RELOAD_CHECK_TIMEOUT) and was killed with its process group", c.timeout)
+		r.Err = &TimeoutError{Name: c.name, Timeout: c.timeout}
 	case ctx.Err() != nil:
 		r.ExitCode, r.Err = -1, ctx.Err()
 	case r.ExitCode < 0:

@@ -204,8 +204,9 @@ func (l *LogVerifier) match(line []byte) error {
 // Path returns the log file it reads.
 func (l *LogVerifier) Path() string { return l.opts.Path }
 
-// Describe says what the check does.
+// Describe says what the check does, starting with the file; the caller
+// names the setting that chose it.
 func (l *LogVerifier) Describe() string {
-	return fmt.Sprintf("RELOAD_VERIFY_LOG %s from its size at the delivery: success %q, failure %q, within %s",
+	return fmt.Sprintf("%s from its size at the delivery: success %q, failure %q, within %s",
 		l.opts.Path, l.opts.Success, l.opts.Failure, l.opts.Timeout)
 }

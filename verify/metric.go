@@ -51,7 +51,63 @@ const maxMetricsBody = 32 << 20
 // ErrNoVerifyMetric is wrapped by the error of a RELOAD_VERIFY_URL that
 // answered with metrics, but not with a reload metric to verify by: a
 // configuration error, not a transient one.
-var ErrNoVerifyMetric = errors.New("no reload metric at RELOAD_VERIFY_URL")
+// The error is a *NoMetricError.
+var ErrNoVerifyMetric = errors.New("no reload metric at the verification URL")
+
+// NoMetricError is a metrics URL that answered, but without the reload
+// metric to verify by. The caller says which setting chooses the metric.
+type NoMetricError struct {
+	URL string // masked
+	// Exactly one of these says what was found: Near lists the metrics
+	// that end like a reload metric but lack the _config_ of the default
+	// (when none has it, Near may be empty); Several lists the reload
+	// metrics found when MetricOptions.Metric does not choose one; Missing
+	// names the timestamp and success gauges of MetricOptions.Metric,
+	// neither of which was there.
+	Near    []string
+	Several []string
+	Missing []string
+}
+
+func (e *NoMetricError) Error() string {
+	switch {
+	case len(e.Several) > 0:
+		return fmt.Sprintf("%v: %s has several reload metrics (%s)", ErrNoVerifyMetric, e.URL, strings.Join(e.Several, ", "))
+	case len(e.Missing) > 0:
+		return fmt.Sprintf("%v: %s has no metric %s", ErrNoVerifyMetric, e.URL, strings.Join(e.Missing, " or "))
+	case len(e.Near) > 0:
+		return fmt.Sprintf("%v: %s answered, but no metric name ends in %s; it has %s", ErrNoVerifyMetric, e.URL, timestampSuffix, strings.Join(e.Near, ", "))
+	}
+	return fmt.Sprintf("%v: %s answered, but no metric name ends in %s", ErrNoVerifyMetric, e.URL, timestampSuffix)
+}
+
+// Unwrap makes errors.Is(err, ErrNoVerifyMetric) hold.
+func (e *NoMetricError) Unwrap() error { return ErrNoVerifyMetric }
+
+// ScrapeError is a metrics URL that gave no reading while a reload was
+// verified: no answer, an error status, or an unreadable body.
+type ScrapeError struct {
+	URL string // masked
+	Err error
+}
+
+func (e *ScrapeError) Error() string { return fmt.Sprintf("verify reload at %s: %v", e.URL, e.Err) }
+
+func (e *ScrapeError) Unwrap() error { return e.Err }
+
+// NotMovedError is a reload the metrics did not confirm within
+// MetricOptions.Timeout: the success timestamp did not move.
+type NotMovedError struct {
+	URL     string // masked
+	Metric  string
+	Before  string // the timestamp before the delivery, as read
+	Timeout time.Duration
+}
+
+func (e *NotMovedError) Error() string {
+	return fmt.Sprintf("verify reload at %s: %s did not move past %s within %s; the application may not have received the reload",
+		e.URL, e.Metric, e.Before, e.Timeout)
+}
 
 // MetricOptions configures a MetricVerifier.
 type MetricOptions struct {
@@ -137,15 +193,15 @@ func NewMetricVerifier(opts MetricOptions) (*MetricVerifier, error) {
 	u, err := url.Parse(opts.URL)
 	if err != nil {
 		// url.Parse quotes the whole input, credentials included.
-		return nil, errors.New("invalid RELOAD_VERIFY_URL: not a URL; want an absolute http:// or https:// URL of the application's metrics, such as http://127.0.0.1:9090/metrics")
+		return nil, errors.New("MetricOptions.URL is not a URL; want an absolute http:// or https:// URL of the application's metrics")
 	}
 	redacted := signaler.RedactURL(opts.URL)
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("invalid RELOAD_VERIFY_URL=%q: want an absolute http:// or https:// URL of the application's metrics, such as http://127.0.0.1:9090/metrics", redacted)
+		return nil, fmt.Errorf("MetricOptions.URL %q: want an absolute http:// or https:// URL of the application's metrics", redacted)
 	}
 	want := strings.TrimSpace(opts.Metric)
 	if want != "" && (!model.LegacyValidation.IsValidMetricName(want) || !strings.HasSuffix(want, tsTail) && !strings.HasSuffix(want, okTail)) {
-		return nil, fmt.Errorf("invalid RELOAD_VERIFY_METRIC=%q: want the name of a gauge ending in %s or %s, such as prometheus_config_last_reload_successful", opts.Metric, tsTail, okTail)
+		return nil, fmt.Errorf("MetricOptions.Metric %q: want the name of a gauge ending in %s or %s", opts.Metric, tsTail, okTail)
 	}
 	client := opts.Client
 	if client == nil {
@@ -296,14 +352,13 @@ func (m *MetricVerifier) wait(ctx context.Context, d Delivery, before reading, h
 	}
 	switch {
 	case lastErr != nil:
-		return fmt.Errorf("verify reload at RELOAD_VERIFY_URL %s: %w", m.redacted, lastErr)
+		return &ScrapeError{URL: m.redacted, Err: lastErr}
 	case last.hasOK && last.ok == 0:
 		// It read 0 already before (an earlier refusal) and its success
 		// time did not move within the timeout: refused again.
 		return m.rejected(last)
 	}
-	return fmt.Errorf("verify reload at RELOAD_VERIFY_URL %s: %s did not move past %s within %s (RELOAD_TIMEOUT); the application may not have received the reload",
-		m.redacted, last.tsName, formatUnix(before.ts, haveBefore && before.hasTS), m.timeout)
+	return &NotMovedError{URL: m.redacted, Metric: last.tsName, Before: formatUnix(before.ts, haveBefore && before.hasTS), Timeout: m.timeout}
 }
 
 func (m *MetricVerifier) rejected(r reading) error {
@@ -397,14 +452,10 @@ func (m *MetricVerifier) pick(fams map[string]*dto.MetricFamily) (reading, error
 				}
 			}
 			slices.Sort(near)
-			hint := "set RELOAD_VERIFY_METRIC to the name of the application's reload metric, or unset RELOAD_VERIFY_URL"
-			if len(near) > 0 {
-				hint = fmt.Sprintf("it has %s: set RELOAD_VERIFY_METRIC to one of them", strings.Join(near, ", "))
-			}
-			return reading{}, fmt.Errorf("%w: %s answered, but no metric name ends in %s; %s", ErrNoVerifyMetric, m.redacted, timestampSuffix, hint)
+			return reading{}, &NoMetricError{URL: m.redacted, Near: near}
 		case 1:
 		default:
-			return reading{}, fmt.Errorf("%w: %s has several reload metrics (%s): set RELOAD_VERIFY_METRIC to the one of the application to reload", ErrNoVerifyMetric, m.redacted, strings.Join(found, ", "))
+			return reading{}, &NoMetricError{URL: m.redacted, Several: found}
 		}
 		r.tsName = found[0]
 		r.okName = strings.TrimSuffix(found[0], timestampSuffix) + successfulSuffix
@@ -412,7 +463,7 @@ func (m *MetricVerifier) pick(fams map[string]*dto.MetricFamily) (reading, error
 	r.ts, r.hasTS = extreme(fams[r.tsName], math.Max)
 	r.ok, r.hasOK = extreme(fams[r.okName], math.Min)
 	if !r.hasTS && !r.hasOK {
-		return reading{}, fmt.Errorf("%w: %s has no metric %s or %s (RELOAD_VERIFY_METRIC)", ErrNoVerifyMetric, m.redacted, r.tsName, r.okName)
+		return reading{}, &NoMetricError{URL: m.redacted, Missing: []string{r.tsName, r.okName}}
 	}
 	return r, nil
 }
@@ -498,7 +549,7 @@ func reloadMetricLine(line []byte) bool {
 	return bytes.HasSuffix(name, []byte(okTail)) || bytes.HasSuffix(name, []byte(tsTail))
 }
 
-// Describe says what the check does.
+// Describe says what the check does; the caller names the setting.
 func (m *MetricVerifier) Describe() string {
-	return fmt.Sprintf("RELOAD_VERIFY_URL %s: its success timestamp must move within %s", m.redacted, m.timeout)
+	return fmt.Sprintf("%s: its success timestamp must move within %s", m.redacted, m.timeout)
 }

@@ -35,32 +35,55 @@ type Profile struct {
 	// Evidence says, for `check` and the start log, what the application's
 	// verdict is read from.
 	Evidence string
-	// Setting names the one setting that gives the verdict when the
-	// command line does not (empty when the evidence needs none).
-	Setting string
+	// Setting is the kind of setting that gives the verdict when the
+	// command line does not (NoSetting when the evidence needs none); the
+	// caller names it.
+	Setting Setting
 	// executables are the names the application runs as.
 	executables []string
 }
+
+// Setting is a kind of setting a profile may need to read the
+// application's verdict.
+type Setting int
+
+const (
+	// NoSetting: the command line says all the profile needs.
+	NoSetting Setting = iota
+	// StatusSetting is where the application's status is read: apache's
+	// server-status URL, haproxy's master CLI socket, uwsgi's stats
+	// address (SourceOptions.Status).
+	StatusSetting
+	// CheckCommandSetting is the check command run before the signal.
+	CheckCommandSetting
+	// DSNFileSetting is the file holding the database connection string
+	// (SourceOptions.DSN).
+	DSNFileSetting
+	// LogSetting is the application's log file, read after the signal.
+	LogSetting
+	// MetricsURLSetting is the application's Prometheus metrics URL.
+	MetricsURLSetting
+)
 
 var profiles = []Profile{
 	{Name: "nginx", Signal: syscall.SIGHUP, executables: []string{"nginx"},
 		Evidence: "the master's workers replaced (a refused config keeps the old ones)"},
 	{Name: "apache", Signal: syscall.SIGUSR1, executables: []string{"apache2", "httpd", "apache"},
-		Evidence: "mod_status's ParentServerConfigGeneration (server-status?auto) moved", Setting: "RELOAD_APP_STATUS"},
+		Evidence: "mod_status's ParentServerConfigGeneration (server-status?auto) moved", Setting: StatusSetting},
 	{Name: "sshd", Signal: syscall.SIGHUP, executables: []string{"sshd"},
-		Evidence: "the check command (sshd -t) before the signal, the re-exec in place after", Setting: "RELOAD_CHECK_COMMAND"},
+		Evidence: "the check command (sshd -t) before the signal, the re-exec in place after", Setting: CheckCommandSetting},
 	{Name: "gunicorn", Signal: syscall.SIGHUP, executables: []string{"gunicorn", "gunicorn3"},
 		Evidence: "the arbiter's workers replaced"},
 	{Name: "uwsgi", Signal: syscall.SIGHUP, executables: []string{"uwsgi", "uwsgi-core"},
-		Evidence: "the stats server (--stats): new workers, each with its app loaded", Setting: "RELOAD_APP_STATUS"},
+		Evidence: "the stats server (--stats): new workers, each with its app loaded", Setting: StatusSetting},
 	{Name: "postgresql", Signal: syscall.SIGHUP, executables: []string{"postgres", "postmaster", "postgresql"},
-		Evidence: "pg_conf_load_time() moved and no pg_file_settings row with an error", Setting: "RELOAD_APP_DSN_FILE"},
+		Evidence: "pg_conf_load_time() moved and no pg_file_settings row with an error", Setting: DSNFileSetting},
 	{Name: "pgbouncer", Signal: syscall.SIGHUP, executables: []string{"pgbouncer"},
-		Evidence: "its log file's lines after the signal", Setting: "RELOAD_VERIFY_LOG"},
+		Evidence: "its log file's lines after the signal", Setting: LogSetting},
 	{Name: "haproxy", Signal: syscall.SIGUSR2, executables: []string{"haproxy"},
-		Evidence: "the master CLI (-S socket): show proc's reload count moved and its failed count did not", Setting: "RELOAD_APP_STATUS"},
+		Evidence: "the master CLI (-S socket): show proc's reload count moved and its failed count did not", Setting: StatusSetting},
 	{Name: "prometheus", Signal: syscall.SIGHUP, executables: []string{"prometheus"},
-		Evidence: "/metrics at --web.listen-address: prometheus_config_last_reload_successful and its timestamp", Setting: "RELOAD_VERIFY_URL"},
+		Evidence: "/metrics at --web.listen-address: prometheus_config_last_reload_successful and its timestamp", Setting: MetricsURLSetting},
 	{Name: "mariadb", executables: []string{"mariadbd", "mysqld", "mariadb", "mysql"},
 		Refused: "mariadb/mysqld does not re-read its configuration files on SIGHUP (it flushes logs and caches), so no signal can reload it: apply settings with SET GLOBAL through a client, or restart the server on a change (a Deployment rollout, or pollreload's wrapper mode restarting it is not what pollreload does)"},
 }
@@ -306,15 +329,15 @@ func (p Profile) Source(args []string, opts SourceOptions) (Verifier, string, er
 		rest = rest[1:]
 	}
 	none := func(why string) (Verifier, string, error) {
-		return nil, "", fmt.Errorf("%w: %s; set %s", ErrNoEvidence, why, p.Setting)
+		return nil, "", &NoEvidenceError{Why: why, Setting: p.Setting}
 	}
 	switch p.Name {
 	case "nginx", "gunicorn":
 		v := NewChildrenVerifier(ChildrenOptions{Timeout: opts.Timeout, Signal: opts.Signal})
-		return v, "workers replaced (RELOAD_VERIFY=children)", nil
+		return v, "workers replaced", nil
 	case "sshd":
 		v := NewExecVerifier(ExecOptions{Timeout: opts.Timeout, Signal: opts.Signal})
-		return v, "re-executed in place and still running (RELOAD_VERIFY=exec); a bad config is stopped by the check (sshd -t)", nil
+		return v, "re-executed in place and still running; a bad config is stopped by the check (sshd -t)", nil
 	case "haproxy":
 		sock := opts.Status
 		if sock == "" {
@@ -519,15 +542,31 @@ func postgresDSN(args []string) string {
 	return fmt.Sprintf("host=%s port=%s user=postgres dbname=postgres sslmode=disable", sock, port)
 }
 
+// NoEvidenceError says why a profile can read no verdict for a command
+// line, and which kind of setting would give it one. It wraps
+// ErrNoEvidence.
+type NoEvidenceError struct {
+	Why     string
+	Setting Setting
+}
+
+func (e *NoEvidenceError) Error() string { return fmt.Sprintf("%v: %s", ErrNoEvidence, e.Why) }
+
+// Unwrap makes errors.Is(err, ErrNoEvidence) hold.
+func (e *NoEvidenceError) Unwrap() error { return ErrNoEvidence }
+
 // UnverifiedError is the verdict when the application got the reload and
 // still runs, but pollreload could read no evidence of whether it took it.
 type UnverifiedError struct {
-	App     string
-	Reason  string
-	Setting string
+	App    string
+	Reason string
+	// Setting is the kind of setting that would verify it, NoSetting when
+	// none would.
+	Setting Setting
 }
 
-// Error says what is missing and the setting that would verify it.
+// Error says what is missing; the caller names the Setting that would
+// verify it.
 func (e *UnverifiedError) Error() string {
 	return fmt.Sprintf("%s: the reload was delivered and %s still runs, but whether it took the configuration is unverified: %s", e.App, e.App, e.Reason)
 }

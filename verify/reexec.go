@@ -199,8 +199,9 @@ func readImage(procDir string, pid int) (procImage, error) {
 	return im, nil
 }
 
-// Describe says what the check does.
+// Describe says what the check does; the caller names the setting that
+// chose it.
 func (e *ExecVerifier) Describe() string {
-	return fmt.Sprintf("RELOAD_VERIFY=exec: the process must re-execute itself (its code and stack addresses in /proc/PID/stat move) and still run %s later, within %s of %s",
+	return fmt.Sprintf("the process must re-execute itself (its code and stack addresses in /proc/PID/stat move) and still run %s later, within %s of %s",
 		e.opts.Grace, e.opts.Timeout, signaler.SignalName(e.opts.Signal))
 }

@@ -385,9 +385,10 @@ func (a *AliveVerifier) Describe() string {
 	return fmt.Sprintf("the signalled process must still run %s after the signal", a.grace)
 }
 
-// Describe says what the check does.
+// Describe says what the check does; the caller names the setting that
+// chose it.
 func (c *ChildrenVerifier) Describe() string {
-	return fmt.Sprintf("RELOAD_VERIFY=children: a new generation of workers replacing the old children of the signalled process within %s of %s", c.timeout, signaler.SignalName(c.sig))
+	return fmt.Sprintf("a new generation of workers replacing the old children of the signalled process within %s of %s", c.timeout, signaler.SignalName(c.sig))
 }
 
 // Timeout returns how long a new child may take to appear.

@@ -295,9 +295,9 @@ func TestMetricVerifierMissingOrAmbiguous(t *testing.T) {
 		{name: "none", prefix: "other", metric: "", extra: nil,
 			wantErr: "no metric name ends in _config_last_reload_success_timestamp_seconds"},
 		{name: "two apps", prefix: "a", extra: []string{"b_config_last_reload_success_timestamp_seconds"},
-			wantErr: "several reload metrics (a_config_last_reload_success_timestamp_seconds, b_config_last_reload_success_timestamp_seconds): set RELOAD_VERIFY_METRIC"},
+			wantErr: "several reload metrics (a_config_last_reload_success_timestamp_seconds, b_config_last_reload_success_timestamp_seconds)"},
 		{name: "override names an absent metric", prefix: "a", metric: "c_config_last_reload_successful",
-			wantErr: "has no metric c_config_last_reload_success_timestamp_seconds or c_config_last_reload_successful (RELOAD_VERIFY_METRIC)"},
+			wantErr: "has no metric c_config_last_reload_success_timestamp_seconds or c_config_last_reload_successful"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -336,8 +336,8 @@ func TestNewMetricVerifierRejects(t *testing.T) {
 		wantErr string
 	}{
 		{MetricOptions{URL: "127.0.0.1:9090/metrics"}, "want an absolute http:// or https:// URL"},
-		{MetricOptions{URL: "ftp://u:hunter2@h/m"}, `invalid RELOAD_VERIFY_URL="ftp://xxxxx:xxxxx@h/m"`},
-		{MetricOptions{URL: "http://h/m", Metric: "up"}, `invalid RELOAD_VERIFY_METRIC="up": want the name of a gauge ending in _last_reload_success_timestamp_seconds or _last_reload_successful`},
+		{MetricOptions{URL: "ftp://u:hunter2@h/m"}, `MetricOptions.URL "ftp://xxxxx:xxxxx@h/m"`},
+		{MetricOptions{URL: "http://h/m", Metric: "up"}, `MetricOptions.Metric "up": want the name of a gauge ending in _last_reload_success_timestamp_seconds or _last_reload_successful`},
 	}
 	for _, tt := range tests {
 		_, err := NewMetricVerifier(tt.opts)

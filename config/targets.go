@@ -1,6 +1,7 @@
-package main
+package config
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -15,8 +16,8 @@ import (
 // authenticated HTTP: RELOAD_URL (a list), RELOAD_VERIFY*, RELOAD_CHECK_*,
 // RELOAD_*_FILE, RELOAD_HEADERS.
 
-// verifyChildren is the one accepted value of RELOAD_VERIFY.
-const verifyChildren = "children"
+// VerifyChildren is the one accepted value of RELOAD_VERIFY.
+const VerifyChildren = "children"
 
 // metricName is the syntax of a Prometheus metric name.
 var metricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
@@ -24,16 +25,16 @@ var metricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
 // validateVerify checks the target, verification and HTTP client settings
 // without touching the system.
 func (c Config) validateVerify(wrapper bool) error {
-	for _, raw := range c.reloadURLs() {
+	for _, raw := range c.ReloadURLs() {
 		if !absoluteHTTP(raw) {
 			return c.configErr("RELOAD_URL", signaler.RedactURL(raw), "want an absolute http:// or https:// URL (or several, comma-separated)")
 		}
 	}
-	if strings.Contains(c.ReloadURL, ",") && len(c.reloadURLs()) == 0 {
+	if strings.Contains(c.ReloadURL, ",") && len(c.ReloadURLs()) == 0 {
 		return c.configErr("RELOAD_URL", c.ReloadURL, "want an absolute http:// or https:// URL (or several, comma-separated)")
 	}
 	if c.BearerTokenFile != "" || c.BasicAuthUsername != "" {
-		for v, raws := range map[string][]string{"RELOAD_URL": c.reloadURLs(), "RELOAD_VERIFY_URL": {c.ReloadVerifyURL}} {
+		for v, raws := range map[string][]string{"RELOAD_URL": c.ReloadURLs(), "RELOAD_VERIFY_URL": {c.ReloadVerifyURL}} {
 			for _, raw := range raws {
 				if u, err := url.Parse(raw); err == nil && u.User != nil {
 					// Go would send the URL's userinfo and drop the others.
@@ -63,7 +64,7 @@ func (c Config) validateVerify(wrapper bool) error {
 	}
 	switch strings.ToLower(strings.TrimSpace(c.ReloadVerify)) {
 	case "":
-	case verifyChildren, verifyExec:
+	case VerifyChildren, VerifyExec:
 		if !wrapper && len(c.ProcessName) == 0 && c.PIDFile == "" {
 			return c.configErr("RELOAD_VERIFY", c.ReloadVerify, c.ReloadVerify+" watches a signalled process: set PROCESS_NAME or PID_FILE, or use pollreload -- CMD")
 		}
@@ -85,9 +86,51 @@ func (c Config) validateVerify(wrapper bool) error {
 		}
 	}
 	if _, err := signaler.ParseHeaders(c.ReloadHeaders); err != nil {
-		return err
+		var he *signaler.HeaderError
+		if errors.As(err, &he) && he.Reserved {
+			return fmt.Errorf("invalid %s: %v; use %s or %s for credentials", c.Name("RELOAD_HEADERS"), err, c.Name("RELOAD_BEARER_TOKEN_FILE"), "RELOAD_BASIC_AUTH_*")
+		}
+		return fmt.Errorf("invalid %s: %v", c.Name("RELOAD_HEADERS"), err)
 	}
-	return c.clientOptions().Validate()
+	return c.validateAuth()
+}
+
+// validateAuth checks the combinations of the HTTP client's credential
+// settings, which signaler.ClientOptions.Validate checks again in its own
+// words.
+func (c Config) validateAuth() error {
+	token, user, password := c.BearerTokenFile != "", c.BasicAuthUsername != "", c.BasicAuthPasswordFile != ""
+	switch {
+	case token && (user || password):
+		return fmt.Errorf("set %s or %s, not both", c.Name("RELOAD_BEARER_TOKEN_FILE"), c.Name("RELOAD_BASIC_AUTH_USERNAME"))
+	case user && !password:
+		return fmt.Errorf("%s is set but %s is not: want both", c.Name("RELOAD_BASIC_AUTH_USERNAME"), c.Name("RELOAD_BASIC_AUTH_PASSWORD_FILE"))
+	case !user && password:
+		return fmt.Errorf("%s is set but %s is not: want both", c.Name("RELOAD_BASIC_AUTH_PASSWORD_FILE"), c.Name("RELOAD_BASIC_AUTH_USERNAME"))
+	case (c.CertFile == "") != (c.KeyFile == ""):
+		return fmt.Errorf("%s and %s go together: set both for a client certificate, or neither", c.Name("RELOAD_CERT_FILE"), c.Name("RELOAD_KEY_FILE"))
+	}
+	return nil
+}
+
+// checkCredentialFiles makes sure every credential file can be read now
+// (it is read again on every request).
+func (c Config) checkCredentialFiles() error {
+	for _, f := range []struct{ v, path string }{
+		{"RELOAD_BEARER_TOKEN_FILE", c.BearerTokenFile},
+		{"RELOAD_BASIC_AUTH_PASSWORD_FILE", c.BasicAuthPasswordFile},
+		{"RELOAD_CA_FILE", c.CAFile},
+		{"RELOAD_CERT_FILE", c.CertFile},
+		{"RELOAD_KEY_FILE", c.KeyFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if err := signaler.CheckSecretFile(f.path); err != nil {
+			return c.configErr(f.v, f.path, err.Error())
+		}
+	}
+	return nil
 }
 
 // maxCheckTimeout bounds RELOAD_CHECK_TIMEOUT.
@@ -105,25 +148,40 @@ func (c Config) validateCheck() error {
 			return c.configErr("RELOAD_CHECK_COMMAND", "", "want a command such as nginx -t -c /etc/nginx/nginx.conf, or unset it")
 		}
 		if c.ReloadCheckShell {
-			return fmt.Errorf("%s is set but %s is not: set the command to run, or unset it", c.name("RELOAD_CHECK_SHELL"), c.name("RELOAD_CHECK_COMMAND"))
+			return fmt.Errorf("%s is set but %s is not: set the command to run, or unset it", c.Name("RELOAD_CHECK_SHELL"), c.Name("RELOAD_CHECK_COMMAND"))
 		}
 		return nil
 	}
-	if _, err := c.checkCommand(nil); err != nil {
-		return c.configErr("RELOAD_CHECK_COMMAND", signaler.Excerpt([]byte(c.ReloadCheckCommand), nil), err.Error())
+	if _, err := c.CheckCommand(nil); err != nil {
+		return c.configErr("RELOAD_CHECK_COMMAND", signaler.Excerpt([]byte(c.ReloadCheckCommand), nil), c.commandProblem(err, "RELOAD_CHECK_SHELL"))
 	}
 	return nil
 }
 
+// commandProblem is what a command variable accepts, from NewCommand's
+// error: its facts, then how to ask for a shell (shellVar) or do without.
+func (c Config) commandProblem(err error, shellVar string) string {
+	var se *verify.ShellSyntaxError
+	switch {
+	case errors.As(err, &se) && se.Expands:
+		return fmt.Sprintf("%v: set %s=true, or write the value out", err, c.Name(shellVar))
+	case errors.As(err, &se):
+		return fmt.Sprintf("%v: set %s=true, or quote it", err, c.Name(shellVar))
+	case errors.Is(err, verify.ErrNoShell):
+		return fmt.Sprintf("%v: unset %s and write the command without shell syntax", err, c.Name(shellVar))
+	}
+	return err.Error()
+}
+
 // checkCommand returns RELOAD_CHECK_COMMAND's Command, nil when it is not
 // set. env is the command's environment (see checkEnv).
-func (c Config) checkCommand(env []string) (*verify.Command, error) {
+func (c Config) CheckCommand(env []string) (*verify.Command, error) {
 	if c.ReloadCheckCommand == "" {
 		return nil, nil
 	}
 	return verify.NewCommand(verify.CommandOptions{
 		Line: c.ReloadCheckCommand, Shell: c.ReloadCheckShell, Timeout: c.ReloadCheckTimeout,
-		Env: env, Name: c.name("RELOAD_CHECK_COMMAND"),
+		Env: env, Name: c.Name("RELOAD_CHECK_COMMAND"),
 	})
 }
 
@@ -134,7 +192,7 @@ func (c Config) checkCommand(env []string) (*verify.Command, error) {
 // POLLRELOAD_ variable.
 func checkEnv(environ []string) []string {
 	ours := map[string]bool{}
-	for _, v := range variables() {
+	for _, v := range Variables() {
 		ours[v] = true
 	}
 	var out []string
@@ -149,13 +207,13 @@ func checkEnv(environ []string) []string {
 }
 
 // reloadURLs returns the entries of RELOAD_URL.
-func (c Config) reloadURLs() []string {
+func (c Config) ReloadURLs() []string {
 	return cleanList(strings.Split(c.ReloadURL, ","))
 }
 
 // clientOptions returns the HTTP client settings; RELOAD_HEADERS must have
 // passed Validate.
-func (c Config) clientOptions() signaler.ClientOptions {
+func (c Config) ClientOptions() signaler.ClientOptions {
 	h, _ := signaler.ParseHeaders(c.ReloadHeaders)
 	return signaler.ClientOptions{
 		BearerTokenFile:       c.BearerTokenFile,

@@ -1,6 +1,7 @@
-package main
+package config
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -17,8 +18,17 @@ import (
 // image's ENV, service links); both tools behave that way too (kingpin and
 // Go's flag package read no environment).
 
-// flagSetting is one variable set by a flag.
-type flagSetting struct {
+// ErrUsage is wrapped by the errors of the command line itself: an
+// unknown flag, a flag without its value (exit code 2).
+var ErrUsage = errors.New("usage")
+
+// usageErr is an error of the command line.
+func usageErr(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrUsage}, args...)...)
+}
+
+// FlagSetting is one variable set by a flag.
+type FlagSetting struct {
 	Var   string // the variable, such as CONFIG_DIR; "" for a flag accepted without effect
 	Flag  string // the flag as written, such as --watched-dir
 	Value string
@@ -32,7 +42,7 @@ type flagSetting struct {
 type dropInFlag struct {
 	name string // without dashes
 	from string // the tool it comes from
-	v    string // the variable it sets; "" when handled by parseFlags itself
+	v    string // the variable it sets; "" when handled by ParseFlags itself
 	help string
 }
 
@@ -77,12 +87,12 @@ func lookupFlag(name string) (dropInFlag, bool) {
 	return dropInFlag{}, false
 }
 
-// parseFlags reads drop-in flags up to a "--", written as --name=value,
+// ParseFlags reads drop-in flags up to a "--", written as --name=value,
 // --name value, -name=value or -name value (kingpin and Go's flag package
 // accept these). It returns the settings and what follows "--", if any.
 // An unknown flag or a stray argument is a usage error (exit 2); a flag
 // pollreload cannot honour is a configuration error naming the alternative.
-func parseFlags(args []string) (settings []flagSetting, rest []string, err error) {
+func ParseFlags(args []string) (settings []FlagSetting, rest []string, err error) {
 	var (
 		values  = map[string][]string{} // flag name → values, in order
 		written = map[string]string{}   // flag name → as written
@@ -123,7 +133,7 @@ func parseFlags(args []string) (settings []flagSetting, rest []string, err error
 		return vs[len(vs)-1], true
 	}
 	refuse := func(name, value, want string) error {
-		return &exitError{code: 2, err: &ConfigError{Var: written[name], Value: value, Want: want, Empty: value == ""}}
+		return &Error{Var: written[name], Value: value, Want: want, Empty: value == ""}
 	}
 	if err := refuseRepeats(order, values, written); err != nil {
 		return nil, nil, err
@@ -174,10 +184,10 @@ func parseFlags(args []string) (settings []flagSetting, rest []string, err error
 			// prometheus-config-reloader's default, unless the environment
 			// names the process: a PROCESS_NAME set on purpose wins over a
 			// default nobody wrote.
-			settings = append(settings, flagSetting{Var: "PROCESS_NAME", Flag: written["reload-method"], Value: "prometheus", Default: true})
+			settings = append(settings, FlagSetting{Var: "PROCESS_NAME", Flag: written["reload-method"], Value: "prometheus", Default: true})
 			break
 		}
-		settings = append(settings, flagSetting{Var: "PROCESS_NAME", Flag: written["process-executable-name"], Value: name})
+		settings = append(settings, FlagSetting{Var: "PROCESS_NAME", Flag: written["process-executable-name"], Value: name})
 	default:
 		return nil, nil, refuse("reload-method", method, "want http or signal")
 	}
@@ -186,12 +196,12 @@ func parseFlags(args []string) (settings []flagSetting, rest []string, err error
 		f, _ := lookupFlag(name)
 		if f.v == "" {
 			if name != "reload-method" && (name != "process-executable-name" || method != "signal") {
-				settings = append(settings, flagSetting{Flag: written[name], Value: last1(values[name])})
+				settings = append(settings, FlagSetting{Flag: written[name], Value: last1(values[name])})
 			}
 			continue
 		}
 		for _, v := range values[name] {
-			settings = append(settings, flagSetting{Var: f.v, Flag: written[name], Value: v})
+			settings = append(settings, FlagSetting{Var: f.v, Flag: written[name], Value: v})
 		}
 	}
 	return settings, rest, nil
@@ -228,7 +238,7 @@ func refuseRepeats(order []string, values map[string][]string, written map[strin
 // said. A list variable (CONFIG_DIR) takes every value of its flags; any
 // other takes the last. A setting without a variable is a flag accepted
 // without effect, noted for one log line.
-func (c *Config) applyFlags(flags []flagSetting) error {
+func (c *Config) applyFlags(flags []FlagSetting) error {
 	fromFlags := map[string]bool{}
 	rv := reflect.ValueOf(c).Elem()
 	for _, s := range flags {

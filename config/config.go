@@ -1,9 +1,27 @@
-package main
+// Package config is pollreload's configuration step: the environment and
+// the drop-in flags become one typed Config (Load), checked whole before
+// anything is built (Validate, then CheckPaths and CheckMetricsAddr for
+// what needs the system), whose errors (*Error) name each variable as the
+// user spelt it (Name), its value and what is accepted. It is the only
+// package that names a variable or a pod-spec field: the libraries below
+// it (hasher, signaler, verify, poller, metrics) return structured errors,
+// and Fix maps their types to the fix a user reads, added where an error
+// is logged (LogHandler) or printed (Explain).
+//
+// Use:
+//
+//	cfg, err := config.Load(os.Environ(), flags)
+//	if err == nil {
+//		err = cfg.Validate(false)
+//	}
+//	logger := slog.New(cfg.LogHandler(slog.NewTextHandler(os.Stderr, nil)))
+package config
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"reflect"
@@ -45,9 +63,9 @@ const (
 type Config struct {
 	ConfigDir             []string      `envconfig:"CONFIG_DIR" desc:"comma-separated directories (or single files) to watch; required"`
 	ProcessName           []string      `envconfig:"PROCESS_NAME" desc:"name(s) of the process to signal, matched against argv[0]'s and the executable's base name, and comm for names of at most 15 bytes; a name with / is an absolute path matched against argv[0] and the executable"`
-	ReloadSignal          reloadSignal  `envconfig:"RELOAD_SIGNAL" default:"SIGHUP" desc:"signal to send: SIGHUP, HUP, hup or a number from 1 to 31"`
+	ReloadSignal          SignalValue   `envconfig:"RELOAD_SIGNAL" default:"SIGHUP" desc:"signal to send: SIGHUP, HUP, hup or a number from 1 to 31"`
 	PIDFile               string        `envconfig:"PID_FILE" desc:"file holding the PID to signal, re-read on every reload (instead of PROCESS_NAME)"`
-	ReloadTargets         targetPolicy  `envconfig:"RELOAD_TARGETS" default:"roots" desc:"which matches to signal: roots (matches whose parent is not a match), all, oldest"`
+	ReloadTargets         PolicyValue   `envconfig:"RELOAD_TARGETS" default:"roots" desc:"which matches to signal: roots (matches whose parent is not a match), all, oldest"`
 	ReloadForce           bool          `envconfig:"RELOAD_FORCE" default:"false" desc:"signal even a process that does not catch the signal (its default action may kill it)"`
 	ReloadURL             string        `envconfig:"RELOAD_URL" desc:"comma-separated HTTP(S) endpoints to call on change; alone, or with PROCESS_NAME or PID_FILE to signal the app and notify webhooks"`
 	ReloadMethod          string        `envconfig:"RELOAD_METHOD" default:"POST" desc:"HTTP method for RELOAD_URL: GET, POST, PUT or PATCH"`
@@ -81,8 +99,8 @@ type Config struct {
 	LogLevel              string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	Verbose               bool          `envconfig:"VERBOSE" default:"false" desc:"true means LOG_LEVEL=debug (config-reloader-sidecar's variable); an explicit LOG_LEVEL wins"`
 	MaxFiles              int           `envconfig:"MAX_FILES" default:"100000" desc:"most regular files per watched path, and most other entries (directories, links, special files); more is an error (0: no limit)"`
-	MaxFileSize           byteSize      `envconfig:"MAX_FILE_SIZE" default:"64MiB" desc:"largest file to hash, 64 times Kubernetes' 1 MiB cap on a ConfigMap or Secret: bytes, or with KiB/Ki, MiB/Mi, GiB/Gi, TiB/Ti (binary) or k, M, G, T (decimal); a larger file is not read (0: no limit)"`
-	MaxTotalSize          byteSize      `envconfig:"MAX_TOTAL_SIZE" default:"256MiB" desc:"most bytes of all files of a watched path, so a scan never reads more; more is an error (0: no limit); units as MAX_FILE_SIZE"`
+	MaxFileSize           ByteSize      `envconfig:"MAX_FILE_SIZE" default:"64MiB" desc:"largest file to hash, 64 times Kubernetes' 1 MiB cap on a ConfigMap or Secret: bytes, or with KiB/Ki, MiB/Mi, GiB/Gi, TiB/Ti (binary) or k, M, G, T (decimal); a larger file is not read (0: no limit)"`
+	MaxTotalSize          ByteSize      `envconfig:"MAX_TOTAL_SIZE" default:"256MiB" desc:"most bytes of all files of a watched path, so a scan never reads more; more is an error (0: no limit); units as MAX_FILE_SIZE"`
 	MaxDepth              int           `envconfig:"MAX_DEPTH" default:"32" desc:"most directory levels below a watched path; a deeper directory is not walked and is an error naming it (0: no limit)"`
 	Include               []string      `envconfig:"INCLUDE" desc:"comma-separated globs (** spans directories); if set, only matching files count (matched against the relative path and the base name)"`
 	Exclude               []string      `envconfig:"EXCLUDE" desc:"comma-separated globs (** spans directories) of files and directories to ignore"`
@@ -106,59 +124,63 @@ type Config struct {
 	environ []string
 }
 
-// reloadSignal is RELOAD_SIGNAL, parsed once.
-type reloadSignal syscall.Signal
+// SignalValue is RELOAD_SIGNAL, parsed once.
+type SignalValue syscall.Signal
 
 // Decode implements envconfig.Decoder.
-func (s *reloadSignal) Decode(v string) error {
+func (s *SignalValue) Decode(v string) error {
 	sig, err := signaler.ParseSignal(v)
 	if err != nil {
 		// signaler says why ("cannot be caught", the accepted range); the
-		// variable's name and value are added by ConfigError.
-		return wantError(strings.TrimPrefix(err.Error(), fmt.Sprintf("invalid signal %q: ", v)))
+		// variable's name and value are added by Error.
+		var se *signaler.SignalError
+		if errors.As(err, &se) {
+			return wantError(se.Want)
+		}
+		return err
 	}
-	*s = reloadSignal(sig)
+	*s = SignalValue(sig)
 	return nil
 }
 
 // Signal returns the signal.
-func (s reloadSignal) Signal() syscall.Signal { return syscall.Signal(s) }
+func (s SignalValue) Signal() syscall.Signal { return syscall.Signal(s) }
 
-// targetPolicy is RELOAD_TARGETS, parsed once.
-type targetPolicy signaler.Policy
+// PolicyValue is RELOAD_TARGETS, parsed once.
+type PolicyValue signaler.Policy
 
 // Decode implements envconfig.Decoder.
-func (p *targetPolicy) Decode(v string) error {
+func (p *PolicyValue) Decode(v string) error {
 	pol, err := signaler.ParsePolicy(v)
 	if err != nil || strings.TrimSpace(v) == "" {
 		return wantError("want roots, all or oldest")
 	}
-	*p = targetPolicy(pol)
+	*p = PolicyValue(pol)
 	return nil
 }
 
-// byteSize is MAX_FILE_SIZE or MAX_TOTAL_SIZE, parsed once.
-type byteSize int64
+// ByteSize is MAX_FILE_SIZE or MAX_TOTAL_SIZE, parsed once.
+type ByteSize int64
 
 // Decode implements envconfig.Decoder.
-func (b *byteSize) Decode(v string) error {
+func (b *ByteSize) Decode(v string) error {
 	n, err := parseSize(v)
 	if err != nil {
 		return wantError("want a size in bytes such as 1048576, 64KiB, 10Mi, 1Gi or 1M (0: no limit)")
 	}
-	*b = byteSize(n)
+	*b = ByteSize(n)
 	return nil
 }
 
 // wantError is what a setting accepts, returned by the Decoders so that
-// loadConfig can put it in a ConfigError.
+// Load can put it in an *Error.
 type wantError string
 
 func (e wantError) Error() string { return string(e) }
 
-// ConfigError is an invalid setting: one line that names the variable as
+// Error is an invalid setting: one line that names the variable as
 // the user gave it, the value and what is accepted.
-type ConfigError struct {
+type Error struct {
 	Var   string
 	Value string
 	Want  string
@@ -167,7 +189,7 @@ type ConfigError struct {
 	Empty bool
 }
 
-func (e *ConfigError) Error() string {
+func (e *Error) Error() string {
 	switch {
 	case e.Value == "" && e.Empty:
 		return fmt.Sprintf("%s is set but empty: %s", e.Var, e.Want)
@@ -177,24 +199,52 @@ func (e *ConfigError) Error() string {
 	return fmt.Sprintf("invalid %s=%q: %s", e.Var, e.Value, e.Want)
 }
 
-// name returns how variable v was given, v itself if it was not.
-func (c Config) name(v string) string {
+// Name returns how variable v was given (NAME, POLLRELOAD_NAME or a flag
+// such as --watched-dir), v itself if it was not: what errors, logs and
+// fixes call it.
+func (c Config) Name(v string) string {
 	if n, ok := c.given[v]; ok {
 		return n
 	}
 	return v
 }
 
-// configErr is a ConfigError for variable v that names it as given.
-func (c Config) configErr(v, value, want string) *ConfigError {
-	_, set := c.given[v]
-	return &ConfigError{Var: c.name(v), Value: value, Want: want, Empty: set && value == ""}
+// Given reports whether variable v was set (by the environment or a flag);
+// a variable that was not holds its default.
+func (c Config) Given(v string) bool {
+	_, ok := c.given[v]
+	return ok
 }
 
-// loadConfig reads the environment once, then applies the drop-in flags,
-// which win (see parseFlags). environ is the process environment, the one
+// Ignored lists the POLLRELOAD_ variables pollreload does not know and
+// that are not Kubernetes service links, for one warning at start.
+func (c Config) Ignored() []string { return c.ignored }
+
+// Notes lists the drop-in flags accepted without effect, for one log line.
+func (c Config) Notes() []string { return c.notes }
+
+// Merged lists the CONFIG_DIR and RELOAD_URL entries given more than once
+// (URLs masked), each kept once, for one warning at start.
+func (c Config) Merged() []string { return c.merged }
+
+// CommandEnv is the environment of the commands pollreload runs (the
+// check, the verify command, a profile's check): the environment the
+// configuration was read from, less every variable pollreload reads.
+func (c Config) CommandEnv() []string { return checkEnv(c.environ) }
+
+// Level is LOG_LEVEL's level.
+func (c Config) Level() slog.Level { return slog.Level(logLevels[c.LogLevel]) }
+
+// configErr is an *Error for variable v that names it as given.
+func (c Config) configErr(v, value, want string) *Error {
+	_, set := c.given[v]
+	return &Error{Var: c.Name(v), Value: value, Want: want, Empty: set && value == ""}
+}
+
+// Load reads the environment once, then applies the drop-in flags,
+// which win (see ParseFlags). environ is the process environment, the one
 // envconfig reads.
-func loadConfig(environ []string, flags []flagSetting) (Config, error) {
+func Load(environ []string, flags []FlagSetting) (Config, error) {
 	var c Config
 	c.environ = environ
 	ignored, err := unknownVariables(environ)
@@ -218,14 +268,14 @@ func loadConfig(environ []string, flags []flagSetting) (Config, error) {
 	var dups []string
 	c.ConfigDir, dups = mergeDuplicates(c.ConfigDir, filepath.Clean)
 	for _, d := range dups {
-		c.merged = append(c.merged, c.name("CONFIG_DIR")+"="+d)
+		c.merged = append(c.merged, c.Name("CONFIG_DIR")+"="+d)
 	}
-	if urls := c.reloadURLs(); len(urls) > 1 {
+	if urls := c.ReloadURLs(); len(urls) > 1 {
 		kept, dups := mergeDuplicates(urls, func(s string) string { return s })
 		if len(dups) > 0 {
 			c.ReloadURL = strings.Join(kept, ",")
 			for _, d := range dups {
-				c.merged = append(c.merged, c.name("RELOAD_URL")+"="+redactURL(d))
+				c.merged = append(c.merged, c.Name("RELOAD_URL")+"="+redactURL(d))
 			}
 		}
 	}
@@ -292,7 +342,7 @@ var serviceLink = regexp.MustCompile(`^([A-Z0-9_]+_)?(SERVICE_HOST|SERVICE_PORT(
 // silently ignored, and any other name (POLLRELOAD_BIN, exported by a
 // script) is returned for one warning: the environment is not all ours.
 func unknownVariables(environ []string) (ignored []string, err error) {
-	known := variables()
+	known := Variables()
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
 		rest, ok := strings.CutPrefix(name, envPrefix+"_")
@@ -318,7 +368,7 @@ func (c Config) Validate(wrapper bool) error {
 	var targets []string
 	for v, set := range map[string]bool{"PROCESS_NAME": len(c.ProcessName) > 0, "PID_FILE": c.PIDFile != "", "RELOAD_URL": c.ReloadURL != ""} {
 		if set {
-			targets = append(targets, c.name(v))
+			targets = append(targets, c.Name(v))
 		}
 	}
 	slices.Sort(targets)
@@ -329,7 +379,7 @@ func (c Config) Validate(wrapper bool) error {
 		return errors.New("no reload target: set PROCESS_NAME (or PID_FILE or RELOAD_URL), or start the application with pollreload -- CMD ARGS")
 	case len(c.ProcessName) > 0 && c.PIDFile != "":
 		// RELOAD_URL may go with either, to signal the app and notify webhooks.
-		return fmt.Errorf("set only one of %s, %s", c.name("PID_FILE"), c.name("PROCESS_NAME"))
+		return fmt.Errorf("set only one of %s, %s", c.Name("PID_FILE"), c.Name("PROCESS_NAME"))
 	}
 	for _, n := range c.ProcessName {
 		if signaler.CheckName(n) != nil {
@@ -368,12 +418,12 @@ func (c Config) Validate(wrapper bool) error {
 	if c.HealthMissedScans < 1 || c.HealthMissedScans > maxMissedScans {
 		return c.configErr("HEALTH_MISSED_SCANS", strconv.Itoa(c.HealthMissedScans), "want a whole number from 1 to 1000")
 	}
-	return c.validateScan()
+	return c.ValidateScan()
 }
 
 // validateScan checks the settings of the hasher alone, which is all that
 // pollreload hash needs.
-func (c Config) validateScan() error {
+func (c Config) ValidateScan() error {
 	if c.MaxFiles < 0 {
 		return c.configErr("MAX_FILES", strconv.Itoa(c.MaxFiles), "want a whole number of 0 or more (0: no limit)")
 	}
@@ -400,7 +450,7 @@ func (c Config) validateScan() error {
 // that can never be bound is a configuration error (exit 2), not a
 // runtime failure later. Names under .invalid never resolve (RFC 6761)
 // and are refused without a lookup.
-func (c Config) checkMetricsAddr(ctx context.Context) error {
+func (c Config) CheckMetricsAddr(ctx context.Context) error {
 	host, _, err := net.SplitHostPort(c.MetricsAddr)
 	if c.MetricsAddr == "" || err != nil || host == "" || net.ParseIP(host) != nil {
 		return nil
@@ -417,13 +467,17 @@ func (c Config) checkMetricsAddr(ctx context.Context) error {
 	return nil
 }
 
-// checkPaths makes sure every CONFIG_DIR entry exists and can be read now;
-// later failures are treated as transient.
-func (c Config) checkPaths() error {
+// checkPaths makes sure every CONFIG_DIR entry, every credential file and
+// the PID file's directory can be read now; later failures are treated as
+// transient.
+func (c Config) CheckPaths() error {
 	for _, p := range c.ConfigDir {
 		if err := c.checkPath(p); err != nil {
 			return err
 		}
+	}
+	if err := c.checkCredentialFiles(); err != nil {
+		return err
 	}
 	return c.checkPIDFile(c.PIDFile)
 }
@@ -499,7 +553,7 @@ func cleanList(in []string) []string {
 func redactURL(raw string) string { return signaler.RedactURL(raw) }
 
 // variables lists the variable names of Config, in order.
-func variables() []string {
+func Variables() []string {
 	var names []string
 	t := reflect.TypeFor[Config]()
 	for i := range t.NumField() {
@@ -552,7 +606,7 @@ func editDistance(a, b string) int {
 }
 
 // usage prints the help text with the variable and flag tables.
-func usage() string {
+func Usage() string {
 	var b strings.Builder
 	b.WriteString(`pollreload polls configuration directories and reloads the application when
 their content really changes (no inotify needed: works on NFS, FUSE, kubelet

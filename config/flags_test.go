@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -103,19 +103,19 @@ func TestParseFlags(t *testing.T) {
 	tests := []struct {
 		name      string
 		args      []string
-		want      []flagSetting
+		want      []FlagSetting
 		wantNotes []string
 	}{
-		{"prometheus chart", pcrPrometheusChart, []flagSetting{
+		{"prometheus chart", pcrPrometheusChart, []FlagSetting{
 			{"CONFIG_DIR", "--watched-dir", "/etc/config", false},
 			{"METRICS_ADDR", "--listen-address", "0.0.0.0:8080", false},
 			{"RELOAD_URL", "--reload-url", "http://127.0.0.1:9090/-/reload", false},
 		}, nil},
-		{"alertmanager chart", pcrAlertmanagerChart, []flagSetting{
+		{"alertmanager chart", pcrAlertmanagerChart, []FlagSetting{
 			{"CONFIG_DIR", "--watched-dir", "/etc/alertmanager", false},
 			{"RELOAD_URL", "--reload-url", "http://127.0.0.1:9093/-/reload", false},
 		}, nil},
-		{"blackbox chart watches its config file", pcrBlackboxChart, []flagSetting{
+		{"blackbox chart watches its config file", pcrBlackboxChart, []FlagSetting{
 			{"CONFIG_DIR", "--config-file", "/config/blackbox.yaml", false},
 			{"POLL_INTERVAL", "--watch-interval", "1m", false},
 			{"RELOAD_URL", "--reload-url", "http://127.0.0.1:9115/-/reload", false},
@@ -123,40 +123,40 @@ func TestParseFlags(t *testing.T) {
 			{"LOG_FORMAT", "--log-format", "logfmt", false},
 			{"LOG_LEVEL", "--log-level", "info", false},
 		}, nil},
-		{"operator thanos ruler", pcrOperatorThanosRuler, []flagSetting{
+		{"operator thanos ruler", pcrOperatorThanosRuler, []FlagSetting{
 			{"METRICS_ADDR", "--listen-address", ":8080", false},
 			{"RELOAD_URL", "--reload-url", "http://localhost:10902/-/reload", false},
 			{"CONFIG_DIR", "--watched-dir", "/etc/thanos/rules/thanos-ruler-foo-rulefiles-0", false},
 		}, nil},
-		{"signal method defaults to prometheus", []string{"--reload-method=signal", "--watched-dir=/etc/prometheus/config"}, []flagSetting{
+		{"signal method defaults to prometheus", []string{"--reload-method=signal", "--watched-dir=/etc/prometheus/config"}, []FlagSetting{
 			{"PROCESS_NAME", "--reload-method", "prometheus", true},
 			{"CONFIG_DIR", "--watched-dir", "/etc/prometheus/config", false},
 		}, nil},
-		{"signal method with a name and the runtimeinfo url", []string{"--reload-method", "signal", "--process-executable-name", "thanos", "--runtimeinfo-url=http://localhost:9090/api/v1/status/runtimeinfo", "--watched-dir", "/d"}, []flagSetting{
+		{"signal method with a name and the runtimeinfo url", []string{"--reload-method", "signal", "--process-executable-name", "thanos", "--runtimeinfo-url=http://localhost:9090/api/v1/status/runtimeinfo", "--watched-dir", "/d"}, []FlagSetting{
 			{"PROCESS_NAME", "--process-executable-name", "thanos", false},
 			{"CONFIG_DIR", "--watched-dir", "/d", false},
 		}, []string{"--runtimeinfo-url"}},
-		{"timings", []string{"--watched-dir=/d", "--reload-url=http://127.0.0.1/", "--watch-interval=10s", "--delay-interval=3s", "--retry-interval=5s", "--reload-timeout=30s"}, []flagSetting{
+		{"timings", []string{"--watched-dir=/d", "--reload-url=http://127.0.0.1/", "--watch-interval=10s", "--delay-interval=3s", "--retry-interval=5s", "--reload-timeout=30s"}, []FlagSetting{
 			{"CONFIG_DIR", "--watched-dir", "/d", false},
 			{"RELOAD_URL", "--reload-url", "http://127.0.0.1/", false},
 			{"POLL_INTERVAL", "--watch-interval", "10s", false},
 			{"SETTLE_TIME", "--delay-interval", "3s", false},
 			{"RELOAD_TIMEOUT", "--reload-timeout", "30s", false},
 		}, []string{"--retry-interval"}},
-		{"configmap-reload alertmanager chart", cmrAlertmanagerChart, []flagSetting{
+		{"configmap-reload alertmanager chart", cmrAlertmanagerChart, []FlagSetting{
 			{"CONFIG_DIR", "--volume-dir", "/etc/alertmanager", false},
 			{"RELOAD_URL", "--webhook-url", "http://127.0.0.1:9093/-/reload", false},
 		}, nil},
-		{"configmap-reload, repeated webhook-url", []string{"--volume-dir=/etc/config", "--webhook-url=http://127.0.0.1:9090/-/reload", "--webhook-url=http://127.0.0.1:9093/-/reload"}, []flagSetting{
+		{"configmap-reload, repeated webhook-url", []string{"--volume-dir=/etc/config", "--webhook-url=http://127.0.0.1:9090/-/reload", "--webhook-url=http://127.0.0.1:9093/-/reload"}, []FlagSetting{
 			{"CONFIG_DIR", "--volume-dir", "/etc/config", false},
 			{"RELOAD_URL", "--webhook-url", "http://127.0.0.1:9090/-/reload,http://127.0.0.1:9093/-/reload", false},
 		}, nil},
-		{"configmap-reload prometheus chart, repeated volume-dir", cmrPrometheusChart, []flagSetting{
+		{"configmap-reload prometheus chart, repeated volume-dir", cmrPrometheusChart, []FlagSetting{
 			{"CONFIG_DIR", "--volume-dir", "/etc/config", false},
 			{"CONFIG_DIR", "--volume-dir", "/etc/config/rules", false},
 			{"RELOAD_URL", "--webhook-url", "http://127.0.0.1:9090/-/reload", false},
 		}, nil},
-		{"configmap-reload every flag, Go flag syntax", cmrREADME, []flagSetting{
+		{"configmap-reload every flag, Go flag syntax", cmrREADME, []FlagSetting{
 			{"CONFIG_DIR", "-volume-dir", "/etc/config", false},
 			{"CONFIG_DIR", "-volume-dir", "/etc/secrets", false},
 			{"RELOAD_URL", "-webhook-url", "http://127.0.0.1:9090/-/reload", false},
@@ -166,11 +166,11 @@ func TestParseFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, rest, err := parseFlags(tt.args)
+			got, rest, err := ParseFlags(tt.args)
 			if err != nil {
-				t.Fatalf("parseFlags(%q) error = %v; want none", tt.args, err)
+				t.Fatalf("ParseFlags(%q) error = %v; want none", tt.args, err)
 			}
-			var settings []flagSetting
+			var settings []FlagSetting
 			var notes []string
 			for _, s := range got {
 				if s.Var == "" {
@@ -222,23 +222,21 @@ func TestParseFlagsRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := parseFlags(tt.args)
+			_, _, err := ParseFlags(tt.args)
 			if err == nil {
-				t.Fatalf("parseFlags(%q) = no error; want %q", tt.args, tt.want)
+				t.Fatalf("ParseFlags(%q) = no error; want %q", tt.args, tt.want)
 			}
 			if got := err.Error(); got != tt.want {
 				t.Errorf("error = %q; want %q", got, tt.want)
 			}
-			if got := exitCode(err, discard{}); got != tt.code {
-				t.Errorf("exit code = %d; want %d", got, tt.code)
+			// Both exit 2 (pollreload's exitCode).
+			var ce *Error
+			if !errors.Is(err, ErrUsage) && !errors.As(err, &ce) {
+				t.Errorf("error %#v is neither a usage error nor an *Error", err)
 			}
 		})
 	}
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // TestFlagsWinOverEnvironment loads a configuration as run does, with the
 // environment and flags disagreeing.
@@ -247,14 +245,14 @@ func TestFlagsWinOverEnvironment(t *testing.T) {
 	t.Setenv("POLLRELOAD_POLL_INTERVAL", "7s")
 	t.Setenv("RELOAD_URL", "http://127.0.0.1:1/env")
 	t.Setenv("LOG_FORMAT", "json")
-	flags, rest, err := parseFlags([]string{"--volume-dir=/a", "--volume-dir=/b", "--watch-interval=3s", "--webhook-url=http://127.0.0.1:2/flag", "--", "app", "-x"})
+	flags, rest, err := ParseFlags([]string{"--volume-dir=/a", "--volume-dir=/b", "--watch-interval=3s", "--webhook-url=http://127.0.0.1:2/flag", "--", "app", "-x"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(rest, []string{"app", "-x"}) {
 		t.Errorf("rest = %q; want [app -x]", rest)
 	}
-	c, err := loadConfig(os.Environ(), flags)
+	c, err := Load(os.Environ(), flags)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,12 +269,12 @@ func TestFlagsWinOverEnvironment(t *testing.T) {
 		t.Errorf("LogFormat = %q; want json (no flag: the environment's)", c.LogFormat)
 	}
 	// Errors name the flag, as the user wrote it.
-	flags, _, _ = parseFlags([]string{"--volume-dir=/a", "--delay-interval=-1s"})
-	c, err = loadConfig(os.Environ(), flags)
+	flags, _, _ = ParseFlags([]string{"--volume-dir=/a", "--delay-interval=-1s"})
+	c, err = Load(os.Environ(), flags)
 	if err == nil {
 		err = c.Validate(false)
 	}
-	var ce *ConfigError
+	var ce *Error
 	want := `invalid --delay-interval="-1s": want a Go duration from 0 to 24h, such as 1s (0 disables settling)`
 	if !errors.As(err, &ce) || err.Error() != want {
 		t.Errorf("error = %v; want %q", err, want)
@@ -286,11 +284,11 @@ func TestFlagsWinOverEnvironment(t *testing.T) {
 // TestHelpAndDocsListEveryFlag keeps --help, the configuration page and the
 // flag table in agreement.
 func TestHelpAndDocsListEveryFlag(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join("docs", "configuration.md"))
+	readme, err := os.ReadFile(filepath.Join("..", "docs", "configuration.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	help := usage()
+	help := Usage()
 	for _, f := range dropInFlags {
 		if !strings.Contains(help, "    --"+f.name+" ") {
 			t.Errorf("--help does not list --%s", f.name)
@@ -299,7 +297,7 @@ func TestHelpAndDocsListEveryFlag(t *testing.T) {
 			t.Errorf("docs/configuration.md does not list --%s", f.name)
 		}
 	}
-	for _, v := range variables() {
+	for _, v := range Variables() {
 		if !strings.Contains(string(readme), "| `"+v+"` |") {
 			t.Errorf("docs/configuration.md's table does not list %s", v)
 		}

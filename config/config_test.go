@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -17,7 +17,7 @@ func validConfig() Config {
 	return Config{
 		ConfigDir:     []string{"/etc/app"},
 		ProcessName:   []string{"app"},
-		ReloadSignal:  reloadSignal(syscall.SIGHUP),
+		ReloadSignal:  SignalValue(syscall.SIGHUP),
 		ReloadTargets: "roots",
 		ReloadMethod:  "POST",
 		ReloadTimeout: 5 * time.Second,
@@ -103,6 +103,18 @@ func TestConfigValidate(t *testing.T) {
 			"RELOAD_CERT_FILE and RELOAD_KEY_FILE go together: set both for a client certificate, or neither"},
 		{"header without value hides it", func(c *Config) { c.ReloadURL = "http://h/r"; c.ReloadHeaders = "sekrit-token" }, false,
 			`invalid RELOAD_HEADERS: want comma-separated "Name: value" pairs, such as "X-Scope-OrgID: team-a"`},
+		{"reserved header, as given", func(c *Config) {
+			c.ReloadURL = "http://h/r"
+			c.ReloadHeaders = "Authorization: Bearer sekrit"
+			c.given = map[string]string{"RELOAD_HEADERS": "POLLRELOAD_RELOAD_HEADERS", "RELOAD_BEARER_TOKEN_FILE": "POLLRELOAD_RELOAD_BEARER_TOKEN_FILE"}
+		}, false,
+			"invalid POLLRELOAD_RELOAD_HEADERS: header Authorization is set by pollreload itself; use POLLRELOAD_RELOAD_BEARER_TOKEN_FILE or RELOAD_BASIC_AUTH_* for credentials"},
+		{"token and basic auth", func(c *Config) {
+			c.ReloadURL = "http://h/r"
+			c.BearerTokenFile, c.BasicAuthUsername, c.BasicAuthPasswordFile = "/t", "u", "/p"
+		}, false, "set RELOAD_BEARER_TOKEN_FILE or RELOAD_BASIC_AUTH_USERNAME, not both"},
+		{"password without user", func(c *Config) { c.ReloadURL = "http://h/r"; c.BasicAuthPasswordFile = "/p" }, false,
+			"RELOAD_BASIC_AUTH_PASSWORD_FILE is set but RELOAD_BASIC_AUTH_USERNAME is not: want both"},
 		{"bad method", func(c *Config) { c.ReloadMethod = "DELETE" }, false,
 			`invalid RELOAD_METHOD="DELETE": want GET, POST, PUT or PATCH`},
 		{"zero timeout", func(c *Config) { c.ReloadTimeout = 0 }, false,
@@ -185,12 +197,12 @@ func TestConfigValidate(t *testing.T) {
 }
 
 // loadEnv sets env for the test and reads the configuration as run does.
-func loadEnv(t *testing.T, env map[string]string, flags ...flagSetting) (Config, error) {
+func loadEnv(t *testing.T, env map[string]string, flags ...FlagSetting) (Config, error) {
 	t.Helper()
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
-	return loadConfig(os.Environ(), flags)
+	return Load(os.Environ(), flags)
 }
 
 func TestLoadConfig(t *testing.T) {
@@ -203,7 +215,7 @@ func TestLoadConfig(t *testing.T) {
 		want.ConfigDir = []string{"/a", "/b"}
 		want.ProcessName = []string{"nginx"}
 		if got := c; !equalConfig(got, want) {
-			t.Errorf("loadConfig() = %+v; want %+v", got, want)
+			t.Errorf("Load() = %+v; want %+v", got, want)
 		}
 	})
 	t.Run("prefixed name wins", func(t *testing.T) {
@@ -232,10 +244,10 @@ func TestLoadConfig(t *testing.T) {
 		if got, want := c.ReloadSignal.Signal(), syscall.SIGUSR1; got != want {
 			t.Errorf("ReloadSignal = %v; want %v", got, want)
 		}
-		if got, want := c.ReloadTargets, targetPolicy("oldest"); got != want {
+		if got, want := c.ReloadTargets, PolicyValue("oldest"); got != want {
 			t.Errorf("ReloadTargets = %q; want %q", got, want)
 		}
-		if got, want := c.MaxFileSize, byteSize(1<<20); got != want {
+		if got, want := c.MaxFileSize, ByteSize(1<<20); got != want {
 			t.Errorf("MaxFileSize = %d; want %d", got, want)
 		}
 	})
@@ -291,9 +303,9 @@ func TestLoadConfig(t *testing.T) {
 	for _, tt := range parseErrors {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := loadEnv(t, map[string]string{tt.env: tt.value})
-			var ce *ConfigError
+			var ce *Error
 			if !errors.As(err, &ce) || err.Error() != tt.want {
-				t.Errorf("loadConfig() error = %v; want ConfigError %q", err, tt.want)
+				t.Errorf("Load() error = %v; want Error %q", err, tt.want)
 			}
 		})
 	}
@@ -407,7 +419,7 @@ func FuzzConfigFromEnv(f *testing.F) {
 		t.Setenv("MAX_FILE_SIZE", size)
 		t.Setenv("METRICS_ADDR", addr)
 		t.Setenv("RELOAD_TARGETS", policy)
-		c, err := loadConfig(os.Environ(), nil)
+		c, err := Load(os.Environ(), nil)
 		if err == nil {
 			err = c.Validate(false)
 		}
@@ -417,7 +429,7 @@ func FuzzConfigFromEnv(f *testing.F) {
 				t.Errorf("error is not one line: %q", msg)
 			}
 			named := false
-			for _, v := range variables() {
+			for _, v := range Variables() {
 				named = named || strings.Contains(msg, v)
 			}
 			if !named {

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -69,7 +69,7 @@ func (c Config) checkPath(p string) error {
 // symlink or a bind mount), as "A = B" pairs. They are not merged: a
 // symlink may be repointed (kubelet repoints its own), and then they are
 // two watches; a change seen through both still makes one reload.
-func (c Config) sameDirectories() []string {
+func (c Config) SameDirectories() []string {
 	type id struct{ dev, ino uint64 }
 	first := map[id]string{}
 	var out []string
