@@ -140,7 +140,7 @@ type MetricVerifier struct {
 	url      string // with credentials, for requests only
 	redacted string
 	redactor signaler.Redactor // masks the secrets in answers
-	want     string            // RELOAD_VERIFY_METRIC, or ""
+	want     string            // the metric name asked for (MetricOptions.Metric), or ""
 	client   *http.Client
 	timeout  time.Duration
 	interval time.Duration
