@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -181,26 +180,7 @@ func TestReadyzCarriesTheFix(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	addr := "127.0.0.1:" + freePort(t)
-	cmd := program(t, "pollreload", []string{"CONFIG_DIR=" + dir, "RELOAD_URL=http://127.0.0.1:9/", "METRICS_ADDR=" + addr, "POLL_INTERVAL=100ms", "POLLRELOAD_MAX_FILES=1"})
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
-	var body string
-	waitFor(t, "a /readyz answer after a failed scan", func() error {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		body = string(b)
-		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "failed") {
-			return fmt.Errorf("%d %s", resp.StatusCode, body)
-		}
-		return nil
-	})
+	body := failedScanReadyz(t, "CONFIG_DIR="+dir, "POLLRELOAD_MAX_FILES=1")
 	if want := "scan " + dir + ": more than 1 regular files (POLLRELOAD_MAX_FILES=1; raise it or narrow INCLUDE/EXCLUDE)"; !strings.Contains(body, want) {
 		t.Errorf("/readyz = %q; want it to contain %q", body, want)
 	}

@@ -399,26 +399,7 @@ func TestReadyzSaysWhyTheFirstScanFails(t *testing.T) {
 	if err := os.Symlink("..2026_12_04_10_00_00.1", filepath.Join(dir, "..data")); err != nil {
 		t.Fatal(err)
 	}
-	addr := "127.0.0.1:" + freePort(t)
-	cmd := program(t, "pollreload", []string{"CONFIG_DIR=" + dir, "RELOAD_URL=http://127.0.0.1:9/", "METRICS_ADDR=" + addr, "POLL_INTERVAL=100ms"})
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
-	var body string
-	waitFor(t, "a /readyz answer after a failed scan", func() error {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		body = string(b)
-		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "failed") {
-			return fmt.Errorf("%d %s", resp.StatusCode, body)
-		}
-		return nil
-	})
+	body := failedScanReadyz(t, "CONFIG_DIR="+dir)
 	for _, want := range []string{"no baseline yet:", "..data (kubelet's link to the current version of the volume) names ..2026_12_04_10_00_00.1, which does not exist: a dangling link"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/readyz = %q; want it to contain %q", body, want)
@@ -521,4 +502,32 @@ func TestDaemonPartialDeliveryCountsSuccess(t *testing.T) {
 	if p := scrapeSum(t, addr, "pollreload_reload_pending"); p != 1 {
 		t.Errorf("reload_pending = %v; want 1 while the sleeper has not got it", p)
 	}
+}
+
+// failedScanReadyz starts the daemon with env (a RELOAD_URL, a metrics
+// address and a short interval added) on a tree whose first scan fails, and
+// returns what /readyz answers once it says the scan failed (503).
+func failedScanReadyz(t *testing.T, env ...string) string {
+	t.Helper()
+	addr := "127.0.0.1:" + freePort(t)
+	cmd := program(t, "pollreload", append([]string{"RELOAD_URL=http://127.0.0.1:9/", "METRICS_ADDR=" + addr, "POLL_INTERVAL=100ms"}, env...))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	var body string
+	waitFor(t, "a /readyz answer after a failed scan", func() error {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "failed") {
+			return fmt.Errorf("%d %s", resp.StatusCode, body)
+		}
+		return nil
+	})
+	return body
 }
